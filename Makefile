@@ -1,0 +1,62 @@
+# Portbook. `make` sets up .venv, checks the data and builds every output;
+# `make test` runs the test suite. Targets are incremental: each output is
+# rebuilt only when the data, the settings or the generator sources change.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BUILD  := build
+STAMPS := $(BUILD)/.stamps
+READY  := $(VENV)/.installed
+
+DATA     := $(shell find data -type f -not -name '.*' 2>/dev/null)
+SOURCES  := $(shell find generator -name '*.py' 2>/dev/null)
+# Every module in generator/outputs/ is a format built by `python -m generator build`.
+FORMATS  := $(filter-out _%,$(basename $(notdir $(wildcard generator/outputs/*.py))))
+SITE_SRC := conf.py $(shell find source -type f 2>/dev/null)
+SPHINXOPTS ?= -W --keep-going -n
+
+.PHONY: all setup check build html test fuzz bench clean $(FORMATS)
+.DELETE_ON_ERROR:
+
+all: check build html
+
+setup: $(READY)
+
+$(READY): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+check: $(STAMPS)/check
+
+$(STAMPS)/check: $(READY) $(DATA) $(SOURCES)
+	$(PY) -m generator check
+	@mkdir -p $(@D) && touch $@
+
+build: $(FORMATS)
+
+$(FORMATS): %: $(STAMPS)/%
+
+$(STAMPS)/%: $(STAMPS)/check
+	$(PY) -m generator build --formats $* --out $(BUILD)
+	@mkdir -p $(@D) && touch $@
+
+html: $(STAMPS)/html
+
+$(STAMPS)/html: $(STAMPS)/check $(SITE_SRC) $(addprefix $(STAMPS)/,$(FORMATS))
+	$(PY) -m sphinx -b html -c . $(SPHINXOPTS) source $(BUILD)/html
+	@mkdir -p $(@D) && touch $@
+
+test: $(READY)
+	$(PY) -m pytest
+
+fuzz: $(READY)
+	$(PY) -m pytest -m slow -p no:cacheprovider --hypothesis-profile=long tests
+
+bench: $(READY)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(BUILD)

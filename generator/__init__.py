@@ -1,0 +1,1 @@
+"""Portbook: port and firewall-rule documentation generated from one canonical dataset."""

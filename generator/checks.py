@@ -1,0 +1,299 @@
+"""Consistency checks over a loaded model.
+
+Each check is a small function that yields `Issue`s under one stable code from
+`generator.issues.CATALOG`. `run_checks` runs them all and returns every issue;
+the caller decides the exit code.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+from .issues import CATALOG, Issue, issue, sort_key
+from .model import ANY, Flow, Model, PortRange
+from .registry import Registry
+from .schema import DYNAMIC_RANGES
+
+CheckFunction = Callable[[Model, Registry], Iterable[Issue]]
+
+
+@dataclass(frozen=True)
+class Check:
+    code: str
+    function: CheckFunction
+
+    @property
+    def doc(self) -> str:
+        return (self.function.__doc__ or "").strip()
+
+
+CHECKS: list[Check] = []
+
+
+def check(code: str) -> Callable[[CheckFunction], CheckFunction]:
+    if code not in CATALOG:
+        raise KeyError(code)
+
+    def register(function: CheckFunction) -> CheckFunction:
+        CHECKS.append(Check(code, function))
+        return function
+
+    return register
+
+
+def run_checks(model: Model, registry: Registry) -> list[Issue]:
+    issues = [found for entry in CHECKS for found in entry.function(model, registry)]
+    return sorted(issues, key=sort_key)
+
+
+def _ranges_text(ranges: list[tuple[str, PortRange]]) -> str:
+    return ", ".join(f"{ports}/{transport}" for transport, ports in ranges)
+
+
+def _close_port(port: int, candidates: list[int]) -> int | None:
+    """A registered port that looks like a typo of `port`: one digit changed, added,
+    dropped or two swapped, or within 10."""
+    text = str(port)
+    best = None
+    for candidate in candidates:
+        other = str(candidate)
+        ratio = difflib.SequenceMatcher(None, text, other).ratio()
+        if ratio >= 0.75 or abs(candidate - port) <= 10:
+            if best is None or abs(candidate - port) < abs(best - port):
+                best = candidate
+    return best
+
+
+@check("C201")
+def registry_mismatch(model: Model, registry: Registry) -> Iterator[Issue]:
+    """A row that names a registered service must use a port and transport registered for it.
+    A near miss such as 1443/tcp for ms-sql-s (1433/tcp) gets a "did you mean"."""
+    for flow in model.flows:
+        if not flow.service or not registry.knows(flow.service) or flow.ports is None or flow.dynamic:
+            continue
+        transports = ["tcp", "udp"] if flow.transport == ANY else [flow.transport]
+        if any(flow.ports.first in r and flow.ports.last in r for t in transports for r in registry.ports(flow.service, t)):
+            continue
+        registered = registry.all_ports(flow.service)
+        same_transport = [r.first for t, r in registered if t in transports and r.is_single]
+        hint = ""
+        close = _close_port(flow.ports.first, same_transport) if flow.ports.is_single else None
+        if close is not None:
+            hint = f"; did you mean {close}/{flow.transport}?"
+        yield issue(
+            "C201", flow.where("port"),
+            f"{flow.id}: service {flow.service} is registered as {_ranges_text(registered)}, not {flow.label}{hint}",
+            "port",
+        )
+
+
+@check("C202")
+def unknown_service(model: Model, registry: Registry) -> Iterator[Issue]:
+    """A service name that no registry knows is probably misspelt (or belongs in the vendor registry)."""
+    names = list(registry.entries)
+    for flow in model.flows:
+        if flow.service and not registry.knows(flow.service):
+            close = difflib.get_close_matches(flow.service.lower(), names, n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]!r}?)" if close else "; add it to the vendor registry if it is a vendor port"
+            yield issue("C202", flow.where("service"), f"{flow.id}: service {flow.service!r} is not in the registry{hint}", "service")
+
+
+def _pair(flow: Flow) -> tuple[str, str]:
+    """The role pair of a flow; unordered for bidirectional flows."""
+    if flow.bidirectional:
+        return tuple(sorted((flow.source, flow.destination)))  # type: ignore[return-value]
+    return flow.source, flow.destination
+
+
+@check("C203")
+def service_port_conflict(model: Model, registry: Registry) -> Iterator[Issue]:
+    """The same service between the same roles must use the same port everywhere."""
+    seen: dict[tuple, Flow] = {}
+    for flow in model.flows:
+        if not flow.service or flow.ports is None:
+            continue
+        key = (flow.service.lower(), flow.transport, _pair(flow))
+        first = seen.setdefault(key, flow)
+        if first is not flow and first.ports != flow.ports:
+            yield issue(
+                "C203", flow.where("port"),
+                f"{flow.id}: {flow.service} between {flow.source} and {flow.destination} is {flow.label} here "
+                f"but {first.label} in {first.id} ({first.location.file}:{first.location.line})",
+                "port",
+            )
+
+
+@check("C204")
+def duplicate_flow(model: Model, registry: Registry) -> Iterator[Issue]:
+    """Two rows with the same transport, ports, roles and program describe one flow twice."""
+    seen: dict[tuple, Flow] = {}
+    for flow in model.flows:
+        key = (flow.transport, flow.ports, _pair(flow), flow.program.lower())
+        first = seen.setdefault(key, flow)
+        if first is not flow:
+            yield issue(
+                "C204", flow.where("id"),
+                f"{flow.id} repeats {first.id} ({first.location.file}:{first.location.line}): same transport, ports, roles and program",
+                "id",
+            )
+
+
+@check("C205")
+def program_spelling(model: Model, registry: Registry) -> Iterator[Issue]:
+    """Program names that differ by a letter or two (sqservr.exe and sqlservr.exe) are one program spelt two ways."""
+    first_use: dict[str, Flow] = {}
+    for flow in model.flows:
+        if flow.program:
+            first_use.setdefault(flow.program, flow)
+    names = sorted(first_use, key=lambda name: (first_use[name].location.file, first_use[name].location.line))
+    counts = defaultdict(int)
+    for flow in model.flows:
+        counts[flow.program] += 1
+    reported: set[str] = set()
+    for index, name in enumerate(names):
+        for other in names[:index]:
+            if name.lower() == other.lower() and name != other:
+                similar = True
+            else:
+                similar = difflib.SequenceMatcher(None, name.lower(), other.lower()).ratio() >= 0.9
+            if similar and name not in reported:
+                # Report the rarer spelling: it is more likely the typo.
+                rare, common = (name, other) if counts[name] <= counts[other] else (other, name)
+                reported.add(rare)
+                flow = first_use[rare]
+                yield issue(
+                    "C205", flow.where("program"),
+                    f"{flow.id}: program {rare!r} looks like {common!r} used elsewhere; spell it one way",
+                    "program",
+                )
+
+
+PORT_MENTION = re.compile(
+    r"(?ix)"
+    r"\b(?P<a>\d{1,5})\s*/\s*(?:tcp|udp)\b"  # 1433/tcp
+    r"|\b(?:tcp|udp)\s+(?:ports?\s+)?(?P<b>\d{1,5})\b"  # TCP 1433, UDP port 1434
+    r"|\bports?\s+(?P<c>\d{1,5})\b"  # port 80
+    r"|\b(?P<d>\d{2,5})\s*(?:-|–|\bthrough\b|\bto\b)\s*(?P<e>\d{2,5})\b"  # 1024-65535, 1024 through 65535
+)
+FREE_TEXT_COLUMNS = ("purpose", "condition", "assumption", "rule")
+
+
+def port_mentions(text: str) -> Iterator[int]:
+    for match in PORT_MENTION.finditer(text):
+        for group in ("a", "b", "c", "d", "e"):
+            if match.group(group):
+                yield int(match.group(group))
+
+
+@check("C206")
+def prose_port(model: Model, registry: Registry) -> Iterator[Issue]:
+    """A port number written in a free-text column must be a port some flow of the dataset
+    uses, or a published value that an erratum of the row corrects."""
+    for dataset in model.datasets:
+        used: list[PortRange] = [flow.ports for flow in dataset.flows if flow.ports is not None]
+        singles = {r.first for r in used} | {r.last for r in used}
+        explained: dict[str, set[int]] = defaultdict(set)
+        for erratum in dataset.errata:
+            explained[erratum.flow].update(int(n) for n in re.findall(r"\d{1,5}", erratum.published))
+        for flow in dataset.flows:
+            for column in FREE_TEXT_COLUMNS:
+                for port in port_mentions(flow.value(column)):
+                    if port in singles or port in explained[flow.id]:
+                        continue
+                    if flow.ports is not None and port in flow.ports:
+                        continue
+                    yield issue(
+                        "C206", flow.where(column),
+                        f"{flow.id}: {column} mentions port {port}, which no flow of {dataset.id} uses (the row says {flow.label})",
+                        column,
+                    )
+
+
+@check("C207")
+def dynamic_range(model: Model, registry: Registry) -> Iterator[Issue]:
+    """A flow marked as a dynamic pool must name exactly that platform's documented default range."""
+    for flow in model.flows:
+        if not flow.dynamic or flow.ports is None:
+            continue
+        first, last, platform = DYNAMIC_RANGES[flow.dynamic]
+        if (flow.ports.first, flow.ports.last) != (first, last):
+            others = [key for key, (f, l, _) in DYNAMIC_RANGES.items() if (f, l) == (flow.ports.first, flow.ports.last)]
+            hint = f"; it is the {others[0]} default" if others else ""
+            yield issue(
+                "C207", flow.where("port"),
+                f"{flow.id}: dynamic range {flow.ports} disagrees with the {platform} default {first}-{last}{hint}",
+                "port",
+            )
+
+
+@check("C212")
+def dynamic_unmarked(model: Model, registry: Registry) -> Iterator[Issue]:
+    """A range that spans a platform's whole dynamic pool, or a thousand ports or more, is
+    almost always a dynamic allocation pool and should say which platform's."""
+    for flow in model.flows:
+        if flow.dynamic or flow.ports is None or flow.ports.is_single:
+            continue
+        if flow.ports.last - flow.ports.first + 1 >= 1000:
+            yield issue(
+                "C212", flow.where("dynamic"),
+                f"{flow.id}: range {flow.ports} is wide; if it is a dynamic pool, set dynamic to one of {', '.join(DYNAMIC_RANGES)}",
+                "dynamic",
+            )
+
+
+@check("C208")
+def erratum_incomplete(model: Model, registry: Registry) -> Iterator[Issue]:
+    """Every correction names the published value, the corrected value, the rationale and the evidence."""
+    for erratum in model.errata:
+        for column in ("published", "corrected", "rationale", "evidence"):
+            if not getattr(erratum, column):
+                yield issue("C208", erratum.where(column), f"erratum {erratum.id}: {column} is empty", column)
+        if erratum.published and erratum.published == erratum.corrected:
+            yield issue("C208", erratum.where("corrected"), f"erratum {erratum.id}: corrected value equals the published one", "corrected")
+
+
+@check("C209")
+def erratum_stale(model: Model, registry: Registry) -> Iterator[Issue]:
+    """An erratum's flow must hold the corrected value, not the published one."""
+    for erratum in model.errata:
+        flow = model.flow_by_id.get(erratum.flow)
+        if flow is None or not erratum.corrected:
+            continue
+        current = flow.value(erratum.field)
+        if current.lower() != erratum.corrected.lower():
+            was_published = current.lower() == erratum.published.lower()
+            detail = "the published value is back" if was_published else "the data changed since the erratum"
+            yield issue(
+                "C209", flow.where(erratum.field),
+                f"{flow.id}: {erratum.field} is {current!r} but erratum {erratum.id} corrects "
+                f"{erratum.published!r} to {erratum.corrected!r} ({detail})",
+                erratum.field,
+            )
+
+
+@check("C210")
+def role_conflict(model: Model, registry: Registry) -> Iterator[Issue]:
+    """Datasets share a role by id; they must agree on its name."""
+    first: dict[str, object] = {}
+    for dataset in model.datasets:
+        for role in dataset.roles:
+            seen = first.setdefault(role.id, role)
+            if seen is not role and seen.name != role.name:  # type: ignore[attr-defined]
+                yield issue(
+                    "C210", role.location,
+                    f"role {role.id} is named {role.name!r} here but {seen.name!r} in dataset {seen.dataset}",  # type: ignore[attr-defined]
+                    "name",
+                )
+
+
+@check("C211")
+def unused_role(model: Model, registry: Registry) -> Iterator[Issue]:
+    """A role no flow uses is dead weight in every output."""
+    used = {role for flow in model.flows for role in (flow.source, flow.destination)}
+    for dataset in model.datasets:
+        for role in dataset.roles:
+            if role.id not in used:
+                yield issue("C211", role.location, f"role {role.id} has no flows", "id")

@@ -1,0 +1,107 @@
+"""Command line: `python -m generator COMMAND` (also installed as `portbook`).
+
+Exit codes: 0 success, 1 problems in the data (or differences, for diff),
+2 usage errors. Problems are printed as FILE:LINE:COLUMN: CODE message.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from .issues import has_errors, render_json, render_text
+from .output_files import OutputFiles, UnsafePath
+from .commands import command_modules
+from .outputs import OUTPUTS, output_module
+from .pipeline import load_and_check
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=Path("data"), help="data folder (default: data)")
+    parser.add_argument("--registry", type=Path, metavar="IANA_CSV",
+                        help="IANA service registry CSV to check services against instead of /etc/services")
+
+
+def _report(checked, fmt: str, strict: bool) -> int:
+    out = render_json(checked.issues) if fmt == "json" else render_text(checked.issues)
+    (sys.stdout if fmt == "json" else sys.stderr if checked.issues else sys.stdout).write(out)
+    for note in checked.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if checked.model is None or has_errors(checked.issues):
+        return 1
+    if strict and checked.issues:
+        return 1
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    checked = load_and_check(args.data, args.registry)
+    return _report(checked, args.format, args.strict)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    formats = args.formats.split(",") if args.formats else list(OUTPUTS)
+    unknown = [name for name in formats if name not in OUTPUTS]
+    if unknown:
+        print(f"error: unknown format(s) {', '.join(unknown)}; known: {', '.join(OUTPUTS)}", file=sys.stderr)
+        return 2
+    checked = load_and_check(args.data, args.registry)
+    if not checked.ok:
+        return _report(checked, "text", False)
+    if checked.issues:
+        sys.stderr.write(render_text(checked.issues))
+    # Build every format in memory first, so a failure leaves all previous outputs intact.
+    collected: list[OutputFiles] = []
+    for name in formats:
+        files = OutputFiles(args.out / name)
+        try:
+            notes = output_module(name).build(checked.model, files, args)
+        except UnsafePath as error:
+            print(f"error: {name}: {error}", file=sys.stderr)
+            return 1
+        for note in notes:
+            print(f"{name}: {note}", file=sys.stderr)
+        collected.append(files)
+    for files in collected:
+        written = files.commit()
+        print(f"{files.folder}: {len(files.files)} file(s), {len(written)} rewritten")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="portbook", description="Port and firewall-rule documentation generated from data.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="validate the data and run every consistency check")
+    _add_data_arguments(check)
+    check.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    check.set_defaults(func=run_check)
+
+    build = commands.add_parser("build", help="generate outputs under the output folder")
+    _add_data_arguments(build)
+    build.add_argument("--formats", default="", help=f"comma-separated formats (default: all of {', '.join(OUTPUTS) or 'none yet'})")
+    build.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build)")
+    for name in OUTPUTS:
+        add_arguments = getattr(output_module(name), "add_arguments", None)
+        if add_arguments is not None:
+            add_arguments(build.add_argument_group(name))
+    build.set_defaults(func=run_build)
+
+    for module in command_modules():
+        importlib.import_module(module).register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Problems found in the data, as records with stable codes.
+
+Loading and checks both yield `Issue` records; nothing raises on bad data. The
+caller collects every issue and only then decides the exit code.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+from .model import Location
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+
+
+# Every code the project can report. Codes are stable: a code is never reused
+# for another meaning, so scripts and suppressions can rely on them.
+CATALOG: dict[str, Code] = {
+    c.code: c
+    for c in [
+        # Reading files (L).
+        Code("L001", "file-unreadable", Severity.ERROR, "A data file is missing or cannot be read."),
+        Code("L002", "encoding", Severity.ERROR, "A data file is not valid UTF-8."),
+        Code("L003", "csv-syntax", Severity.ERROR, "The CSV cannot be parsed: an unbalanced quote, a NUL byte or a stray character."),
+        Code("L004", "missing-column", Severity.ERROR, "A required column is absent from the header."),
+        Code("L005", "unknown-column", Severity.ERROR, "The header names a column the schema does not know (often a typo)."),
+        Code("L006", "too-large", Severity.ERROR, "A file, row, field or header exceeds the stated size limits."),
+        Code("L007", "field-count", Severity.ERROR, "A row has more or fewer fields than the header."),
+        Code("L008", "duplicate-column", Severity.ERROR, "The header names the same column twice."),
+        Code("L009", "metadata", Severity.ERROR, "A dataset.toml or portbook.toml is malformed or lacks a required key."),
+        # Values and references (S).
+        Code("S101", "missing-value", Severity.ERROR, "A required cell is empty."),
+        Code("S102", "bad-id", Severity.ERROR, "An id is not a lower-case slug (letters, digits, '.', '_', '-')."),
+        Code("S103", "bad-port", Severity.ERROR, "A port is not a whole number from 1 to 65535, a range N-M, or 'any'."),
+        Code("S104", "reversed-range", Severity.ERROR, "A port range ends before it starts."),
+        Code("S105", "unknown-transport", Severity.ERROR, "The transport is not tcp, udp or any."),
+        Code("S106", "unknown-role", Severity.ERROR, "A flow or inventory entry names a role that no roles.csv defines."),
+        Code("S107", "duplicate-id", Severity.ERROR, "Two rows share an id (flow ids are unique across all datasets)."),
+        Code("S108", "bad-value", Severity.ERROR, "A cell holds a value outside the column's allowed set or form."),
+        Code("S109", "unknown-section", Severity.ERROR, "A row cites a section the dataset's source does not define."),
+        Code("S110", "bad-address", Severity.ERROR, "An inventory address is not an IP address or network."),
+        Code("S111", "unknown-flow", Severity.ERROR, "An erratum points at a flow id or column that does not exist."),
+        # Consistency checks (C).
+        Code("C201", "registry-mismatch", Severity.ERROR, "The port or transport disagrees with the registered service the row names."),
+        Code("C202", "unknown-service", Severity.WARNING, "The service name is in no registry that was read."),
+        Code("C203", "service-port-conflict", Severity.ERROR, "The same service between the same roles is given different ports."),
+        Code("C204", "duplicate-flow", Severity.ERROR, "Two rows describe the same flow (transport, ports, roles and program)."),
+        Code("C205", "program-spelling", Severity.ERROR, "One program is spelt two ways across the data."),
+        Code("C206", "prose-port", Severity.WARNING, "Free text mentions a port that no flow of the dataset uses."),
+        Code("C207", "dynamic-range", Severity.ERROR, "A dynamic port range disagrees with the platform's documented default."),
+        Code("C208", "erratum-incomplete", Severity.ERROR, "An erratum lacks its published value, corrected value, rationale or evidence."),
+        Code("C209", "erratum-stale", Severity.ERROR, "The data no longer holds an erratum's corrected value, or still holds its published one."),
+        Code("C210", "role-conflict", Severity.ERROR, "Two datasets define the same role id with different names."),
+        Code("C211", "unused-role", Severity.WARNING, "A role has no flows."),
+        Code("C212", "dynamic-unmarked", Severity.WARNING, "A wide port range is not marked as a dynamic allocation pool."),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Issue:
+    code: str
+    file: str
+    line: int
+    column: int
+    message: str
+    field: str = ""  # the CSV column (or metadata key) the issue is about
+
+    @property
+    def severity(self) -> Severity:
+        return CATALOG[self.code].severity
+
+    @property
+    def name(self) -> str:
+        return CATALOG[self.code].name
+
+    def format(self) -> str:
+        """The FILE:LINE:COLUMN: CODE message form that editors and CI understand."""
+        return f"{self.file}:{self.line}:{self.column}: {self.code} {self.message}"
+
+    def to_dict(self) -> dict:
+        record = asdict(self)
+        record.update(severity=self.severity.value, name=self.name)
+        return record
+
+
+def issue(code: str, where: Location, message: str, field: str = "") -> Issue:
+    if code not in CATALOG:
+        raise KeyError(f"unregistered issue code {code}")
+    return Issue(code, where.file, where.line, where.column, message, field)
+
+
+def has_errors(issues: list[Issue]) -> bool:
+    return any(item.severity is Severity.ERROR for item in issues)
+
+
+def render_text(issues: list[Issue]) -> str:
+    lines = [item.format() for item in issues]
+    errors = sum(item.severity is Severity.ERROR for item in issues)
+    warnings = len(issues) - errors
+    lines.append(f"{errors} error(s), {warnings} warning(s)")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(issues: list[Issue]) -> str:
+    errors = sum(item.severity is Severity.ERROR for item in issues)
+    payload = {
+        "errors": errors,
+        "warnings": len(issues) - errors,
+        "issues": [item.to_dict() for item in issues],
+    }
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def sort_key(item: Issue) -> tuple:
+    return (item.file, item.line, item.column, item.code)
+
+
+def did_you_mean(value: str, choices, cutoff: float = 0.6) -> str:
+    """' (did you mean X?)' for the closest choice, or ''."""
+    import difflib
+
+    match = difflib.get_close_matches(value.lower(), [c.lower() for c in choices], n=1, cutoff=cutoff)
+    if not match:
+        return ""
+    original = {c.lower(): c for c in choices}[match[0]]
+    return f" (did you mean {original!r}?)"

@@ -1,0 +1,369 @@
+"""Load a data folder into the model, validating everything on the way.
+
+Layout of a data folder:
+
+    data/portbook.toml          project settings (registry sources, inventory file, ...)
+    data/inventory.csv          hosts per role, shared by all datasets
+    data/<dataset>/dataset.toml the product and the published source it transcribes
+    data/<dataset>/flows.csv    the flows
+    data/<dataset>/roles.csv    the roles its flows name
+    data/<dataset>/errata.csv   corrections of the published source (optional)
+
+Every folder with a dataset.toml is a dataset; adding one needs no code change.
+Cell values are validated with pandera against the schema in `generator.schema`;
+references between tables are validated here. Nothing raises on bad data:
+`load` returns the model (None when errors prevent building it) and every issue.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from . import schema
+from .csvfile import CsvTable, display_path, read_csv
+from .issues import Issue, did_you_mean, has_errors, issue, sort_key
+from .model import (Dataset, Erratum, Flow, Host, Location, Model, Role, Section,
+                    Settings, SourceDocument)
+
+SETTINGS_FILE = "portbook.toml"
+DATASET_FILE = "dataset.toml"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read_toml(path: Path) -> tuple[dict | None, list[Issue]]:
+    shown = display_path(path)
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle), []
+    except OSError as error:
+        return None, [issue("L001", Location(shown, 0, 0), f"cannot read file: {error.strerror or error}")]
+    except UnicodeDecodeError:
+        return None, [issue("L002", Location(shown, 1, 1), "file is not valid UTF-8")]
+    except tomllib.TOMLDecodeError as error:
+        line = getattr(error, "lineno", 1) or 1
+        column = getattr(error, "colno", 1) or 1
+        return None, [issue("L009", Location(shown, line, column), f"invalid TOML: {error.args[0] if error.args else error}")]
+
+
+def load_settings(data_dir: Path) -> tuple[Settings, list[Issue]]:
+    path = data_dir / SETTINGS_FILE
+    settings = Settings(path=path)
+    if not path.exists():
+        return settings, []
+    raw, issues = _read_toml(path)
+    if raw is None:
+        return settings, issues
+    settings.raw = raw
+    shown = Location(display_path(path), 1, 1)
+    registry = raw.get("registry", {})
+    inventory = raw.get("inventory", {})
+    if not isinstance(registry, dict) or not isinstance(inventory, dict):
+        return settings, [issue("L009", shown, "[registry] and [inventory] must be tables")]
+    system = registry.get("system", "/etc/services")
+    extra = registry.get("extra", [])
+    if not isinstance(system, str) or not isinstance(extra, list) or not all(isinstance(e, str) for e in extra):
+        issues.append(issue("L009", shown, "registry.system must be a path and registry.extra a list of paths"))
+    else:
+        settings.registry_system = Path(system) if system else None
+        settings.registry_extra = [data_dir / e for e in extra]
+    inventory_file = inventory.get("file", "")
+    if not isinstance(inventory_file, str):
+        issues.append(issue("L009", shown, "inventory.file must be a path"))
+    elif inventory_file:
+        settings.inventory = data_dir / inventory_file
+    return settings, issues
+
+
+def _pandera_schema(table: schema.Table) -> tuple[pa.DataFrameSchema, dict[str, schema.CellRule]]:
+    """The pandera schema for a table; check names map back to our cell rules."""
+    rules: dict[str, schema.CellRule] = {}
+    columns: dict[str, pa.Column] = {}
+    missing = schema.CellRule("S101", lambda values: values != "", lambda v: "a value is required")
+    for column in table.columns:
+        checks = []
+        for index, rule in enumerate(((missing,) if column.required else ()) + column.rules):
+            name = f"{column.name}#{index}"
+            rules[name] = rule
+            checks.append(pa.Check(rule.ok, name=name, error=rule.code))
+        columns[column.name] = pa.Column(object, checks=checks, nullable=False, coerce=False)
+    return pa.DataFrameSchema(columns, strict=False), rules
+
+
+def validate_cells(table: schema.Table, csv_table: CsvTable) -> tuple[set[int], list[Issue]]:
+    """Validate every cell; returns the indexes of rejected records and the issues."""
+    if not csv_table.records:
+        return set(), []
+    frame = pd.DataFrame(
+        {name: pd.Series([r.values[name] for r in csv_table.records], dtype=object) for name in table.column_names}
+    )
+    pandera_schema, rules = _pandera_schema(table)
+    try:
+        pandera_schema.validate(frame, lazy=True)
+        return set(), []
+    except SchemaErrors as errors:
+        failures = errors.failure_cases
+    issues: list[Issue] = []
+    rejected: set[int] = set()
+    seen: set[tuple[int, str]] = set()
+    for column, check, index, value in zip(failures["column"], failures["check"], failures["index"], failures["failure_case"]):
+        rule = rules.get(str(check))
+        if rule is None or index is None or pd.isna(index):
+            continue
+        index = int(index)
+        if (index, column) in seen:  # one message per cell: the first rule that fails
+            continue
+        seen.add((index, column))
+        record = csv_table.records[index]
+        where = Location(csv_table.path, record.line, record.columns.get(column, 1))
+        issues.append(issue(rule.code, where, f"{column}: {rule.message(str(value))}", column))
+        rejected.add(index)
+    return rejected, issues
+
+
+def _read_table(path: Path, table: schema.Table) -> tuple[CsvTable | None, set[int], list[Issue]]:
+    required = [c.name for c in table.columns if c.required]
+    csv_table, issues = read_csv(path, table.column_names, required)
+    if csv_table is None:
+        return None, set(), issues
+    rejected, cell_issues = validate_cells(table, csv_table)
+    return csv_table, rejected, issues + cell_issues
+
+
+def _duplicates(csv_table: CsvTable, column: str, rejected: set[int], seen: dict[str, Location]) -> list[Issue]:
+    issues = []
+    for index, record in enumerate(csv_table.records):
+        value = record.values[column]
+        if index in rejected or not value:
+            continue
+        where = Location(csv_table.path, record.line, record.columns.get(column, 1))
+        if value in seen:
+            first = seen[value]
+            issues.append(issue("S107", where, f"{column} {value!r} is already used at {first.file}:{first.line}", column))
+            rejected.add(index)
+        else:
+            seen[value] = where
+    return issues
+
+
+def _load_metadata(folder: Path) -> tuple[dict | None, list[Issue]]:
+    path = folder / DATASET_FILE
+    raw, issues = _read_toml(path)
+    if raw is None:
+        return None, issues
+    where = Location(display_path(path), 1, 1)
+    problems = []
+    for key in ("id", "title", "version"):
+        if not isinstance(raw.get(key), str) or not raw.get(key):
+            problems.append(f"key {key!r} must be a non-empty string")
+    source = raw.get("source")
+    if not isinstance(source, dict) or not isinstance(source.get("title"), str):
+        problems.append("table [source] with a 'title' is required")
+    sections = raw.get("sections")
+    if not isinstance(sections, dict) or not sections:
+        problems.append("at least one [sections.KEY] table with a 'title' is required")
+    else:
+        for key, value in sections.items():
+            if not isinstance(value, dict) or not isinstance(value.get("title"), str):
+                problems.append(f"[sections.{key}] needs a 'title'")
+    if isinstance(raw.get("id"), str) and raw.get("id") and not _is_slug(raw["id"]):
+        problems.append(f"id {raw['id']!r} must be a lower-case slug")
+    if problems:
+        return None, [issue("L009", where, message) for message in problems]
+    return raw, []
+
+
+def _is_slug(value: str) -> bool:
+    import re
+
+    return re.fullmatch(schema.ID_PATTERN, value) is not None
+
+
+def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset | None, list[Issue]]:
+    metadata, issues = _load_metadata(folder)
+    tables: dict[str, tuple[CsvTable | None, set[int]]] = {}
+    files: dict[str, str] = {}
+    for table in schema.DATASET_TABLES:
+        path = folder / table.filename
+        if table.name in schema.OPTIONAL_TABLES and not path.exists():
+            tables[table.name] = (None, set())
+            continue
+        csv_table, rejected, table_issues = _read_table(path, table)
+        issues += table_issues
+        tables[table.name] = (csv_table, rejected)
+        if csv_table is not None:
+            files[csv_table.path] = _sha256(path)
+    if metadata is not None:
+        files[display_path(folder / DATASET_FILE)] = _sha256(folder / DATASET_FILE)
+
+    roles_table, roles_rejected = tables["roles"]
+    flows_table, flows_rejected = tables["flows"]
+    errata_table, errata_rejected = tables["errata"]
+    role_ids: dict[str, Location] = {}
+    if roles_table is not None:
+        issues += _duplicates(roles_table, "id", roles_rejected, role_ids)
+    if flows_table is not None:
+        issues += _duplicates(flows_table, "id", flows_rejected, flow_ids)
+    if errata_table is not None:
+        issues += _duplicates(errata_table, "id", errata_rejected, {})
+
+    sections = {}
+    if metadata is not None:
+        sections = {
+            key: Section(key, value["title"], str(value.get("anchor", "")))
+            for key, value in metadata["sections"].items()
+        }
+
+    dataset_id = metadata["id"] if metadata else folder.name
+    roles = []
+    if roles_table is not None:
+        for index, record in enumerate(roles_table.records):
+            if index in roles_rejected:
+                continue
+            v = record.values
+            roles.append(Role(v["id"], v["name"], v["description"], dataset_id, Location(roles_table.path, record.line, 1)))
+
+    flows = []
+    if flows_table is not None:
+        for index, record in enumerate(flows_table.records):
+            if index in flows_rejected:
+                continue
+            v = record.values
+            where = Location(flows_table.path, record.line, 1)
+
+            def at(column: str) -> Location:
+                return Location(flows_table.path, record.line, record.columns.get(column, 1))
+
+            bad = False
+            for column in ("source", "destination"):
+                if v[column] not in role_ids:
+                    issues.append(issue("S106", at(column), f"{column}: unknown role {v[column]!r}{did_you_mean(v[column], role_ids)}", column))
+                    bad = True
+            if sections and v["reference"] not in sections:
+                issues.append(issue("S109", at("reference"), f"reference: unknown section {v['reference']!r}; the dataset defines {', '.join(sections)}", "reference"))
+                bad = True
+            transport = v["transport"].lower()
+            if transport == "any" and v["port"].lower() != "any":
+                issues.append(issue("S108", at("port"), "port: a flow on transport 'any' must have port 'any'", "port"))
+                bad = True
+            if v["dynamic"] and "-" not in v["port"]:
+                issues.append(issue("S108", at("dynamic"), "dynamic: a dynamic pool must be written as a range N-M", "dynamic"))
+                bad = True
+            if bad:
+                continue
+            flows.append(Flow(
+                id=v["id"], dataset=dataset_id, transport=transport, ports=schema.parse_ports(v["port"]),
+                dynamic=v["dynamic"].lower(), source=v["source"], destination=v["destination"],
+                bidirectional=v["direction"].lower() == "both", service=v["service"], program=v["program"],
+                rule=v["rule"], purpose=v["purpose"], condition=v["condition"], reference=v["reference"],
+                assumption=v["assumption"], location=where, columns=dict(record.columns),
+            ))
+
+    errata = []
+    if errata_table is not None:
+        local_flows = {flow.id for flow in flows} | ({r.values["id"] for i, r in enumerate(flows_table.records)} if flows_table else set())
+        for index, record in enumerate(errata_table.records):
+            if index in errata_rejected:
+                continue
+            v = record.values
+
+            def at(column: str) -> Location:
+                return Location(errata_table.path, record.line, record.columns.get(column, 1))
+
+            bad = False
+            if v["flow"] not in local_flows:
+                issues.append(issue("S111", at("flow"), f"flow: no flow {v['flow']!r} in this dataset{did_you_mean(v['flow'], local_flows)}", "flow"))
+                bad = True
+            if v["field"] not in schema.FLOWS.column_names or v["field"] == "id":
+                issues.append(issue("S111", at("field"), f"field: {v['field']!r} is not a correctable flows column{did_you_mean(v['field'], schema.FLOWS.column_names)}", "field"))
+                bad = True
+            if sections and v["reference"] not in sections:
+                issues.append(issue("S109", at("reference"), f"reference: unknown section {v['reference']!r}", "reference"))
+                bad = True
+            if bad:
+                continue
+            errata.append(Erratum(
+                id=v["id"], dataset=dataset_id, flow=v["flow"], field=v["field"], published=v["published"],
+                corrected=v["corrected"], rationale=v["rationale"], evidence=v["evidence"], reference=v["reference"],
+                location=Location(errata_table.path, record.line, 1), columns=dict(record.columns),
+            ))
+
+    if metadata is None:
+        return None, issues
+    source = metadata["source"]
+    dataset = Dataset(
+        id=dataset_id, title=metadata["title"], short_title=str(metadata.get("short_title", metadata["title"])),
+        version=metadata["version"],
+        source=SourceDocument(source["title"], str(source.get("publisher", "")), str(source.get("document_id", "")), str(source.get("url", ""))),
+        sections=sections, roles=roles, flows=flows, errata=errata, files=files,
+    )
+    return dataset, issues
+
+
+def _load_inventory(path: Path, role_ids: set[str]) -> tuple[list[Host], dict[str, str], list[Issue]]:
+    csv_table, rejected, issues = _read_table(path, schema.INVENTORY)
+    if csv_table is None:
+        return [], {}, issues
+    hosts = []
+    for index, record in enumerate(csv_table.records):
+        if index in rejected:
+            continue
+        v = record.values
+
+        def at(column: str) -> Location:
+            return Location(csv_table.path, record.line, record.columns.get(column, 1))
+
+        if v["role"] not in role_ids:
+            issues.append(issue("S106", at("role"), f"role: unknown role {v['role']!r}{did_you_mean(v['role'], role_ids)}", "role"))
+            continue
+        try:
+            address = str(ipaddress.ip_network(v["address"], strict=False)) if "/" in v["address"] else str(ipaddress.ip_address(v["address"]))
+        except ValueError:
+            issues.append(issue("S110", at("address"), f"address: {v['address']!r} is not an IP address or network", "address"))
+            continue
+        hosts.append(Host(v["role"], v["host"], address, v["note"], Location(csv_table.path, record.line, 1)))
+    return hosts, {csv_table.path: _sha256(path)}, issues
+
+
+def load(data_dir: Path) -> tuple[Model | None, list[Issue]]:
+    """Load every dataset under `data_dir`. The model is None when errors prevent building it."""
+    data_dir = Path(data_dir)
+    settings, issues = load_settings(data_dir)
+    files: dict[str, str] = {}
+    if settings.path.exists():
+        files[display_path(settings.path)] = _sha256(settings.path)
+    folders = sorted(p.parent for p in data_dir.glob(f"*/{DATASET_FILE}"))
+    if not folders:
+        issues.append(issue("L001", Location(display_path(data_dir), 0, 0), f"no dataset found: expected {data_dir}/<name>/{DATASET_FILE}"))
+        return None, issues
+    datasets: list[Dataset] = []
+    flow_ids: dict[str, Location] = {}
+    dataset_ids: set[str] = set()
+    for folder in folders:
+        dataset, dataset_issues = _load_dataset(folder, flow_ids)
+        issues += dataset_issues
+        if dataset is None:
+            continue
+        if dataset.id in dataset_ids:
+            issues.append(issue("L009", Location(display_path(folder / DATASET_FILE), 1, 1), f"dataset id {dataset.id!r} is used by another folder"))
+            continue
+        dataset_ids.add(dataset.id)
+        datasets.append(dataset)
+        files.update(dataset.files)
+    inventory: list[Host] = []
+    if settings.inventory is not None:
+        role_ids = {role.id for dataset in datasets for role in dataset.roles}
+        inventory, inventory_files, inventory_issues = _load_inventory(settings.inventory, role_ids)
+        issues += inventory_issues
+        files.update(inventory_files)
+    issues.sort(key=sort_key)
+    model = Model(datasets=datasets, inventory=inventory, files=files, settings=settings)
+    return (None if has_errors(issues) else model), issues

@@ -1,0 +1,248 @@
+"""The in-memory model of the port data: plain dataclasses, no I/O.
+
+Everything downstream (checks, generators, the Sphinx extension) works on these
+objects only; `generator.load` is the one place that builds them from files.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+ANY = "any"
+
+
+@dataclass(frozen=True, order=True)
+class PortRange:
+    """An inclusive port range; a single port has first == last."""
+
+    first: int
+    last: int
+
+    @classmethod
+    def single(cls, port: int) -> "PortRange":
+        return cls(port, port)
+
+    @property
+    def is_single(self) -> bool:
+        return self.first == self.last
+
+    def __contains__(self, port: int) -> bool:
+        return self.first <= port <= self.last
+
+    def overlaps(self, other: "PortRange") -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+    def __str__(self) -> str:
+        return str(self.first) if self.is_single else f"{self.first}-{self.last}"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from, for messages in FILE:LINE:COLUMN form."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+
+@dataclass(frozen=True)
+class Role:
+    id: str
+    name: str
+    description: str
+    dataset: str
+    location: Location = field(default=Location(""), compare=False)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section of the published source page that rows cite."""
+
+    key: str
+    title: str
+    anchor: str
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One directed (or explicitly bidirectional) flow on one transport and port range."""
+
+    id: str
+    dataset: str
+    transport: str  # "tcp", "udp" or ANY
+    ports: PortRange | None  # None means every port (transport ANY or a program exception)
+    dynamic: str  # key of DYNAMIC_RANGES when the range is an allocation pool, else ""
+    source: str
+    destination: str
+    bidirectional: bool
+    service: str
+    program: str
+    rule: str
+    purpose: str
+    condition: str
+    reference: str
+    assumption: str
+    location: Location = field(default=Location(""), compare=False)
+    # Column name -> 1-based character column, for located messages.
+    columns: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def port_text(self) -> str:
+        return ANY if self.ports is None else str(self.ports)
+
+    @property
+    def label(self) -> str:
+        """Port and transport as people write them: 1433/tcp, 49152-65535/tcp, any."""
+        if self.ports is None and self.transport == ANY:
+            return "any"
+        return f"{self.port_text}/{self.transport}"
+
+    def directions(self) -> list[tuple[str, str]]:
+        """The (source, destination) pairs a firewall must allow for this flow."""
+        pairs = [(self.source, self.destination)]
+        if self.bidirectional and self.source != self.destination:
+            pairs.append((self.destination, self.source))
+        return pairs
+
+    def touches(self, role: str) -> bool:
+        return role in (self.source, self.destination)
+
+    def where(self, column: str) -> Location:
+        return Location(self.location.file, self.location.line, self.columns.get(column, 1))
+
+    def value(self, column: str) -> str:
+        """The flow's value for a CSV column, as text (used by errata and diffs)."""
+        if column == "port":
+            return self.port_text
+        if column == "direction":
+            return "both" if self.bidirectional else "one-way"
+        return str(getattr(self, column))
+
+
+@dataclass(frozen=True)
+class Erratum:
+    """A correction of the published source: what it says, what is right, and why."""
+
+    id: str
+    dataset: str
+    flow: str
+    field: str
+    published: str
+    corrected: str
+    rationale: str
+    evidence: str
+    reference: str
+    location: Location = field(default=Location(""), compare=False)
+    columns: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def where(self, column: str) -> Location:
+        return Location(self.location.file, self.location.line, self.columns.get(column, 1))
+
+
+@dataclass(frozen=True)
+class Host:
+    """One inventory entry: a host (or network) that plays a role."""
+
+    role: str
+    host: str
+    address: str  # normalised by ipaddress: "192.0.2.10/32" style is kept as written
+    note: str
+    location: Location = field(default=Location(""), compare=False)
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    title: str
+    publisher: str
+    document_id: str
+    url: str
+
+
+@dataclass
+class Dataset:
+    """One product's flows, roles and errata, from one folder under data/."""
+
+    id: str
+    title: str
+    short_title: str
+    version: str
+    source: SourceDocument
+    sections: dict[str, Section]
+    roles: list[Role]
+    flows: list[Flow]
+    errata: list[Erratum]
+    files: dict[str, str]  # path -> sha256 of every file read for this dataset
+
+
+@dataclass
+class Settings:
+    """data/portbook.toml, with defaults for what it leaves out."""
+
+    path: Path
+    registry_system: Path | None = Path("/etc/services")
+    registry_extra: list[Path] = field(default_factory=list)
+    inventory: Path | None = None
+    raw: dict = field(default_factory=dict)  # every section, for the generators' own settings
+
+    def section(self, name: str) -> dict:
+        value = self.raw.get(name, {})
+        return value if isinstance(value, dict) else {}
+
+
+@dataclass
+class Model:
+    """All datasets of a data folder, plus the inventory shared by them."""
+
+    datasets: list[Dataset]
+    inventory: list[Host]
+    files: dict[str, str]  # path -> sha256 of every file read
+    settings: Settings
+
+    @cached_property
+    def flows(self) -> list[Flow]:
+        return [flow for dataset in self.datasets for flow in dataset.flows]
+
+    @cached_property
+    def errata(self) -> list[Erratum]:
+        return [erratum for dataset in self.datasets for erratum in dataset.errata]
+
+    @cached_property
+    def roles(self) -> list[Role]:
+        """Roles merged across datasets by id, in first-seen order."""
+        merged: dict[str, Role] = {}
+        for dataset in self.datasets:
+            for role in dataset.roles:
+                merged.setdefault(role.id, role)
+        return list(merged.values())
+
+    @cached_property
+    def role_by_id(self) -> dict[str, Role]:
+        return {role.id: role for role in self.roles}
+
+    @cached_property
+    def flow_by_id(self) -> dict[str, Flow]:
+        return {flow.id: flow for flow in self.flows}
+
+    @cached_property
+    def dataset_by_id(self) -> dict[str, Dataset]:
+        return {dataset.id: dataset for dataset in self.datasets}
+
+    def flows_of_role(self, role: str) -> list[Flow]:
+        return [flow for flow in self.flows if flow.touches(role)]
+
+    def hosts_of_role(self, role: str) -> list[Host]:
+        return [host for host in self.inventory if host.role == role]
+
+    def errata_of_flow(self, flow: str) -> list[Erratum]:
+        return [erratum for erratum in self.errata if erratum.flow == flow]
+
+    @property
+    def fingerprint(self) -> str:
+        """One hash over every input file, for "generated from" lines."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for path in sorted(self.files):
+            digest.update(f"{path}\0{self.files[path]}\n".encode())
+        return digest.hexdigest()

@@ -1,0 +1,237 @@
+"""The data schema, written down once.
+
+Each table of a dataset is a list of `Column`s: what the column means, its
+type, allowed values and an example (rendered for people on the site's schema
+page), and the cell rules the loader enforces. Cell rules are vectorised
+predicates over a column so that validation stays fast on large tables.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pandas as pd
+
+from .issues import did_you_mean
+from .model import ANY
+
+TRANSPORTS = ("tcp", "udp", ANY)
+DIRECTIONS = ("one-way", "both")
+
+# Documented default pools for dynamically allocated ports. A flow marked with
+# one of these keys must name exactly that range (check C207).
+DYNAMIC_RANGES: dict[str, tuple[int, int, str]] = {
+    "windows-2008": (49152, 65535, "Windows Server 2008 and later (and Windows Vista and later)"),
+    "windows-2003": (1025, 5000, "Windows Server 2003 and earlier"),
+    "iana": (49152, 65535, "IANA dynamic and private ports (RFC 6335)"),
+    "linux": (32768, 60999, "Linux default net.ipv4.ip_local_port_range"),
+}
+
+ID_PATTERN = r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?"
+SERVICE_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9._+-]{0,62})"
+PORT_PATTERN = re.compile(r"(\d{1,5})(?:-(\d{1,5}))?")
+
+
+@dataclass(frozen=True)
+class CellRule:
+    """One rule a cell must satisfy. `ok` returns True where the rule holds or does not apply."""
+
+    code: str
+    ok: Callable[[pd.Series], pd.Series]
+    message: Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    description: str
+    example: str
+    required: bool = True  # the cell must not be empty
+    allowed: tuple[str, ...] = ()
+    rules: tuple[CellRule, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    filename: str
+    description: str
+    columns: tuple[Column, ...]
+    key: str = ""  # column whose values must be unique
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(column for column in self.columns if column.name == name)
+
+
+def _nonempty(values: pd.Series) -> pd.Series:
+    return values != ""
+
+
+def _matches(pattern: str) -> Callable[[pd.Series], pd.Series]:
+    def ok(values: pd.Series) -> pd.Series:
+        return ~_nonempty(values) | values.str.fullmatch(pattern)
+
+    return ok
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[pd.Series], pd.Series]:
+    def ok(values: pd.Series) -> pd.Series:
+        return ~_nonempty(values) | values.str.lower().isin(choices)
+
+    return ok
+
+
+def _port_bounds(values: pd.Series) -> pd.Series:
+    parts = values.str.extract(r"^(\d{1,5})(?:-(\d{1,5}))?$")
+    first = pd.to_numeric(parts[0], errors="coerce")
+    last = pd.to_numeric(parts[1], errors="coerce").fillna(first)
+    out_of_range = (first < 1) | (first > 65535) | (last < 1) | (last > 65535)
+    return ~out_of_range.fillna(False).astype(bool)
+
+
+def _port_order(values: pd.Series) -> pd.Series:
+    parts = values.str.extract(r"^(\d{1,5})-(\d{1,5})$")
+    first = pd.to_numeric(parts[0], errors="coerce")
+    last = pd.to_numeric(parts[1], errors="coerce")
+    return ~(last < first).fillna(False).astype(bool)
+
+
+def parse_ports(text: str) -> "PortRange | None":
+    """'1433' -> 1433..1433, '49152-65535' -> range, 'any' -> None. Assumes a validated cell."""
+    from .model import PortRange
+
+    if text.lower() == ANY:
+        return None
+    match = PORT_PATTERN.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not a port: {text!r}")
+    first = int(match.group(1))
+    last = int(match.group(2) or first)
+    return PortRange(first, last)
+
+
+def _port_message(value: str) -> str:
+    hint = ""
+    stripped = value.strip()
+    if re.fullmatch(r"\d+(\s*[,;/]\s*\d+)+", stripped):
+        hint = "; write one port or range per row"
+    elif re.fullmatch(r"0x[0-9a-fA-F]+|\d+[eE]\d+|\d+\.\d+", stripped):
+        hint = "; write the port as a plain decimal number"
+    return f"port {value!r} is not a number from 1 to 65535, a range N-M, or 'any'{hint}"
+
+
+ID_RULE = CellRule(
+    "S102",
+    _matches(ID_PATTERN),
+    lambda v: f"id {v!r} must be a lower-case slug: letters, digits, '.', '_' or '-', at most 64 characters",
+)
+
+FLOWS = Table(
+    name="flows",
+    filename="flows.csv",
+    description="One row per flow: one transport and one port or range, from a source role to a destination role.",
+    key="id",
+    columns=(
+        Column("id", "slug", "Stable identifier of the flow; anchors, links and diffs use it, so never reuse one.", "sql-engine-default", rules=(ID_RULE,)),
+        Column(
+            "transport", "enum", "Transport protocol; 'any' for program exceptions that cover every protocol.", "tcp",
+            allowed=TRANSPORTS,
+            rules=(CellRule("S105", _one_of(TRANSPORTS), lambda v: f"unknown transport {v!r}; use tcp, udp or any{did_you_mean(v, TRANSPORTS)}"),),
+        ),
+        Column(
+            "port", "port", "Destination port: a number from 1 to 65535, a range N-M, or 'any'.", "1433",
+            rules=(
+                CellRule("S103", _matches(r"\d{1,5}(?:-\d{1,5})?|(?i:any)"), _port_message),
+                CellRule("S103", _port_bounds, lambda v: f"port {v!r} is outside 1-65535"),
+                CellRule("S104", _port_order, lambda v: f"range {v!r} ends before it starts"),
+            ),
+        ),
+        Column(
+            "dynamic", "enum", "Set when the range is a pool of dynamically allocated ports: names the platform whose default pool it is.", "windows-2008",
+            required=False, allowed=tuple(DYNAMIC_RANGES),
+            rules=(CellRule("S108", _one_of(tuple(DYNAMIC_RANGES)), lambda v: f"unknown dynamic range {v!r}; use one of {', '.join(DYNAMIC_RANGES)}{did_you_mean(v, DYNAMIC_RANGES)}"),),
+        ),
+        Column("source", "role id", "Role that opens the connection.", "dpm-server", rules=(ID_RULE,)),
+        Column("destination", "role id", "Role that accepts the connection.", "sql-server", rules=(ID_RULE,)),
+        Column(
+            "direction", "enum", "'one-way' from source to destination, or 'both' when either side opens the connection.", "one-way",
+            allowed=DIRECTIONS,
+            rules=(CellRule("S108", _one_of(DIRECTIONS), lambda v: f"unknown direction {v!r}; use one-way or both{did_you_mean(v, DIRECTIONS)}"),),
+        ),
+        Column(
+            "service", "service name", "Registered service name (IANA / /etc/services) of the port, where one exists.", "ms-sql-s",
+            required=False,
+            rules=(CellRule("S108", _matches(SERVICE_PATTERN), lambda v: f"service {v!r} is not a service name (letters, digits, '.', '_', '+', '-')"),),
+        ),
+        Column("program", "text", "Executable the firewall rule is bound to, where the source names one.", "sqlservr.exe", required=False),
+        Column("rule", "text", "Name of the firewall rule that the product's set-up creates, where it names one.", "DPMAM_WCF_Service", required=False),
+        Column("purpose", "text", "What the flow is for, in a sentence or two.", "Database engine, default instance.", ),
+        Column("condition", "text", "When the flow is needed, if not always.", "Only with a remote SQL Server", required=False),
+        Column("reference", "section key", "Section of the published source the row comes from (a key of [sections] in dataset.toml).", "remote-sql", rules=(ID_RULE,)),
+        Column("assumption", "text", "Decisions the source leaves open (for example the direction) that a reviewer should confirm.", "The DPM server is taken as the client.", required=False),
+    ),
+)
+
+ROLES = Table(
+    name="roles",
+    filename="roles.csv",
+    description="The roles hosts play. Datasets may share a role by using the same id and name.",
+    key="id",
+    columns=(
+        Column("id", "slug", "Stable identifier of the role; page and file names derive from it.", "dpm-server", rules=(ID_RULE,)),
+        Column("name", "text", "Name shown to people.", "DPM server"),
+        Column("description", "text", "What hosts of this role are.", "Server running Data Protection Manager.", required=False),
+    ),
+)
+
+ERRATA = Table(
+    name="errata",
+    filename="errata.csv",
+    description="Corrections of the published source: the published value, the value the data holds instead, and why.",
+    key="id",
+    columns=(
+        Column("id", "text", "Identifier of the correction, as reviewers cite it.", "E1", rules=(CellRule("S102", _matches(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"), lambda v: f"erratum id {v!r} must be letters, digits, '.', '_' or '-'"),)),
+        Column("flow", "flow id", "The flow the correction applies to.", "sql-engine-default", rules=(ID_RULE,)),
+        Column("field", "column name", "The flows column that was corrected.", "port"),
+        Column("published", "text", "The value as the source publishes it.", "1443", required=False),
+        Column("corrected", "text", "The value the data holds.", "1433", required=False),
+        Column("rationale", "text", "Why the published value is wrong.", "The same section gives 1433 as the default.", required=False),
+        Column("evidence", "text", "Where the corrected value is confirmed.", "IANA registry: ms-sql-s 1433/tcp", required=False),
+        Column("reference", "section key", "Section of the published source that carries the mistake.", "remote-sql", rules=(ID_RULE,)),
+    ),
+)
+
+INVENTORY = Table(
+    name="inventory",
+    filename="inventory.csv",
+    description="Example or real hosts for each role; addresses feed workbooks and firewall policies.",
+    columns=(
+        Column("role", "role id", "Role the host plays.", "dpm-server", rules=(ID_RULE,)),
+        Column("host", "text", "Host or network name.", "dpm01", rules=(CellRule("S108", _matches(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})"), lambda v: f"host {v!r} must be letters, digits, '.', '_' or '-'"),)),
+        Column("address", "IP address or network", "IPv4/IPv6 address or network in CIDR form.", "192.0.2.10"),
+        Column("note", "text", "Free comment.", "Example DPM server", required=False),
+    ),
+)
+
+DATASET_TABLES = (FLOWS, ROLES, ERRATA)
+OPTIONAL_TABLES = ("errata",)  # a dataset without corrections may omit errata.csv
+
+# Keys of dataset.toml: (key, required, meaning, example).
+DATASET_KEYS = (
+    ("id", True, "Identifier of the dataset; unique across data/.", "dpm-2012r2"),
+    ("title", True, "Product the dataset documents.", "System Center 2012 R2 Data Protection Manager"),
+    ("short_title", False, "Short product name for tight spaces.", "DPM 2012 R2"),
+    ("version", True, "Version of the dataset (not of the product).", "2026.11.0"),
+    ("source.title", True, "Title of the published page the data transcribes.", "Configure firewall settings for DPM"),
+    ("source.publisher", False, "Who publishes the source.", "Microsoft"),
+    ("source.document_id", False, "The source's own identifier.", "8ae3f67e-…"),
+    ("source.url", False, "Where the source is published.", ""),
+    ("sections.KEY.title", True, "Title of a section rows can cite as KEY.", "Set up Windows Firewall on the remote SQL Server"),
+    ("sections.KEY.anchor", False, "Anchor of that section in the source.", "BKMK_SQL"),
+)
