@@ -5,11 +5,12 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
-BUILD  := build
+BUILD  ?= build
 STAMPS := $(BUILD)/.stamps
 READY  := $(VENV)/.installed
 
-DATA     := $(shell find data -type f -not -name '.*' 2>/dev/null)
+DATA_DIR ?= data
+DATA     := $(shell find $(DATA_DIR) -type f -not -name '.*' 2>/dev/null)
 SOURCES  := $(shell find generator -name '*.py' 2>/dev/null)
 # Every module in generator/outputs/ is a format built by `python -m generator build`.
 FORMATS  := $(filter-out _%,$(basename $(notdir $(wildcard generator/outputs/*.py))))
@@ -32,7 +33,7 @@ $(READY): pyproject.toml
 check: $(STAMPS)/check
 
 $(STAMPS)/check: $(READY) $(DATA) $(SOURCES)
-	$(PY) -m generator check
+	$(PY) -m generator check --data $(DATA_DIR)
 	@mkdir -p $(@D) && touch $@
 
 build: $(FORMATS)
@@ -40,13 +41,13 @@ build: $(FORMATS)
 $(FORMATS): %: $(STAMPS)/%
 
 $(STAMPS)/%: $(STAMPS)/check
-	$(PY) -m generator build --formats $* --out $(BUILD)
+	$(PY) -m generator build --formats $* --data $(DATA_DIR) --out $(BUILD)
 	@mkdir -p $(@D) && touch $@
 
 html: $(STAMPS)/html
 
 $(STAMPS)/html: $(STAMPS)/check $(SITE_SRC) $(addprefix $(STAMPS)/,$(FORMATS))
-	$(PY) -m sphinx -b html -c . $(SPHINXOPTS) source $(BUILD)/html
+	$(PY) -m sphinx -b html -c . $(SPHINXOPTS) -D portbook_data=$(abspath $(DATA_DIR)) source $(BUILD)/html
 	@mkdir -p $(@D) && touch $@
 
 test: $(READY)
