@@ -93,7 +93,7 @@ def _pandera_schema(table: schema.Table) -> tuple[pa.DataFrameSchema, dict[str, 
         for index, rule in enumerate(((missing,) if column.required else ()) + column.rules):
             name = f"{column.name}#{index}"
             rules[name] = rule
-            checks.append(pa.Check(rule.ok, name=name, error=rule.code))
+            checks.append(pa.Check(rule.ok, name=name))
         columns[column.name] = pa.Column(object, checks=checks, nullable=False, coerce=False)
     return pa.DataFrameSchema(columns, strict=False), rules
 
@@ -279,6 +279,8 @@ def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset 
                 return Location(errata_table.path, record.line, record.columns.get(column, 1))
 
             bad = False
+            if flows_table is None:
+                continue  # the flows file itself failed; its issues say why
             if v["flow"] not in local_flows:
                 issues.append(issue("S111", at("flow"), f"flow: no flow {v['flow']!r} in this dataset{did_you_mean(v['flow'], local_flows)}", "flow"))
                 bad = True

@@ -1,0 +1,177 @@
+"""Every consistency check fires on bad data and stays quiet on the shipped data."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, IANA_CSV, append_row, edit_row
+from generator.checks import CHECKS
+from generator.cli import main
+from generator.pipeline import load_and_check
+from generator.registry import Registry, build_registry, read_iana_csv, read_services_file
+
+FLOWS = "dpm-2012r2/flows.csv"
+ERRATA = "dpm-2012r2/errata.csv"
+ROLES = "dpm-2012r2/roles.csv"
+
+
+def found(data_dir: Path, iana: Path | None = None) -> list[tuple[str, int, str]]:
+    checked = load_and_check(data_dir, iana)
+    assert checked.model is not None, [i.format() for i in checked.issues]
+    return [(i.code, i.line, i.field) for i in checked.issues]
+
+
+def test_shipped_data_is_clean():
+    checked = load_and_check(DATA)
+    assert checked.ok and checked.issues == [] and checked.notes == []
+
+
+@pytest.mark.skipif(not IANA_CSV.exists(), reason=f"IANA registry snapshot not found at {IANA_CSV}")
+def test_shipped_data_is_clean_against_the_iana_registry():
+    checked = load_and_check(DATA, IANA_CSV)
+    assert checked.ok and checked.issues == []
+
+
+def test_every_check_is_exercised_here():
+    tested = {"C201", "C202", "C203", "C204", "C205", "C206", "C207", "C208", "C209", "C210", "C211", "C212"}
+    assert {check.code for check in CHECKS} == tested
+
+
+def test_reinstated_1443_is_reported_naming_1433(data_dir: Path, capsys):
+    line = edit_row(data_dir / FLOWS, "id", "sql-engine-default", port="1443")
+    assert found(data_dir) == [("C201", line, "port"), ("C209", line, "port")]
+    assert main(["check", "--data", str(data_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "ms-sql-s is registered as 1433/tcp, not 1443/tcp; did you mean 1433/tcp?" in err
+
+
+@pytest.mark.skipif(not IANA_CSV.exists(), reason=f"IANA registry snapshot not found at {IANA_CSV}")
+def test_reinstated_1443_is_reported_against_the_iana_registry(data_dir: Path):
+    edit_row(data_dir / FLOWS, "id", "sql-engine-default", port="1443")
+    checked = load_and_check(data_dir, IANA_CSV)
+    (mismatch,) = [i for i in checked.issues if i.code == "C201"]
+    assert "did you mean 1433/tcp?" in mismatch.message
+
+
+def test_wrong_transport_for_a_service(data_dir: Path):
+    line = edit_row(data_dir / FLOWS, "id", "sql-browser", transport="tcp")
+    assert found(data_dir) == [("C201", line, "port")]
+
+
+def test_unknown_service_is_a_warning_with_a_suggestion(data_dir: Path):
+    line = edit_row(data_dir / FLOWS, "id", "sql-browser", service="ms-sql-mm")
+    checked = load_and_check(data_dir)
+    assert [(i.code, i.line) for i in checked.issues] == [("C202", line)]
+    assert "did you mean 'ms-sql-m'" in checked.issues[0].message
+    assert checked.ok  # warnings do not fail the check
+    assert main(["check", "--data", str(data_dir), "--strict"]) == 1
+
+
+def test_same_service_between_same_roles_on_two_ports(data_dir: Path):
+    line = append_row(
+        data_dir / FLOWS, id="sql-engine-second", transport="tcp", port="1533", source="dpm-server",
+        destination="sql-server", direction="one-way", service="ms-sql-s", program="other.exe",
+        purpose="Second listener.", reference="remote-sql",
+    )
+    assert ("C203", line, "port") in found(data_dir)
+
+
+def test_duplicated_flow(data_dir: Path):
+    line = append_row(
+        data_dir / FLOWS, id="dns-again", transport="udp", port="53", source="dpm-server",
+        destination="domain-controller", direction="one-way", service="domain",
+        purpose="Name resolution, again.", reference="ports",
+    )
+    assert found(data_dir) == [("C204", line, "id")]
+
+
+def test_duplicate_of_a_bidirectional_flow_written_the_other_way_round(data_dir: Path):
+    line = append_row(
+        data_dir / FLOWS, id="smb-reversed", transport="tcp", port="445", source="protected-computer",
+        destination="dpm-server", direction="both", service="microsoft-ds", purpose="SMB.", reference="ports",
+    )
+    assert found(data_dir) == [("C204", line, "id")]
+
+
+def test_program_spelt_two_ways(data_dir: Path):
+    line = edit_row(data_dir / FLOWS, "id", "sql-report-server", program="sqservr.exe")
+    # The erratum now disagrees too: the published spelling is back.
+    assert found(data_dir) == [("C205", line, "program"), ("C209", line, "program")]
+
+
+def test_prose_mentions_a_port_no_flow_uses(data_dir: Path):
+    line = edit_row(data_dir / FLOWS, "id", "sql-browser", purpose="Answers on UDP port 1435 for named instances.")
+    assert found(data_dir) == [("C206", line, "purpose")]
+
+
+def test_prose_mention_explained_by_an_erratum_is_quiet(data_dir: Path):
+    edit_row(data_dir / FLOWS, "id", "sql-engine-default", purpose="The page says TCP port 1443; it is 1433.")
+    assert found(data_dir) == []
+
+
+def test_dynamic_range_must_match_the_platform_default(data_dir: Path):
+    path = data_dir / FLOWS
+    line = edit_row(path, "id", "sql-rpc-dynamic", port="1024-65535")
+    checked = load_and_check(data_dir)
+    assert [(i.code, i.line, i.field) for i in checked.issues] == [("C207", line, "port")]
+    assert "49152-65535" in checked.issues[0].message
+
+
+def test_legacy_windows_range_is_named_as_such(data_dir: Path):
+    line = edit_row(data_dir / FLOWS, "id", "sql-rpc-dynamic", port="1025-5000")
+    checked = load_and_check(data_dir)
+    assert [(i.code, i.line) for i in checked.issues] == [("C207", line)]
+    assert "it is the windows-2003 default" in checked.issues[0].message
+
+
+def test_wide_range_without_dynamic_marker(data_dir: Path):
+    line = edit_row(data_dir / FLOWS, "id", "sql-rpc-dynamic", dynamic="")
+    assert found(data_dir) == [("C212", line, "dynamic")]
+
+
+def test_incomplete_erratum(data_dir: Path):
+    line = edit_row(data_dir / ERRATA, "id", "E2", evidence="", rationale="")
+    assert found(data_dir) == [("C208", line, "rationale"), ("C208", line, "evidence")]
+
+
+def test_stale_erratum(data_dir: Path):
+    line = edit_row(data_dir / FLOWS, "id", "dcom-dynamic", port="49152-65000", dynamic="")
+    assert ("C209", line, "port") in found(data_dir)
+
+
+def test_role_named_differently_by_two_datasets(data_dir: Path):
+    second = data_dir / "second"
+    second.mkdir()
+    (second / "dataset.toml").write_text(
+        'id = "second"\ntitle = "Second"\nversion = "1"\n[source]\ntitle = "S"\n[sections.s]\ntitle = "S"\n',
+        encoding="utf-8",
+    )
+    (second / "roles.csv").write_text("id,name,description\ndpm-server,Backup server,\n", encoding="utf-8")
+    header = (data_dir / FLOWS).read_text(encoding="utf-8").splitlines()[0]
+    (second / "flows.csv").write_text(header + "\nbackup-web,tcp,443,,dpm-server,dpm-server,one-way,https,,,Web.,,s,\n", encoding="utf-8")
+    assert found(data_dir) == [("C210", 2, "name")]
+
+
+def test_unused_role(data_dir: Path):
+    line = append_row(data_dir / ROLES, id="tape-library", name="Tape library", description="Unused.")
+    assert found(data_dir) == [("C211", line, "id")]
+
+
+def test_services_file_and_iana_formats_are_read():
+    registry = Registry()
+    read_services_file(registry, "ms-sql-s\t1433/tcp\t\t# SQL\nfoo  70/udp alias-foo\n# comment\n", "services")
+    read_iana_csv(
+        registry,
+        'Service Name,Port Number,Transport Protocol,Description\n'
+        'dyn,49152-65535,tcp,"Dynamic, private"\n,0,tcp,Reserved\n',
+        "iana",
+    )
+    assert [str(r) for r in registry.ports("ms-sql-s", "tcp")] == ["1433"]
+    assert [str(r) for r in registry.ports("alias-foo", "udp")] == ["70"]
+    assert [str(r) for r in registry.ports("dyn", "tcp")] == ["49152-65535"]
+
+
+def test_unreadable_registry_is_a_note_not_a_crash(tmp_path: Path):
+    registry, notes = build_registry(tmp_path / "missing-services", None, [])
+    assert not registry.entries and "cannot read services database" in notes[0]

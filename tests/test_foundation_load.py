@@ -1,0 +1,207 @@
+"""Loading: what people really produce is accepted, what cannot be right is refused,
+every problem located as FILE:LINE:COLUMN with a stable code."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import append_row, edit_row, line_of, read_rows, write_rows
+from generator.cli import main
+from generator.load import load
+
+FLOWS = "dpm-2012r2/flows.csv"
+
+
+def codes(issues) -> list[tuple[str, int, str]]:
+    return [(i.code, i.line, i.field) for i in issues]
+
+
+def test_shipped_data_loads_without_issues():
+    model, issues = load(Path(__file__).parent.parent / "data")
+    assert issues == []
+    assert model is not None and len(model.flows) >= 30
+
+
+def test_excel_habits_are_accepted(data_dir: Path):
+    """UTF-8 BOM, CRLF line ends, spaces around cells and blank trailing rows."""
+    path = data_dir / FLOWS
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    lines[1] = lines[1].replace("dcom-endpoint-mapper,tcp,135,", "dcom-endpoint-mapper , TCP ,  135 ,")
+    text = "\ufeff" + "\r\n".join(lines) + "\r\n" + ",,,,,,,,,,,,,\r\n,,,,,,,,,,,,,\r\n"
+    path.write_bytes(text.encode("utf-8"))
+    model, issues = load(data_dir)
+    assert issues == []
+    flow = model.flow_by_id["dcom-endpoint-mapper"]
+    assert (flow.transport, flow.port_text) == ("tcp", "135")
+
+
+@pytest.mark.parametrize(
+    ("port", "code", "message"),
+    [
+        ("0", "S103", "outside 1-65535"),
+        ("65536", "S103", "outside 1-65535"),
+        ("1e3", "S103", "plain decimal"),
+        ("0x50", "S103", "plain decimal"),
+        ("-1", "S103", "not a number"),
+        ("80,443", "S103", "one port or range per row"),
+        ("5000-1025", "S104", "ends before it starts"),
+        ("", "S101", "a value is required"),
+    ],
+)
+def test_bad_ports_are_refused(data_dir: Path, port: str, code: str, message: str):
+    line = edit_row(data_dir / FLOWS, "id", "sql-browser", port=port)
+    model, issues = load(data_dir)
+    assert model is None
+    assert codes(issues) == [(code, line, "port")]
+    assert message in issues[0].message
+
+
+def test_unknown_transport_suggests_the_fix(data_dir: Path):
+    line = edit_row(data_dir / FLOWS, "id", "sql-browser", transport="UPD")
+    _, issues = load(data_dir)
+    assert codes(issues) == [("S105", line, "transport")]
+    assert "did you mean 'udp'" in issues[0].message
+
+
+def test_unknown_role_and_duplicate_id(data_dir: Path):
+    path = data_dir / FLOWS
+    line = edit_row(path, "id", "sql-browser", destination="sql-servr")
+    header, rows = read_rows(path)
+    rows.append(dict(rows[0]))
+    write_rows(path, header, rows)
+    _, issues = load(data_dir)
+    assert codes(issues) == [("S106", line, "destination"), ("S107", len(rows) + 1, "id")]
+    assert "did you mean 'sql-server'" in issues[0].message
+
+
+def test_missing_and_unknown_columns(data_dir: Path):
+    path = data_dir / FLOWS
+    header, rows = read_rows(path)
+    header = [("protocol" if name == "transport" else name) for name in header]
+    for row in rows:
+        row["protocol"] = row.pop("transport")
+    write_rows(path, header, rows)
+    _, issues = load(data_dir)
+    assert [(i.code, i.line, i.field) for i in issues] == [("L004", 1, "transport"), ("L005", 1, "protocol")]
+
+
+def test_every_problem_is_reported_at_once(data_dir: Path):
+    path = data_dir / FLOWS
+    first = edit_row(path, "id", "dns-dpm-dc", port="99999")
+    second = edit_row(path, "id", "sql-browser", direction="sideways", transport="sctp")
+    _, issues = load(data_dir)
+    assert codes(issues) == [
+        ("S103", first, "port"),
+        ("S105", second, "transport"),
+        ("S108", second, "direction"),
+    ]
+
+
+def test_columns_point_at_the_cell(data_dir: Path):
+    path = data_dir / FLOWS
+    line = edit_row(path, "id", "sql-browser", port="70000")
+    _, issues = load(data_dir)
+    raw = path.read_text(encoding="utf-8").splitlines()[line - 1]
+    assert raw[issues[0].column - 1:].startswith("70000,")
+
+
+def test_unbalanced_quote_is_a_located_syntax_error(data_dir: Path):
+    path = data_dir / FLOWS
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[4] = lines[4].replace("DPM data channel", '"DPM" data channel', 1)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _, issues = load(data_dir)
+    assert [(i.code, i.line) for i in issues] == [("L003", 5)]
+
+
+def test_not_utf8(data_dir: Path):
+    path = data_dir / FLOWS
+    path.write_bytes(path.read_bytes().replace("synchronisation".encode(), "synchronisation \xe9t\xe9".encode("latin-1"), 1))
+    _, issues = load(data_dir)
+    assert [(i.code, i.line) for i in issues] == [("L002", 4)]
+
+
+def test_errata_must_point_at_existing_rows(data_dir: Path):
+    path = data_dir / "dpm-2012r2/errata.csv"
+    line = edit_row(path, "id", "E1", flow="sql-engine", field="prot")
+    _, issues = load(data_dir)
+    assert codes(issues) == [("S111", line, "flow"), ("S111", line, "field")]
+
+
+def test_inventory_addresses_are_validated(data_dir: Path):
+    line = edit_row(data_dir / "inventory.csv", "host", "dc02", address="192.0.2.300")
+    _, issues = load(data_dir)
+    assert codes(issues) == [("S110", line, "address")]
+
+
+def test_second_dataset_is_picked_up_without_code_change(data_dir: Path):
+    second = data_dir / "other-product"
+    second.mkdir()
+    (second / "dataset.toml").write_text(
+        'id = "other-product"\ntitle = "Other product"\nversion = "1"\n'
+        '[source]\ntitle = "Ports of the other product"\n[sections.main]\ntitle = "Ports"\n',
+        encoding="utf-8",
+    )
+    (second / "roles.csv").write_text(
+        "id,name,description\nbackup-console,Backup console,Console host\n"
+        "dpm-server,DPM server,Shared with the DPM dataset\n",
+        encoding="utf-8",
+    )
+    (second / "flows.csv").write_text(
+        read_rows_header(data_dir / FLOWS)
+        + "console-https,tcp,443,,backup-console,dpm-server,one-way,https,,,Console over HTTPS.,,main,\n",
+        encoding="utf-8",
+    )
+    model, issues = load(data_dir)
+    assert issues == []
+    assert [d.id for d in model.datasets] == ["dpm-2012r2", "other-product"]
+    assert "console-https" in {f.id for f in model.flows_of_role("dpm-server")}
+    assert [r.id for r in model.roles][-1] == "backup-console"
+
+
+def read_rows_header(path: Path) -> str:
+    return path.read_text(encoding="utf-8").splitlines()[0] + "\n"
+
+
+LOCATED = re.compile(r"^[^:]+:\d+:\d+: [LSC]\d{3} .+$")
+
+
+def test_cli_exit_codes_and_text_format(data_dir: Path, capsys):
+    assert main(["check", "--data", str(data_dir)]) == 0
+    edit_row(data_dir / FLOWS, "id", "sql-browser", port="0")
+    assert main(["check", "--data", str(data_dir)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert LOCATED.match(err[0]) and err[0].endswith("S103 port: port '0' is outside 1-65535")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", "--no-such-option"])
+    assert exit_info.value.code == 2
+
+
+def test_cli_json_format(data_dir: Path, capsys):
+    line = edit_row(data_dir / FLOWS, "id", "sql-browser", transport="UPD")
+    assert main(["check", "--data", str(data_dir), "--format", "json"]) == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["errors"] == 1
+    (record,) = payload["issues"]
+    assert (record["code"], record["line"], record["field"], record["severity"]) == ("S105", line, "transport", "error")
+    assert record["file"].endswith("flows.csv")
+
+
+def test_missing_data_folder_is_an_error_not_a_traceback(tmp_path: Path, capsys):
+    assert main(["check", "--data", str(tmp_path / "nowhere")]) == 1
+    assert "L001" in capsys.readouterr().err
+
+
+def test_line_numbers_survive_multiline_cells(data_dir: Path):
+    path = data_dir / FLOWS
+    edit_row(path, "id", "dcom-endpoint-mapper", purpose="first line\nsecond line")
+    line = line_of(path, "id", "sql-browser") + 1  # the multi-line cell shifts later rows by one
+    edit_row(path, "id", "sql-browser", port="0")
+    _, issues = load(data_dir)
+    assert codes(issues) == [("S103", line, "port")]
+    raw = path.read_text(encoding="utf-8").splitlines()[line - 1]
+    assert raw.startswith("sql-browser,")
