@@ -1,0 +1,297 @@
+"""Firewall policies as code: one Aerleon policy per role, rendered for each platform.
+
+For every role, the inbound lines of `views.role_lines` become accept terms on the
+role's own hosts (destination = the role's inventory addresses, source = the peer
+role's). The files under build/policy/ form an Aerleon repository a network
+engineer can keep: naming definitions in def/, policies in policies/, and the
+outputs Aerleon's own API rendered from them in out/. Lines Aerleon cannot express
+are listed with the reason in SKIPPED.md and in the returned notes.
+
+Term names derive from flow ids and comments from the data's free text, both
+reduced to characters every supported platform carries inertly, because Aerleon
+pastes comments verbatim into nftables strings and names into netsh commands.
+"""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import yaml
+
+from ..model import ANY, Flow, Model, Role
+from ..output_files import OutputFiles
+from ..views import INBOUND, role_addresses, role_lines
+
+DEFAULT_PLATFORMS = ["windows_advfirewall", "nftables"]
+SKIPPED_FILE = "SKIPPED.md"
+
+# Header target options per Aerleon platform, given the address families (4, 6) the
+# policy's terms use. Default-deny follows each platform's Aerleon convention:
+# nftables gets `policy drop` on the base chain (Aerleon's default for the input
+# hook); Windows Firewall blocks unmatched inbound traffic by its profile default,
+# and an explicit block rule there would override every allow rule, so none is added.
+_NFT_FAMILY = {frozenset({4}): "inet input", frozenset({6}): "inet6 input"}
+PLATFORM_OPTIONS = {
+    "windows_advfirewall": lambda families: "in",
+    "nftables": lambda families: _NFT_FAMILY.get(frozenset(families), "mixed input"),
+}
+# What each platform's output relies on for traffic no term accepts.
+DEFAULT_DENY = {
+    "windows_advfirewall": "unmatched inbound traffic is blocked by the Windows Firewall profile default (blockinbound)",
+    "nftables": "the base input chain drops unmatched traffic (policy drop)",
+}
+
+# nftables refuses comments longer than 128 bytes; keep a margin for Aerleon's own text.
+COMMENT_LIMIT = 120
+# Characters that are inert in nftables strings, netsh/batch lines, YAML and Markdown.
+_UNSAFE_COMMENT = re.compile(r"[^A-Za-z0-9 .,:()/+_=-]+")
+_TRANSPORTS = ("tcp", "udp")
+
+
+def safe_comment(text: str, limit: int = COMMENT_LIMIT) -> str:
+    """Free text reduced to one line of inert ASCII, shortened at a word boundary."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    cleaned = " ".join(_UNSAFE_COMMENT.sub(" ", ascii_text).split())
+    if len(cleaned) <= limit:
+        return cleaned
+    cut = cleaned[: limit - 3].rsplit(" ", 1)[0]
+    return f"{cut}..."
+
+
+def _unique(name: str, used: set[str]) -> str:
+    candidate, number = name, 2
+    while candidate in used:
+        candidate = f"{name}-{number}"
+        number += 1
+    used.add(candidate)
+    return candidate
+
+
+def token(text: str) -> str:
+    """A naming-definition token in Aerleon's usual style: A-Z, 0-9 and '_'."""
+    return re.sub(r"[^A-Z0-9]", "_", text.upper())
+
+
+def term_name(flow_id: str) -> str:
+    """A term name every platform accepts: nftables uses it as a chain name and netsh as
+    an unquoted rule name, so only a-z, 0-9 and '-', led by a word that no keyword is."""
+    return "allow-" + re.sub(r"[^a-z0-9-]", "-", flow_id.lower())
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An inbound line that got no term, and why."""
+
+    role: str
+    flow: str
+    reason: str
+
+
+@dataclass
+class RolePolicy:
+    role: Role
+    stem: str  # file name without extension, unique and free of dots
+    terms: list[dict] = field(default_factory=list)
+    families: set[int] = field(default_factory=set)
+
+    def filters(self, platforms: list[str]) -> list[dict]:
+        targets = {platform: PLATFORM_OPTIONS[platform](self.families) for platform in platforms}
+        comment = safe_comment(f"Inbound rules for hosts of role {self.role.id} ({self.role.name})")
+        return [{"header": {"targets": targets, "comment": comment}, "terms": self.terms}]
+
+
+@dataclass
+class PolicySet:
+    """Everything the policy output needs, planned from the model before any rendering."""
+
+    networks: dict[str, dict]
+    services: dict[str, list[dict]]
+    policies: list[RolePolicy]
+    skipped: list[Skipped]
+    without_policy: list[tuple[str, str]]  # (role id, why it has no policy)
+
+    def definitions(self) -> dict:
+        return {"networks": self.networks, "services": self.services}
+
+
+def _families(addresses: list[str]) -> set[int]:
+    return {ipaddress.ip_network(address, strict=False).version for address in addresses}
+
+
+def _term_comment(flow: Flow) -> str:
+    parts = [f"flow {flow.id}"]
+    if flow.program:
+        parts.append(f"program {flow.program}")
+    parts.append(flow.purpose)
+    if flow.condition:
+        parts.append(flow.condition)
+    if flow.rule:
+        parts.append(f"rule {flow.rule}")
+    return safe_comment(" - ".join(parts))
+
+
+def _why_not(flow: Flow) -> str:
+    """The reason a flow cannot become a port-based term, or '' when it can."""
+    if flow.ports is None:
+        what = "every protocol and port" if flow.transport == ANY else f"every {flow.transport} port"
+        if flow.program:
+            return (f"{what} for program {safe_comment(flow.program, 60)}: Aerleon terms match ports, "
+                    f"not programs, and opening every port would be wider than the rule")
+        return f"{what}: a term would open the host completely"
+    if flow.transport not in _TRANSPORTS:
+        return f"transport {safe_comment(flow.transport, 20)} has no port-based term"
+    return ""
+
+
+def plan(model: Model) -> PolicySet:
+    """Decide every network, service, term and skipped line from the model."""
+    role_tokens: dict[str, str] = {}
+    used_tokens: set[str] = set()
+    networks: dict[str, dict] = {}
+    for role in model.roles:
+        hosts = role_addresses(model, role.id)
+        if hosts:
+            role_tokens[role.id] = name = _unique(token(role.id), used_tokens)
+            networks[name] = {"values": [
+                {"address": host.address, "comment": safe_comment(host.host, 60)} for host in hosts
+            ]}
+
+    services: dict[str, list[dict]] = {}
+    service_tokens: dict[str, str] = {}
+    used_services: set[str] = set()
+    used_stems: set[str] = set()
+    policies, skipped, without = [], [], []
+    for role in model.roles:
+        inbound = [line for line in role_lines(model, role.id) if line.direction == INBOUND]
+        if not inbound:
+            without.append((role.id, "no flow is inbound to this role"))
+            continue
+        policy = RolePolicy(role, _unique(role.id.replace(".", "_"), used_stems))
+        used_names: set[str] = set()
+        for line in inbound:
+            flow = line.flow
+            reason = _why_not(flow)
+            if not reason and role.id not in role_tokens:
+                reason = f"role {role.id} has no addresses in the inventory"
+            if not reason and line.peer not in role_tokens:
+                reason = f"peer role {line.peer} has no addresses in the inventory"
+            if not reason:
+                local = [host.address for host in role_addresses(model, role.id)]
+                remote = [host.address for host in role_addresses(model, line.peer)]
+                common = _families(local) & _families(remote)
+                if not common:
+                    reason = f"role {role.id} and peer role {line.peer} share no IP version"
+            if reason:
+                skipped.append(Skipped(role.id, flow.id, reason))
+                continue
+            if flow.id not in service_tokens:
+                service_tokens[flow.id] = name = _unique(token(flow.id), used_services)
+                port = flow.ports.first if flow.ports.is_single else str(flow.ports)
+                services[name] = [{"port": port, "protocol": flow.transport}]
+            policy.families |= common
+            policy.terms.append({
+                "name": _unique(term_name(flow.id), used_names),
+                "comment": _term_comment(flow),
+                "source-address": role_tokens[line.peer],
+                "destination-address": role_tokens[role.id],
+                "destination-port": service_tokens[flow.id],
+                "protocol": flow.transport,
+                "action": "accept",
+            })
+        if policy.terms:
+            policies.append(policy)
+        else:
+            without.append((role.id, "none of its inbound flows can be expressed"))
+    return PolicySet(networks, services, policies, skipped, without)
+
+
+def render(policy_set: PolicySet, platforms: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Outputs of every role's policy through Aerleon's API: file name -> text, plus notes."""
+    from aerleon import api
+    from aerleon.aclgen import ACLGeneratorError, ACLParserError
+    from aerleon.lib import naming
+
+    definitions = naming.Naming()
+    definitions.ParseDefinitionsObject(policy_set.definitions(), "portbook")
+    outputs, notes = {}, []
+    for policy in policy_set.policies:
+        document = {"filename": policy.stem, "filters": policy.filters(platforms)}
+        try:
+            rendered = api.Generate([document], definitions)
+        except (ACLParserError, ACLGeneratorError) as error:
+            # Not expected from planned terms; reported instead of failing the whole build.
+            notes.append(f"Aerleon refused the policy of role {policy.role.id}: {' '.join(str(error).split())}")
+            continue
+        outputs.update(rendered or {})
+    return outputs, notes
+
+
+def _yaml(data: dict, heading: str) -> str:
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=False, width=1000, default_flow_style=False)
+    return f"# {heading}\n{body}"
+
+
+def skipped_listing(policy_set: PolicySet, platforms: list[str]) -> str:
+    lines = [
+        "# Flows without a policy term",
+        "",
+        "One line per inbound flow direction that no Aerleon term expresses: role, flow id, reason.",
+        "Configure these by hand or by another mechanism; every other inbound line has a term.",
+        "",
+    ]
+    lines += [f"- `{item.role}` `{item.flow}`: {item.reason}" for item in policy_set.skipped] or ["- none"]
+    lines += ["", "## Roles without a policy", ""]
+    lines += [f"- `{role}`: {why}" for role, why in policy_set.without_policy] or ["- none"]
+    lines += ["", "## Unmatched traffic", ""]
+    lines += [f"- {platform}: {DEFAULT_DENY[platform]}" for platform in platforms]
+    return "\n".join(lines) + "\n"
+
+
+def _platform_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in PLATFORM_OPTIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown platform(s) {', '.join(unknown)}; supported: {', '.join(PLATFORM_OPTIONS)}")
+    return names
+
+
+def add_arguments(group) -> None:
+    group.add_argument("--policy-platforms", type=_platform_list, default=None, metavar="LIST",
+                       help="comma-separated Aerleon platforms to render (default: [policy] platforms in "
+                            f"portbook.toml, else {','.join(DEFAULT_PLATFORMS)}; supported: {', '.join(PLATFORM_OPTIONS)})")
+
+
+def platforms_for(model: Model, args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """The platforms to render and notes about configured ones that cannot be."""
+    chosen = getattr(args, "policy_platforms", None)
+    if chosen is not None:
+        return chosen, []
+    configured = model.settings.section("policy").get("platforms", DEFAULT_PLATFORMS)
+    if isinstance(configured, str):
+        configured = configured.split(",")
+    names = [str(name).strip() for name in configured if str(name).strip()]
+    known = [name for name in names if name in PLATFORM_OPTIONS]
+    notes = [f"[policy] platforms: {safe_comment(name, 40)!r} is not supported and is not rendered; "
+             f"supported: {', '.join(PLATFORM_OPTIONS)}" for name in names if name not in PLATFORM_OPTIONS]
+    return list(dict.fromkeys(known)), notes
+
+
+def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[str]:
+    platforms, notes = platforms_for(model, args)
+    policy_set = plan(model)
+    heading = f"Generated by portbook from data {model.fingerprint[:12]}; change the data, not this file."
+    files.add("def/networks.yaml", _yaml({"networks": policy_set.networks}, heading))
+    files.add("def/services.yaml", _yaml({"services": policy_set.services}, heading))
+    for policy in policy_set.policies:
+        files.add(f"policies/{policy.stem}.yaml", _yaml({"filters": policy.filters(platforms)}, heading))
+    outputs, render_notes = render(policy_set, platforms) if platforms else ({}, [])
+    for name, text in sorted(outputs.items()):
+        files.add(f"out/{name}", text)
+    files.add(SKIPPED_FILE, skipped_listing(policy_set, platforms))
+    notes += render_notes
+    notes += [f"no term for role {item.role}, flow {item.flow}: {item.reason}" for item in policy_set.skipped]
+    return notes
