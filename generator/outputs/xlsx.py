@@ -1,0 +1,329 @@
+"""Excel firewall change requests: one workbook per role, build/xlsx/<role>.xlsx.
+
+Each workbook lists every directed line the firewall of the role's hosts must
+allow, in a layout chosen from `generator.xlsx_profiles`. Data text is always
+written as text cells, never as formulas, and the same data always gives the
+same bytes: document dates and zip entry times are fixed.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import os
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.writer.excel import ExcelWriter
+
+from ..model import Model
+from ..output_files import OutputFiles
+from ..views import INBOUND, RequestLine, role_addresses, role_lines
+from ..xlsx_profiles import DECISION, DECISIONS, DEFAULT_PROFILE, PORT, PROFILES, REVIEW, Column, Profile, Row, RowFacts
+
+CREATOR = "portbook"
+# Zip entries cannot be dated before 1980; it is also the date used when SOURCE_DATE_EPOCH is unset.
+EARLIEST = datetime.datetime(1980, 1, 1)
+
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
+INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
+THIN = Side(style="thin", color="808080")
+BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+WRAP = Alignment(wrap_text=True, vertical="top")
+
+# Characters XML cannot carry, and CR (which XML readers turn into LF): written with the
+# spreadsheet's own _xHHHH_ escape, which also has to protect text that looks like one.
+_NEEDS_ESCAPE = re.compile(r"[\x00-\x08\x0b-\x0d\x0e-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
+
+
+def _escape(match: re.Match) -> str:
+    text = match.group(0)
+    return f"_x{ord(text):04X}_" if len(text) == 1 else f"_x005F{text}"
+
+
+def cell_text(value: str) -> str:
+    return _NEEDS_ESCAPE.sub(_escape, value) if _NEEDS_ESCAPE.search(value) else value
+
+
+def document_date() -> datetime.datetime:
+    """SOURCE_DATE_EPOCH when set (reproducible-builds.org), else a fixed date: never the clock."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        date = datetime.datetime.fromtimestamp(int(epoch), tz=datetime.timezone.utc).replace(tzinfo=None)
+        return max(date, EARLIEST)
+    return EARLIEST
+
+
+def git_commit(folder: Path) -> str:
+    """The commit of the repository holding the data, or "" outside git (or without git)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", commit) else ""
+
+
+class _Styles:
+    """One styled template cell per kind; data cells share its style instead of building their own."""
+
+    def __init__(self, sheet):
+        self.sheet = sheet
+        self._templates: dict[str, WriteOnlyCell] = {}
+
+    def template(self, kind: str) -> WriteOnlyCell:
+        cell = self._templates.get(kind)
+        if cell is None:
+            cell = WriteOnlyCell(self.sheet)
+            if kind == "header":
+                cell.font, cell.fill, cell.border = HEADER_FONT, HEADER_FILL, BOX
+                cell.alignment = Alignment(wrap_text=True, vertical="center")
+            elif kind == "title":
+                cell.font = Font(bold=True, size=14)
+            elif kind == "label":
+                cell.font = Font(bold=True)
+                cell.alignment = WRAP
+            elif kind == "input":
+                cell.fill, cell.border, cell.alignment = INPUT_FILL, BOX, WRAP
+            else:
+                cell.alignment = WRAP
+                if kind == PORT:
+                    cell.number_format = "@"
+                if kind == DECISION:
+                    cell.fill, cell.border = INPUT_FILL, BOX
+            self._templates[kind] = cell
+        return cell
+
+    def cell(self, value, kind: str = "text") -> WriteOnlyCell:
+        cell = WriteOnlyCell(self.sheet)
+        cell._style = self.template(kind)._style
+        if isinstance(value, str):
+            # Assigned directly with the text type: a value starting with '=' stays text.
+            cell._value = cell_text(value)
+            cell.data_type = "s"
+        else:
+            cell.value = value
+        return cell
+
+
+def _widths(columns: list[Column], rows: list[list]) -> list[float]:
+    """Widths that fit the longest line of each column, up to the column's wrap width."""
+    widths = []
+    for index, column in enumerate(columns):
+        if column.kind in (DECISION, REVIEW):
+            widths.append(column.max_width)  # room for what the reviewer will write
+            continue
+        longest = max((len(word) for word in column.title.split()), default=4)
+        for values in rows:
+            value = values[index]
+            if isinstance(value, str):
+                if "\n" in value:
+                    longest = max(longest, *(len(part) for part in value.split("\n")))
+                else:
+                    longest = max(longest, len(value))
+                if longest >= column.max_width:
+                    break
+            else:
+                longest = max(longest, len(str(value)))
+        widths.append(min(longest, column.max_width) + 2)
+    return widths
+
+
+def _request_sheet(workbook: Workbook, profile: Profile, columns: list[Column], rows: list[list], data_name: str) -> None:
+    sheet = workbook.create_sheet(profile.sheet_title)
+    styles = _Styles(sheet)
+    for index, width in enumerate(_widths(columns, rows), 1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    last_column = get_column_letter(len(columns))
+    last_row = len(rows) + 1
+    sheet.freeze_panes = "A2"
+    sheet.auto_filter.ref = f"A1:{last_column}{last_row}"
+    sheet.print_title_rows = "1:1"
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    for index, column in enumerate(columns, 1):
+        if column.kind == DECISION:
+            letter = get_column_letter(index)
+            choices = DataValidation(type="list", formula1='"' + ",".join(DECISIONS) + '"', allow_blank=True,
+                                     showErrorMessage=True, errorTitle="Decision",
+                                     error="Choose " + ", ".join(DECISIONS) + ".")
+            choices.add(f"{letter}2:{letter}{max(last_row, 2)}")
+            sheet.data_validations.append(choices)
+    workbook.defined_names[data_name] = DefinedName(
+        data_name, attr_text=f"'{profile.sheet_title}'!$A$1:${last_column}${last_row}")
+
+    sheet.append([styles.cell(column.title, "header") for column in columns])
+    kinds = [column.kind for column in columns]
+    for values in rows:
+        sheet.append([styles.cell(value, kind) for value, kind in zip(values, kinds)])
+
+
+def _cover_sheet(workbook: Workbook, model: Model, title: str, lines: list[RequestLine], columns: list[Column], commit: str) -> None:
+    sheet = workbook.create_sheet("Cover")
+    styles = _Styles(sheet)
+    sheet.column_dimensions["A"].width = 30
+    sheet.column_dimensions["B"].width = 70
+    sheet.column_dimensions["C"].width = 24
+    sheet.column_dimensions["D"].width = 24
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+
+    def pair(label: str, value, kind: str = "text") -> None:
+        sheet.append([styles.cell(label, "label"), styles.cell(value, kind)])
+
+    def heading(*titles: str) -> None:
+        sheet.append([])
+        sheet.append([styles.cell(text, "header") for text in titles])
+
+    sheet.append([styles.cell(title, "title")])
+    roles = list(dict.fromkeys(line.role for line in lines))
+    inbound = sum(1 for line in lines if line.direction == INBOUND)
+    for role in roles:
+        found = model.role_by_id.get(role)
+        pair("Role", f"{found.name} ({role})" if found else role)
+        if found is not None:
+            pair("Role description", found.description)
+    pair("Request lines", f"{len(lines)} ({inbound} inbound, {len(lines) - inbound} outbound)")
+
+    heading("For the requester", "")
+    for label in ("Ticket number", "Requester", "Change window"):
+        pair(label, "", "input")
+
+    heading("Dataset", "Title and source", "Version", "Identifier")
+    used = {line.flow.dataset for line in lines}
+    for dataset in model.datasets:
+        if used and dataset.id not in used:
+            continue
+        source = dataset.source
+        described = f"{dataset.title}\nSource: {source.title}" + (f" ({source.publisher})" if source.publisher else "")
+        if source.url:
+            described += f"\n{source.url}"
+        sheet.append([styles.cell(dataset.short_title or dataset.id, "label"), styles.cell(described),
+                      styles.cell(dataset.version), styles.cell(dataset.id)])
+
+    heading("Generated from", "")
+    pair("Data fingerprint (sha256)", model.fingerprint)
+    pair("Git commit", commit or "not available (the data is not in a git checkout)")
+    for path in sorted(model.files):
+        pair(path, f"sha256 {model.files[path]}")
+
+    heading("Column", "Meaning")
+    for column in columns:
+        pair(column.title, column.legend)
+
+
+def _save(workbook: Workbook) -> bytes:
+    """Serialise with fixed document dates and zip entry times, so equal data gives equal bytes."""
+    date = document_date()
+    workbook.properties.creator = CREATOR
+    workbook.properties.lastModifiedBy = CREATOR
+    workbook.properties.created = date
+    workbook.properties.modified = date
+    buffer = io.BytesIO()
+    # ExcelWriter rather than Workbook.save: save stamps the modified date with the clock.
+    with _FixedTimeZip(buffer, date) as archive:
+        ExcelWriter(workbook, archive).save()
+    return buffer.getvalue()
+
+
+class _FixedTimeZip(zipfile.ZipFile):
+    """A zip whose entries all carry one date and the same permissions, whatever the clock says."""
+
+    def __init__(self, file, date: datetime.datetime):
+        super().__init__(file, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+        self._date_time = date.timetuple()[:6]
+
+    def _info(self, name: str) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name, self._date_time)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o600 << 16
+        return info
+
+    def writestr(self, zinfo_or_arcname, data, compress_type=None, compresslevel=None):
+        name = zinfo_or_arcname.filename if isinstance(zinfo_or_arcname, zipfile.ZipInfo) else zinfo_or_arcname
+        super().writestr(self._info(name), data)
+
+    def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
+        # openpyxl streams write-only sheets through a temporary file.
+        with open(filename, "rb") as source, self.open(self._info(arcname or os.path.basename(filename)), "w", force_zip64=True) as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+
+
+def _workbook(model: Model, lines: list[RequestLine], *, title: str, profile: Profile, with_action: bool, commit: str) -> bytes:
+    columns = list(profile.columns)
+    if with_action:
+        columns.insert(profile.action_at, profile.action)
+    facts = RowFacts(model)
+    getters = [column.value for column in columns]
+    rows = []
+    for number, line in enumerate(lines, 1):
+        row = Row(number, line, facts)
+        rows.append([value(row) for value in getters])
+    workbook = Workbook(write_only=True)
+    if profile.cover:
+        _cover_sheet(workbook, model, title, lines, columns, commit)
+    _request_sheet(workbook, profile, columns, rows, "RequestLines")
+    return _save(workbook)
+
+
+def _profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown xlsx profile {name!r}; known: {', '.join(PROFILES)}") from None
+
+
+def change_request_workbook(model: Model, lines: list[RequestLine], *, title: str, profile: str = "change-request") -> bytes:
+    """A change request listing `lines` with their action (add/remove), in the layout of `profile`."""
+    return _workbook(model, lines, title=title, profile=_profile(profile), with_action=True,
+                     commit=git_commit(model.settings.path.parent))
+
+
+def add_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--xlsx-profile", choices=sorted(PROFILES), default=None,
+                       help=f"workbook layout (default: [xlsx] profile in portbook.toml, else {DEFAULT_PROFILE})")
+
+
+def selected_profile(model: Model, args: argparse.Namespace) -> Profile:
+    name = getattr(args, "xlsx_profile", None)
+    if name:
+        return _profile(name)
+    name = str(model.settings.section("xlsx").get("profile", DEFAULT_PROFILE))
+    if name not in PROFILES:
+        # A bad setting is bad input: reported like the loader's messages, without a traceback.
+        raise SystemExit(f"{model.settings.path}:1:1: L009 [xlsx] profile {name!r} is not a known layout; "
+                         f"known: {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[str]:
+    profile = selected_profile(model, args)
+    commit = git_commit(model.settings.path.parent)
+    uncovered = {role.id for role in model.roles if not role_addresses(model, role.id)}
+    placeholder_lines: dict[str, int] = {}
+    for role in model.roles:
+        lines = role_lines(model, role.id)
+        for line in lines:
+            for end in {line.source, line.destination} & uncovered:
+                    placeholder_lines[end] = placeholder_lines.get(end, 0) + 1
+        title = f"Firewall change request: {role.name}"
+        files.add(f"{role.id}.xlsx", _workbook(model, lines, title=title, profile=profile, with_action=False, commit=commit))
+    return [f"role {role} has no inventory addresses: {count} lines use a placeholder"
+            for role, count in placeholder_lines.items()]
