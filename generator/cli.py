@@ -37,6 +37,10 @@ def _report(checked, fmt: str, strict: bool) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     checked = load_and_check(args.data, args.registry)
+    if args.against is not None:
+        from .against import run_against
+
+        return run_against(checked, args.against, args.dataset, args.format)
     return _report(checked, args.format, args.strict)
 
 
@@ -77,6 +81,9 @@ def make_parser() -> argparse.ArgumentParser:
     _add_data_arguments(check)
     check.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    check.add_argument("--against", type=Path, metavar="PAGE.md",
+                       help="also compare a published Markdown page with the data; exit 1 on any unexplained difference")
+    check.add_argument("--dataset", metavar="ID", help="with --against: the dataset to compare (default: the one whose source title is the page's title)")
     check.set_defaults(func=run_check)
 
     build = commands.add_parser("build", help="generate outputs under the output folder")

@@ -1,0 +1,260 @@
+"""`check --against PAGE.md`: compare a published port page with one dataset.
+
+What counts as a difference, and when it is explained:
+
+* Every port the page states is compared, wherever it stands: a table's port cell, a
+  sentence in a table's details, or page prose ("listens on TCP port 1443", "the default
+  1433 port", "1024 through 65535"). A number counts as a port only next to the words
+  that make it one (port, TCP, UDP, N/tcp), so "System Center 2012" is not a port.
+* The data *has* a stated port when some flow of the dataset carries exactly that port
+  or range on a compatible transport (a statement without a transport fits any; "All
+  protocols / All ports" fits a flow whose transport and port are both 'any').
+  "Dynamic" ports without a range fit any flow marked as a dynamic pool on that transport.
+* The data *contradicts* a stated value when it lacks it but an erratum of the dataset
+  records it as the published value of a flow's field (port, program, rule): that is
+  reported as explained (P304). 1443 next to 1433 is erratum E1 of the DPM data; the
+  page's dynamic range 1024-65535 is E2; the program name sqservr.exe is E3.
+* Otherwise the data *lacks* it: P301 for a port, P302 for a program (name.exe) or a
+  rule name from a table's rule column. Both are unexplained.
+* A flow of the data that no statement fits, and whose errata correct no stated value,
+  is not on the page: P303, unexplained. A flow marked as a dynamic pool where the page
+  only says "dynamic ports" is on the page with a range the page leaves open: P305,
+  explained.
+
+The exit code is 0 when every difference is explained and 1 otherwise.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .csvfile import display_path
+from .issues import has_errors, render_text
+from .model import ANY, Dataset, Erratum, Flow, PortRange
+from .pipeline import Checked
+from .published_page import NameStatement, Page, PortStatement, parse_page, read_page
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    name: str
+    explained: bool
+    summary: str
+
+
+# Stable codes of the comparison report; never reused for another meaning.
+CODES: dict[str, Code] = {
+    c.code: c
+    for c in [
+        Code("P301", "port-not-in-data", False, "The page states a port that no flow of the dataset has, and no erratum records."),
+        Code("P302", "name-not-in-data", False, "The page names a program or rule that no flow of the dataset has, and no erratum records."),
+        Code("P303", "flow-not-on-page", False, "A flow of the dataset whose port the page never states."),
+        Code("P304", "erratum", True, "The page's value differs from the data, as a recorded erratum explains."),
+        Code("P305", "dynamic-pool", True, "The page says dynamic ports without a range; the data records the platform's pool."),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Difference:
+    code: str
+    file: str
+    line: int
+    column: int
+    message: str
+
+    @property
+    def explained(self) -> bool:
+        return CODES[self.code].explained
+
+    def format(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.code} {self.message}"
+
+    def to_dict(self) -> dict:
+        record = asdict(self)
+        record.update(name=CODES[self.code].name, explained=self.explained)
+        return record
+
+
+def _normal(title: str) -> str:
+    return " ".join(title.casefold().split())
+
+
+def pick_dataset(datasets: list[Dataset], title: str, wanted: str | None) -> tuple[Dataset | None, str]:
+    """The dataset named by --dataset, else the one whose source title is the page's title."""
+    known = ", ".join(f"{d.id} ({d.source.title!r})" for d in datasets) or "none"
+    if wanted:
+        for dataset in datasets:
+            if dataset.id == wanted:
+                return dataset, ""
+        return None, f"no dataset {wanted!r}; known: {known}"
+    matches = [d for d in datasets if _normal(d.source.title) == _normal(title)]
+    if len(matches) == 1:
+        return matches[0], ""
+    if not title:
+        return None, f"the page has no title (front matter 'title:' or a '# ' heading); pass --dataset (known: {known})"
+    return None, f"no single dataset has the source title {title!r}; pass --dataset (known: {known})"
+
+
+def _fits(statement_transport: str, flow_transport: str) -> bool:
+    if not statement_transport:
+        return True
+    return statement_transport == flow_transport
+
+
+def _published_range(erratum: Erratum) -> PortRange | None:
+    match = re.fullmatch(r"\s*(\d{1,5})\s*(?:(?:-|–|—|through|to)\s*(\d{1,5}))?\s*", erratum.published, re.IGNORECASE)
+    if not match:
+        return None
+    first = int(match.group(1))
+    return PortRange(first, int(match.group(2) or first))
+
+
+def _port_fits(statement: PortStatement, flow: Flow) -> bool:
+    if not _fits(statement.transport, flow.transport):
+        return False
+    if statement.dynamic and statement.ports is None:
+        return bool(flow.dynamic)
+    return statement.ports == flow.ports
+
+
+def _port_errata(statement: PortStatement, dataset: Dataset) -> list[Erratum]:
+    flows = {flow.id: flow for flow in dataset.flows}
+    return [
+        erratum for erratum in dataset.errata
+        if erratum.field == "port" and statement.ports is not None
+        and _published_range(erratum) == statement.ports
+        and erratum.flow in flows and _fits(statement.transport, flows[erratum.flow].transport)
+    ]
+
+
+def _close_ports(statement: PortStatement, dataset: Dataset) -> str:
+    if statement.ports is None or not statement.ports.is_single:
+        return ""
+    ports = sorted({str(f.ports.first) for f in dataset.flows if f.ports is not None and f.ports.is_single})
+    close = difflib.get_close_matches(str(statement.ports.first), ports, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def compare(page: Page, shown: str, dataset: Dataset) -> list[Difference]:
+    """Every difference between the page's statements and the dataset, in page order, then
+    the flows the page does not mention."""
+    differences: list[Difference] = []
+    explained_flows: set[str] = set()
+    seen: set[tuple] = set()
+    statements = page.statements
+    for statement in sorted(statements, key=lambda s: (s.line, s.column)):
+        key = (statement.line, statement.ports, statement.transport)
+        if key in seen:
+            continue  # a port cell's dynamic range taken from the details of the same row
+        seen.add(key)
+        if any(_port_fits(statement, flow) for flow in dataset.flows):
+            continue
+        errata = _port_errata(statement, dataset)
+        if errata:
+            for erratum in errata:
+                explained_flows.add(erratum.flow)
+                differences.append(Difference(
+                    "P304", shown, statement.line, statement.column,
+                    f"page states {statement.label} ({statement.words!r}); erratum {erratum.id} records it as the published "
+                    f"port of flow {erratum.flow}, which the data holds as {erratum.corrected}"))
+            continue
+        what = "dynamic ports" if statement.dynamic and statement.ports is None else statement.label
+        differences.append(Difference(
+            "P301", shown, statement.line, statement.column,
+            f"page states {what} ({statement.words!r}) but no flow of {dataset.id} has it and no erratum records it"
+            f"{_close_ports(statement, dataset)}"))
+    for name in page.names:
+        differences.extend(_compare_name(name, shown, dataset))
+    differences.sort(key=lambda item: (item.line, item.column, item.code))
+    differences.extend(_unmentioned_flows(statements, shown, dataset, explained_flows))
+    return differences
+
+
+def _compare_name(name: NameStatement, shown: str, dataset: Dataset) -> list[Difference]:
+    wanted = name.name.casefold()
+    if any(flow.value(name.kind).casefold() == wanted for flow in dataset.flows):
+        return []
+    errata = [e for e in dataset.errata if e.field == name.kind and e.published.casefold() == wanted]
+    if errata:
+        return [Difference("P304", shown, name.line, name.column,
+                           f"page names {name.kind} {name.name!r}; erratum {e.id} records it as the published {name.kind} "
+                           f"of flow {e.flow}, which the data holds as {e.corrected!r}") for e in errata]
+    known = sorted({flow.value(name.kind) for flow in dataset.flows if flow.value(name.kind)})
+    close = difflib.get_close_matches(name.name, known, n=1, cutoff=0.8)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return [Difference("P302", shown, name.line, name.column,
+                       f"page names {name.kind} {name.name!r} but no flow of {dataset.id} has it and no erratum records it{hint}")]
+
+
+def _unmentioned_flows(statements: list[PortStatement], shown: str, dataset: Dataset, explained: set[str]) -> list[Difference]:
+    differences = []
+    exact = [s for s in statements if not (s.dynamic and s.ports is None)]
+    dynamic = [s for s in statements if s.dynamic and s.ports is None]
+    for flow in dataset.flows:
+        if flow.id in explained or any(_port_fits(s, flow) for s in exact):
+            continue
+        fitting = [s for s in dynamic if _port_fits(s, flow)]
+        section = dataset.sections.get(flow.reference)
+        cited = [s for s in fitting if section is not None
+                 and ((section.anchor and s.section.anchor == section.anchor) or _normal(s.section.title) == _normal(section.title))]
+        pool = (cited or fitting or [None])[0]
+        if pool is not None:
+            differences.append(Difference(
+                "P305", shown, pool.line, pool.column,
+                f"flow {flow.id} ({flow.label}) is the {flow.dynamic} dynamic pool; the page says dynamic ports without a range"))
+            continue
+        where = flow.where("port")
+        differences.append(Difference(
+            "P303", where.file, where.line, where.column,
+            f"flow {flow.id} ({flow.label}) is not on {shown}: no statement there gives {flow.label}"))
+    return differences
+
+
+def render_report(differences: list[Difference], shown: str, dataset: Dataset, statements: int) -> str:
+    lines = [item.format() for item in differences]
+    unexplained = sum(not item.explained for item in differences)
+    lines.append(f"{shown} against {dataset.id}: {statements} statement(s), {len(dataset.flows)} flow(s); "
+                 f"{unexplained} unexplained, {len(differences) - unexplained} explained difference(s)")
+    return "\n".join(lines) + "\n"
+
+
+def run_against(checked: Checked, page_path: Path, wanted: str | None, fmt: str) -> int:
+    """Compare the page with the checked data; the exit code of `check --against`."""
+    if not checked.ok:
+        sys.stderr.write(render_text(checked.issues))
+        return 1
+    text, error = read_page(page_path)
+    if text is None:
+        print(error, file=sys.stderr)
+        return 1
+    page = parse_page(text)
+    dataset, problem = pick_dataset(checked.model.datasets, page.title, wanted)
+    if dataset is None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    shown = display_path(page_path)
+    differences = compare(page, shown, dataset)
+    statements = len(page.statements) + len(page.names)
+    unexplained = sum(not item.explained for item in differences)
+    if fmt == "json":
+        payload = {
+            "page": shown,
+            "dataset": dataset.id,
+            "statements": statements,
+            "unexplained": unexplained,
+            "explained": len(differences) - unexplained,
+            "differences": [item.to_dict() for item in differences],
+            "data_issues": [item.to_dict() for item in checked.issues],
+        }
+        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    else:
+        if checked.issues:
+            sys.stderr.write(render_text(checked.issues))
+        sys.stdout.write(render_report(differences, shown, dataset, statements))
+    return 1 if unexplained or has_errors(checked.issues) else 0
