@@ -1,0 +1,28 @@
+"""Sphinx configuration of the Portbook site. Pages come from source/; every table,
+role page and diagram is built from the data folder by the generator.site extension."""
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+project = "Portbook"
+author = "Portbook"
+copyright = "Portbook contributors"
+
+extensions = ["generator.site"]
+
+# The data folder; `make html` passes -D portbook_data=... for another folder.
+portbook_data = str(ROOT / "data")
+# Where the other formats were built (workbooks, Markdown, policies) so role pages can
+# link to them; empty means the folder above the HTML output (build/).
+portbook_outputs = ""
+
+root_doc = "index"
+exclude_patterns = ["_build", "_static"]
+templates_path = []
+html_theme = "furo"
+html_title = "Portbook"
+html_static_path = [str(ROOT / "source" / "_static")]  # paths here are relative to conf.py
+html_css_files = ["portbook.css"]
+html_show_sourcelink = False
+graphviz_output_format = "svg"
+nitpicky = True

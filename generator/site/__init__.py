@@ -1,0 +1,48 @@
+"""Sphinx extension for the Portbook site: the data's flows, roles, errata and
+schema as pages, always built from the current data folder.
+
+conf.py lists "generator.site" in `extensions` and sets `portbook_data` to the
+data folder. The model is loaded and checked once per build (see .data); data
+errors stop the build with the same FILE:LINE:COLUMN messages as
+`python -m generator check`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sphinx.application import Sphinx
+
+from . import data, directives, pages, table
+
+
+def _builder_inited(app: Sphinx) -> None:
+    checked = data.load(app.config)
+    pages.set_outputs_dir(app)
+    suffix = next(iter(app.config.source_suffix), ".rst")
+    pages.write_role_stubs(Path(app.srcdir), checked.model, suffix)
+
+
+def setup(app: Sphinx) -> dict:
+    app.setup_extension("sphinx.ext.graphviz")
+    app.add_config_value("portbook_data", "", "env", types=frozenset({str}))
+    app.add_config_value("portbook_outputs", "", "env", types=frozenset({str}))
+    app.connect("builder-inited", _builder_inited)
+    app.connect("env-get-outdated", pages.outdated_role_pages)
+
+    app.add_node(table.port_table, html=(table.visit_port_table_html, None))
+    app.add_post_transform(table.PortTableFallback)
+    app.add_node(directives.flow_reference)
+    app.add_post_transform(directives.FlowReferences)
+
+    app.add_directive("port-table", directives.PortTable)
+    app.add_directive("role-page", directives.RolePage)
+    app.add_directive("role-list", directives.RoleList)
+    app.add_directive("dataset-summary", directives.DatasetSummary)
+    app.add_directive("errata-table", directives.ErrataTable)
+    app.add_directive("port-diagram", directives.PortDiagram)
+    app.add_directive("data-schema", directives.DataSchema)
+    app.add_directive("issue-codes", directives.IssueCodes)
+    app.add_role("port", directives.PortRole())
+    # The environment holds nothing of ours beyond Sphinx's own dependency records,
+    # so parallel reading needs no merge step.
+    return {"version": "1", "env_version": 1, "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,87 @@
+"""The model behind a site build: loaded once per build, shared by every directive.
+
+The cache lives in this module, not in the Sphinx environment, so the pickled
+environment stays small and forked parallel workers inherit the loaded model.
+It is keyed by a fingerprint of the data folder's contents: a build after a
+data edit loads again, a build with unchanged data reuses the model.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from sphinx.config import Config
+from sphinx.errors import SphinxError
+from sphinx.util import logging
+
+from ..issues import Severity, render_text
+from ..model import Model
+from ..pipeline import Checked, load_and_check
+
+logger = logging.getLogger(__name__)
+
+# Resolved data folder -> (fingerprint, checked model). One entry per folder, so a
+# long-lived process (tests, sphinx-autobuild) holds one model per folder at most.
+_CACHE: dict[Path, tuple[str, Checked]] = {}
+
+
+class DataError(SphinxError):
+    """The data folder does not load or fails its checks; the message lists every issue."""
+
+    category = "Portbook data error"
+
+
+def data_dir(config: Config) -> Path:
+    value = str(config.portbook_data or "")
+    if not value:
+        raise DataError("portbook_data is not set: name the data folder in conf.py or with -D portbook_data=PATH")
+    return Path(value).resolve()  # a relative path is taken from the working directory
+
+
+def fingerprint(folder: Path) -> str:
+    """A hash over the name and content of every file under the data folder."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        digest.update(f"{path.relative_to(folder).as_posix()}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def load(config: Config) -> Checked:
+    """Load and check the data folder unless the cached model still matches its files."""
+    folder = data_dir(config)
+    if not folder.is_dir():
+        raise DataError(f"portbook_data {str(folder)!r} is not a folder")
+    key = fingerprint(folder)
+    cached = _CACHE.get(folder)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    _CACHE.pop(folder, None)  # let the old model go before loading the new one
+    checked = load_and_check(folder)
+    if not checked.ok:
+        errors = [item for item in checked.issues if item.severity is Severity.ERROR]
+        raise DataError("the data has errors; the site is not built\n" + render_text(errors))
+    for item in checked.issues:
+        # Data warnings are reported by `generator check`; the site still builds.
+        logger.info("portbook: %s", item.format())
+    _CACHE[folder] = (key, checked)
+    return checked
+
+
+def model_of(config: Config) -> Model:
+    """The model loaded for this build (at builder-inited, so it is always there)."""
+    cached = _CACHE.get(data_dir(config))
+    if cached is None:
+        return load(config).model
+    return cached[1].model
+
+
+def data_files(model: Model, datasets: set[str] | None = None) -> list[str]:
+    """Absolute paths of the data files behind `datasets` (all when None), plus the
+    settings and inventory every page shares."""
+    dataset_files = {path for dataset in model.datasets for path in dataset.files}
+    chosen = set(model.files) - dataset_files
+    for dataset in model.datasets:
+        if datasets is None or dataset.id in datasets:
+            chosen.update(dataset.files)
+    return sorted(str(Path(path).resolve()) for path in chosen)

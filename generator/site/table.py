@@ -1,0 +1,176 @@
+"""The flows table: a node that carries which rows and columns to show, rendered
+from the model when the page is written.
+
+HTML gets the table as escaped markup written in one pass (docutils tables of
+thousands of rows are slow to build and to render); other builders get a
+docutils table made from plain text nodes. Either way a cell's text is data and
+nothing in it is parsed as markup.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Callable
+
+from docutils import nodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
+
+from ..model import Flow, Model
+from ..views import REFERENCE_PAGE, flow_anchor
+from .data import model_of
+
+REFERENCE_DOC = REFERENCE_PAGE.removesuffix(".html")
+
+
+def role_doc(role_id: str) -> str:
+    """Docname of a role page; views.role_page gives the same path with .html."""
+    return f"roles/{role_id}"
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    text: Callable[[Model, Flow, str], str]  # (model, flow, way) -> cell text
+    link: str = ""  # "role": the cell names a role; "flow": the cell names a flow
+    lines_only: bool = False  # needs a directed line (role pages), not a bare flow
+
+
+def _role_name(model: Model, role_id: str) -> str:
+    role = model.role_by_id.get(role_id)
+    return role.name if role else role_id
+
+
+def _peer(flow: Flow, way: str) -> str:
+    return flow.source if way == "inbound" else flow.destination
+
+
+COLUMNS: dict[str, Column] = {
+    "id": Column("Flow", lambda m, f, w: f.id, link="flow"),
+    "dataset": Column("Dataset", lambda m, f, w: m.dataset_by_id[f.dataset].short_title or f.dataset),
+    "port": Column("Port", lambda m, f, w: f.label),
+    "ports": Column("Ports", lambda m, f, w: f.port_text),
+    "transport": Column("Transport", lambda m, f, w: f.transport),
+    "dynamic": Column("Dynamic pool", lambda m, f, w: f.dynamic),
+    "source": Column("Source", lambda m, f, w: f.source, link="role"),
+    "destination": Column("Destination", lambda m, f, w: f.destination, link="role"),
+    "direction": Column("Direction", lambda m, f, w: f.value("direction")),
+    "way": Column("Way", lambda m, f, w: w, lines_only=True),
+    "peer": Column("Peer role", lambda m, f, w: _peer(f, w), link="role", lines_only=True),
+    "service": Column("Service", lambda m, f, w: f.service),
+    "program": Column("Program", lambda m, f, w: f.program),
+    "rule": Column("Firewall rule", lambda m, f, w: f.rule),
+    "purpose": Column("Purpose", lambda m, f, w: f.purpose),
+    "condition": Column("Condition", lambda m, f, w: f.condition),
+    "reference": Column("Source section", lambda m, f, w: m.dataset_by_id[f.dataset].sections[f.reference].title if f.reference in m.dataset_by_id[f.dataset].sections else f.reference),
+    "assumption": Column("Assumption", lambda m, f, w: f.assumption),
+}
+
+FLOW_COLUMNS = ("id", "port", "source", "destination", "direction", "service", "purpose")
+LINE_COLUMNS = ("peer", "port", "service", "program", "rule", "purpose", "condition", "id")
+
+
+class port_table(nodes.General, nodes.Element):
+    """A table of flows. Attributes: `rows` (flow ids), `ways` ("inbound"/"outbound"
+    per row on role pages, else empty), `columns` (keys of COLUMNS), `anchors` (give
+    each row its flow's stable anchor). Its only child is a Text with the table's
+    words so that the search index finds them; writers never show it."""
+
+
+def make_port_table(model: Model, rows: list[tuple[str, str]], columns: list[str], anchors: bool = False) -> port_table:
+    node = port_table()
+    node["rows"] = [flow_id for flow_id, _ in rows]
+    node["ways"] = [way for _, way in rows]
+    node["columns"] = list(columns)
+    node["anchors"] = anchors
+    words: set[str] = set()
+    for flow_id, way in rows:
+        flow = model.flow_by_id[flow_id]
+        for column in columns:
+            words.update(COLUMNS[column].text(model, flow, way).split())
+        words.add(flow.label)
+    node += nodes.Text(" ".join(sorted(words)))
+    return node
+
+
+def _table_rows(model: Model, node: port_table):
+    flows = model.flow_by_id
+    for flow_id, way in zip(node["rows"], node["ways"]):
+        yield flows[flow_id], way
+
+
+def visit_port_table_html(self, node: port_table) -> None:
+    """Write the whole table as escaped HTML and skip the node's children."""
+    builder = self.builder
+    model = model_of(builder.config)
+    here = builder.current_docname
+    escape = html.escape
+    columns = [COLUMNS[name] for name in node["columns"]]
+    role_href: dict[str, str] = {}
+    known_roles = model.role_by_id
+    reference = escape(builder.get_relative_uri(here, REFERENCE_DOC))
+
+    def role_cell(role_id: str) -> str:
+        if role_id not in role_href:
+            role_href[role_id] = escape(builder.get_relative_uri(here, role_doc(role_id))) if role_id in known_roles else ""
+        text = escape(_role_name(model, role_id))
+        href = role_href[role_id]
+        return f'<a class="reference internal" href="{href}">{text}</a>' if href else text
+
+    out = ['<div class="table-wrapper docutils container"><table class="docutils align-default portbook-table">\n<thead><tr>']
+    out += [f'<th class="head">{escape(column.header)}</th>' for column in columns]
+    out.append("</tr></thead>\n<tbody>\n")
+    for flow, way in _table_rows(model, node):
+        anchor = f' id="{escape(flow_anchor(flow.id))}"' if node["anchors"] else ""
+        out.append(f'<tr{anchor} data-flow="{escape(flow.id)}">')
+        for column in columns:
+            value = column.text(model, flow, way)
+            if column.link == "role":
+                cell = role_cell(value)
+            elif column.link == "flow":
+                cell = f'<a class="reference internal" href="{reference}#{escape(flow_anchor(value))}">{escape(value)}</a>'
+            else:
+                cell = escape(value)
+            out.append(f"<td>{cell}</td>")
+        out.append("</tr>\n")
+    out.append("</tbody>\n</table></div>\n")
+    self.body.append("".join(out))
+    raise nodes.SkipNode
+
+
+def docutils_table(headers: list[str], rows: list[list[nodes.Node]], classes: tuple[str, ...] = ()) -> nodes.table:
+    """A plain docutils table; every cell is given as nodes (usually Text), never as markup."""
+    table = nodes.table(classes=list(classes))
+    group = nodes.tgroup(cols=len(headers))
+    table += group
+    group += [nodes.colspec(colwidth=1) for _ in headers]
+    head = nodes.thead()
+    head += nodes.row("", *(nodes.entry("", nodes.paragraph("", "", nodes.Text(text))) for text in headers))
+    group += head
+    body = nodes.tbody()
+    for cells in rows:
+        body += nodes.row("", *(nodes.entry("", nodes.paragraph("", "", cell)) for cell in cells))
+    group += body
+    return table
+
+
+class PortTableFallback(SphinxPostTransform):
+    """For builders other than HTML: turn each port_table into a docutils table of text."""
+
+    default_priority = 200
+
+    def run(self, **kwargs) -> None:
+        if self.app.builder.format == "html":
+            return
+        model = model_of(self.config)
+        for node in list(self.document.findall(port_table)):
+            columns = [COLUMNS[name] for name in node["columns"]]
+            rows = []
+            for flow, way in _table_rows(model, node):
+                cells = []
+                for column in columns:
+                    value = column.text(model, flow, way)
+                    if column.link == "role":
+                        value = _role_name(model, value)
+                    cells.append(nodes.Text(value))
+                rows.append(cells)
+            node.replace_self(docutils_table([column.header for column in columns], rows))
