@@ -210,6 +210,7 @@ def plan(model: Model) -> PolicySet:
 
 def render(policy_set: PolicySet, platforms: list[str]) -> tuple[dict[str, str], list[str]]:
     """Outputs of every role's policy through Aerleon's API: file name -> text, plus notes."""
+    # Imported here: every command loads this module for its options, few render.
     from aerleon import api
     from aerleon.aclgen import ACLGeneratorError, ACLParserError
     from aerleon.lib import naming
@@ -250,6 +251,20 @@ def skipped_listing(policy_set: PolicySet, platforms: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def readme(platforms: list[str]) -> str:
+    return "\n".join([
+        "# Aerleon policies",
+        "",
+        "An Aerleon repository: naming definitions in `def/`, one policy per role in `policies/pol/`,",
+        "and in `out/` what Aerleon rendered from them. Running `aclgen --output_directory out` in this",
+        "folder renders the same files. Each policy accepts the inbound flows of one role on that role's",
+        "hosts; `SKIPPED.md` lists the inbound flows that have no term and why.",
+        "",
+        f"Platforms: {', '.join(platforms) or 'none'}.",
+        "",
+    ])
+
+
 def _platform_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in PLATFORM_OPTIONS]
@@ -287,11 +302,14 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
     files.add("def/networks.yaml", _yaml({"networks": policy_set.networks}, heading))
     files.add("def/services.yaml", _yaml({"services": policy_set.services}, heading))
     for policy in policy_set.policies:
-        files.add(f"policies/{policy.stem}.yaml", _yaml({"filters": policy.filters(platforms)}, heading))
+        files.add(f"policies/pol/{policy.stem}.yaml", _yaml({"filters": policy.filters(platforms)}, heading))
+    if not platforms:
+        notes.append("no platform to render; the policies are written without outputs")
     outputs, render_notes = render(policy_set, platforms) if platforms else ({}, [])
     for name, text in sorted(outputs.items()):
         files.add(f"out/{name}", text)
     files.add(SKIPPED_FILE, skipped_listing(policy_set, platforms))
+    files.add("README.md", readme(platforms))
     notes += render_notes
     notes += [f"no term for role {item.role}, flow {item.flow}: {item.reason}" for item in policy_set.skipped]
     return notes
