@@ -1,0 +1,324 @@
+"""`diff OLD NEW`: a review report of what changed between two versions of the data.
+
+OLD and NEW are each a data folder (or a folder holding one under `--data`), a CSV
+file inside a data folder, or a git revision (`HEAD~1`, a branch, a commit), read
+with `git show` into a temporary folder. Both are loaded and checked like `check`
+does; the report names flows, errata, roles and inventory entries added, removed
+and changed (field by field), and the checks the NEW data fails, with a one-line
+summary for the pull request.
+
+Exit codes: 0 when the data is the same and NEW passes every check; 1 when anything
+differs or NEW has errors (they are listed in the report's checks section), and when
+OLD or NEW cannot be loaded at all (their issues are printed as FILE:LINE:COLUMN:
+CODE message, with no report); 2 on usage errors, such as an OLD or NEW that is
+neither a path nor a revision.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .. import diff as comparing
+from ..checks import CHECKS
+from ..issues import CATALOG, Issue, Severity, render_text
+from ..model import Model
+from ..output_files import replace_file
+from ..outputs.markdown import inline, table
+from ..pipeline import Checked, load_and_check
+
+SETTINGS_FILE = "portbook.toml"
+JSON_FORMAT = "portbook-diff/1"
+
+
+class UsageError(Exception):
+    """OLD or NEW names nothing that holds data."""
+
+
+@dataclass
+class Side:
+    """One version of the data: what the user named, and where its files were read from."""
+
+    spec: str
+    folder: Path  # the data folder that was loaded
+    shown_as: str  # how locations inside `folder` are shown (a path or REV:path)
+    checked: Checked
+
+    @property
+    def model(self) -> Model:
+        return self.checked.model
+
+    def show(self, file: str) -> str:
+        """A location's file as the reader can find it: temporary folders become REV:path."""
+        prefix = str(self.folder)
+        if self.shown_as != prefix and file.startswith(prefix):
+            return self.shown_as + file[len(prefix):]
+        return file
+
+    def issues(self) -> list[Issue]:
+        return [replace(item, file=self.show(item.file)) for item in self.checked.issues]
+
+    def describe(self) -> dict:
+        model = self.model
+        return {
+            "spec": self.spec,
+            "data": self.shown_as,
+            "datasets": [{"id": d.id, "version": d.version} for d in model.datasets] if model else [],
+            "fingerprint": model.fingerprint if model else "",
+        }
+
+
+def _data_folder_of_file(path: Path) -> Path | None:
+    for parent in path.resolve().parents:
+        if (parent / SETTINGS_FILE).is_file():
+            return parent
+    return None
+
+
+def _git(args: list[str], binary: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], capture_output=True, text=not binary, check=False)
+
+
+def _read_revision(spec: str, data: Path, into: Path) -> str:
+    """Copy the data folder as of revision `spec` into `into`; returns how to show it (REV:path)."""
+    try:
+        found = _git(["rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}"])
+    except OSError as error:
+        raise UsageError(f"{spec!r} is not a path, and git cannot be run to read it as a revision: {error}") from None
+    if found.returncode != 0:
+        raise UsageError(f"{spec!r} is neither a data folder, a CSV file in one, nor a git revision")
+    top = _git(["rev-parse", "--show-toplevel"]).stdout.strip()
+    inside = Path(os.path.relpath(Path(data).resolve(), Path(top).resolve())).as_posix()
+    if inside.startswith(".."):
+        raise UsageError(f"--data {data} is outside the git repository {top}")
+    listing = _git(["ls-tree", "-r", "-z", "--full-name", "--name-only", spec, "--", f":/{inside}"])
+    names = [name for name in listing.stdout.split("\0") if name]
+    if listing.returncode != 0 or not names:
+        raise UsageError(f"revision {spec} has no data folder at {inside}/")
+    for name in names:
+        blob = _git(["show", f"{spec}:{name}"], binary=True)
+        if blob.returncode != 0:
+            raise UsageError(f"cannot read {spec}:{name}: {blob.stderr.decode(errors='replace').strip()}")
+        relative = Path(name).relative_to(inside)
+        target = into / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(blob.stdout)
+    return f"{spec}:{inside}"
+
+
+def resolve(spec: str, args: argparse.Namespace, stack: ExitStack) -> Side:
+    """Load what `spec` names: a path wins over a revision of the same name."""
+    path = Path(spec)
+    if path.is_dir():
+        folder = path if (path / SETTINGS_FILE).is_file() else path / args.data
+        if not (folder / SETTINGS_FILE).is_file():
+            raise UsageError(f"{spec} holds no {SETTINGS_FILE}, nor does {folder}")
+        return Side(spec, folder, str(folder), load_and_check(folder, args.registry))
+    if path.is_file():
+        folder = _data_folder_of_file(path)
+        if folder is None:
+            raise UsageError(f"{spec} is not inside a data folder (no {SETTINGS_FILE} above it)")
+        return Side(spec, folder, str(folder), load_and_check(folder, args.registry))
+    temporary = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="portbook-diff-"))) / "data"
+    shown_as = _read_revision(spec, args.data, temporary)
+    return Side(spec, temporary, shown_as, load_and_check(temporary, args.registry))
+
+
+def _failed_codes(issues: list[Issue], severity: Severity) -> list[str]:
+    return list(dict.fromkeys(item.code for item in issues if item.severity is severity))
+
+
+def checks_phrase(issues: list[Issue]) -> str:
+    errors = [item for item in issues if item.severity is Severity.ERROR]
+    warnings = [item for item in issues if item.severity is Severity.WARNING]
+    if not issues:
+        return "checks clean"
+    parts = []
+    if errors:
+        parts.append(f"{len(errors)} error(s) ({', '.join(_failed_codes(issues, Severity.ERROR))})")
+    if warnings:
+        parts.append(f"{len(warnings)} warning(s) ({', '.join(_failed_codes(issues, Severity.WARNING))})")
+    return "checks: " + ", ".join(parts)
+
+
+@dataclass
+class Review:
+    old: Side
+    new: Side
+    diff: comparing.ModelDiff
+    issues: list[Issue]  # NEW's, with locations as the reader finds them
+
+    @property
+    def summary(self) -> str:
+        return "; ".join(comparing.summary(self.diff) + [checks_phrase(self.issues)])
+
+    @property
+    def failed(self) -> bool:
+        return any(item.severity is Severity.ERROR for item in self.issues)
+
+    def location(self, record: comparing.Record) -> str:
+        where = record.item.location
+        return f"{self.new.show(where.file)}:{where.line}"
+
+
+def _checks_table(issues: list[Issue]) -> list[list[str]]:
+    """Every check, passed or failed, plus any load-time code that fired."""
+    fired = {item.code for item in issues}
+    codes = [entry.code for entry in CHECKS] + sorted(fired - {entry.code for entry in CHECKS})
+    rows = []
+    for code in dict.fromkeys(codes):
+        count = sum(item.code == code for item in issues)
+        result = "pass" if not count else ("fail" if CATALOG[code].severity is Severity.ERROR else "warn")
+        rows.append([code, CATALOG[code].name, result, str(count)])
+    return rows
+
+
+def render_markdown(review: Review) -> str:
+    old, new, diff = review.old, review.new, review.diff
+    out = [f"# Data review: {inline(old.spec)} to {inline(new.spec)}\n",
+           f"Summary: {inline(review.summary)}\n",
+           table(["", "data", "datasets", "fingerprint"], [
+               [label, side.shown_as, ", ".join(f"{d.id} {d.version}" for d in side.model.datasets),
+                side.model.fingerprint[:12]] for label, side in (("old", old), ("new", new))
+           ])]
+    titles = {"flow": "Flows", "erratum": "Errata", "role": "Roles", "host": "Inventory"}
+    for comparison in diff.comparisons:
+        if comparison.empty and comparison.kind in ("role", "host"):
+            continue
+        out.append(f"## {titles[comparison.kind]}\n")
+        if comparison.empty:
+            out.append("No changes.\n")
+            continue
+        if comparison.changed:
+            out.append(f"### Changed ({len(comparison.changed)})\n")
+            headers = [comparison.kind, "field", "old", "new"] + (["errata", "where"] if comparison.kind == "flow" else [])
+            rows = []
+            for change in comparison.changed:
+                for field in change.fields:
+                    row = [comparing.display_key(comparison, change.new), field.field, field.old, field.new]
+                    if comparison.kind == "flow":
+                        row += [", ".join(field.errata), review.location(change.new)]
+                    rows.append(row)
+            out.append(table(headers, rows))
+        for title, records in (("Added", comparison.added), ("Removed", comparison.removed)):
+            if records:
+                out.append(f"### {title} ({len(records)})\n")
+                out.append(table(comparison.fields, ([r.values[f] for f in comparison.fields] for r in records)))
+    out.append("## Checks on the new data\n")
+    if not review.issues:
+        out.append(f"The new data passes all {len(CHECKS)} checks.\n")
+    else:
+        out.append(f"Result: {inline(checks_phrase(review.issues))}\n")
+    out.append(table(["code", "check", "result", "issues"], _checks_table(review.issues)))
+    if review.issues:
+        out.append(table(["location", "code", "severity", "message"], (
+            [f"{item.file}:{item.line}:{item.column}", item.code, item.severity.value, item.message]
+            for item in review.issues)))
+    old_errors = sum(item.severity is Severity.ERROR for item in old.checked.issues)
+    out.append(f"The old data had {old_errors} error(s) and {len(old.checked.issues) - old_errors} warning(s).\n")
+    return "\n".join(out)
+
+
+def _comparison_json(comparison: comparing.Comparison) -> dict:
+    return {
+        "added": [record.values for record in comparison.added],
+        "removed": [record.values for record in comparison.removed],
+        "changed": [
+            {"key": change.key, "id": change.new.values.get("id", change.key),
+             "fields": [{"field": f.field, "old": f.old, "new": f.new, "errata": list(f.errata)} for f in change.fields]}
+            for change in comparison.changed
+        ],
+    }
+
+
+def render_json(review: Review) -> str:
+    errors = sum(item.severity is Severity.ERROR for item in review.issues)
+    old_errors = sum(item.severity is Severity.ERROR for item in review.old.checked.issues)
+    payload = {
+        "format": JSON_FORMAT,
+        "old": review.old.describe(),
+        "new": review.new.describe(),
+        "identical": review.diff.empty,
+        "summary": review.summary,
+        "flows": _comparison_json(review.diff.flows),
+        "errata": _comparison_json(review.diff.errata),
+        "roles": _comparison_json(review.diff.roles),
+        "hosts": _comparison_json(review.diff.hosts),
+        "checks": {
+            "passed": errors == 0,
+            "errors": errors,
+            "warnings": len(review.issues) - errors,
+            "results": {code: result for code, _name, result, _count in _checks_table(review.issues)},
+            "issues": [item.to_dict() for item in review.issues],
+            "old": {"errors": old_errors, "warnings": len(review.old.checked.issues) - old_errors},
+        },
+    }
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def _unloadable(side: Side, name: str) -> int:
+    sys.stderr.write(render_text(side.issues()))
+    print(f"error: the {name} data ({side.spec}) cannot be loaded", file=sys.stderr)
+    return 1
+
+
+def write_change_request(review: Review, target: Path, profile: str) -> int:
+    from ..outputs.xlsx import change_request_workbook
+
+    lines = comparing.request_lines(review.diff)
+    title = f"Firewall change request: {review.old.spec} to {review.new.spec}"
+    replace_file(target, change_request_workbook(review.new.model, lines, title=title, profile=profile))
+    return len(lines)
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    with ExitStack() as stack:
+        try:
+            old = resolve(args.old, args, stack)
+            new = resolve(args.new, args, stack)
+        except UsageError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        for side, name in ((old, "old"), (new, "new")):
+            if side.model is None:
+                return _unloadable(side, name)
+        review = Review(old, new, comparing.compare(old.model, new.model), new.issues())
+        if args.xlsx is not None:
+            try:
+                count = write_change_request(review, args.xlsx, args.xlsx_profile)
+            except (OSError, ValueError) as error:
+                print(f"error: cannot write {args.xlsx}: {error}", file=sys.stderr)
+                return 2
+            print(f"{args.xlsx}: change request with {count} line(s)", file=sys.stderr)
+        sys.stdout.write(render_json(review) if args.format == "json" else render_markdown(review))
+        for note in new.checked.notes:
+            print(f"note: {note}", file=sys.stderr)
+        return 1 if not review.diff.empty or review.failed else 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "diff", help="review report of what changed between two versions of the data",
+        description="Compare two versions of the data. OLD and NEW are each a data folder (or a folder "
+                    "holding one at --data, such as '.'), a CSV file inside a data folder, or a git revision. "
+                    "Exit 0: same data and NEW passes every check; 1: differences, errors in NEW, or data "
+                    "that cannot be loaded; 2: usage error.")
+    parser.add_argument("old", metavar="OLD", help="data folder, CSV file in one, or git revision (HEAD~1)")
+    parser.add_argument("new", metavar="NEW", help="data folder, CSV file in one, or git revision (HEAD)")
+    parser.add_argument("--data", type=Path, default=Path("data"),
+                        help="where the data folder is inside a folder or a git revision (default: data)")
+    parser.add_argument("--registry", type=Path, metavar="IANA_CSV",
+                        help="IANA service registry CSV to check services against instead of /etc/services")
+    parser.add_argument("--format", choices=("markdown", "json"), default="markdown",
+                        help="report format (default: markdown)")
+    parser.add_argument("--xlsx", type=Path, metavar="FILE",
+                        help="also write the firewall lines to remove and add as a change-request workbook")
+    parser.add_argument("--xlsx-profile", default="change-request", metavar="NAME",
+                        help="workbook layout for --xlsx (default: change-request)")
+    parser.set_defaults(func=run_diff)
