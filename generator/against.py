@@ -34,7 +34,7 @@ from pathlib import Path
 
 from .csvfile import display_path
 from .issues import has_errors, render_text
-from .model import ANY, Dataset, Erratum, Flow, PortRange
+from .model import Dataset, Erratum, Flow, PortRange
 from .pipeline import Checked
 from .published_page import NameStatement, Page, PortStatement, parse_page, read_page
 

@@ -306,6 +306,8 @@ def parse_page(source: str) -> Page:
             index += 1
             continue
         if fenced:
+            # Code is prose for port mentions (a command line can carry a typo too), never a table.
+            block.append((number, 1, raw))
             index += 1
             continue
         heading = _heading(number, raw)
@@ -313,6 +315,7 @@ def parse_page(source: str) -> Page:
             flush()
             section = heading
             sections.append(heading)
+            prose.extend(port_mentions(clean([(number, 1, raw)]), section, in_table=False))
             if not title and raw.lstrip().startswith("# "):
                 title = heading.title
             index += 1

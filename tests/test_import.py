@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import SHARED, read_rows
 from generator.cli import main
@@ -200,3 +201,53 @@ def test_seed_page_import(tmp_path, capsys):
     prose = {m["port"]: m["sentence"] for m in report["prose_ports"] if not m["dynamic"]}
     assert set(prose) == {"1443", "1433", "1434", "80"}
     assert "1443" in prose["1443"] and "1434" in prose["1433"]
+
+
+def test_role_aliases_from_names_and_ids():
+    aliases = role_aliases([("dpm-server", "DPM server"), ("sql-server", "Remote SQL Server"), ("dc", "Domain controller")])
+    assert aliases["dpm"] == aliases["dpm server"] == "dpm-server"
+    assert aliases["sql server"] == aliases["remote sql server"] == "sql-server"
+    assert aliases["domain controller"] == "dc"
+    # A name two roles could both answer to names neither.
+    shared = role_aliases([("a-server", "Backup server"), ("backup", "Backup")])
+    assert "backup" not in shared and "backup server" not in shared
+    assert shared["a server"] == "a-server"
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400))
+def test_any_text_parses_and_every_statement_points_into_the_page(text):
+    page = parse_page(text)
+    lines = text.splitlines()
+    for statement in page.statements:
+        assert 1 <= statement.line <= len(lines)
+        assert 1 <= statement.column <= len(lines[statement.line - 1]) + 1
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.lists(st.tuples(st.integers(1, 65535), st.sampled_from(["TCP port {}", "port {}", "{}/udp", "the default {} port"])),
+                min_size=1, max_size=5),
+       st.sampled_from(["- ", "", "1.  "]))
+def test_prose_ports_are_found_where_they_are_written(ports, marker):
+    sentences = [template.format(port) for port, template in ports]
+    text = "# A page\n\n" + marker + "Open " + ". Then open ".join(sentences) + ".\n"
+    page = parse_page(text)
+    assert [s.ports.first for s in page.prose] == [port for port, _ in ports]
+    lines = text.splitlines()
+    for statement in page.prose:
+        assert lines[statement.line - 1][statement.column - 1:].startswith(str(statement.ports.first))
+
+
+def test_headings_and_code_blocks_count_as_prose_but_never_hold_tables():
+    page = parse_page("# Port 8080 notes\n\n```\n| Protocol | Port |\n|---|---|\n| TCP | 1 |\nallow tcp port 9090\n```\n")
+    assert [(s.ports.first, s.transport, s.line) for s in page.prose] == [(8080, "", 1), (9090, "tcp", 7)]
+    assert page.tables == []
+
+
+def test_bad_roles_file_is_reported_located(tmp_path, capsys):
+    roles = tmp_path / "roles.csv"
+    roles.write_text("id,nmae\nx,y\n", encoding="utf-8")
+    assert run_import(GFM, tmp_path / "d.csv", "--roles", str(roles)) == 1
+    err = capsys.readouterr().err
+    assert "roles.csv:1:" in err and "L00" in err
+    assert not (tmp_path / "d.csv").exists()
