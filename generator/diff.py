@@ -2,14 +2,14 @@
 
 Pure functions over two `Model`s, no I/O and no output format. A record's identity is
 its key (a flow's id, a dataset's erratum id, a role's id, an inventory entry's role
-and host), never its position, so reordering a file changes nothing.
+and host, a dataset's id), never its position, so reordering a file changes nothing.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .model import Erratum, Flow, Host, Model, Role
+from .model import Dataset, Erratum, Flow, Host, Model, Role
 from .schema import ERRATA, FLOWS, INVENTORY, ROLES
 from .views import INBOUND, RequestLine
 
@@ -47,7 +47,7 @@ class Change:
 class Comparison:
     """Added, removed and changed records of one kind, in data order (removed: old order)."""
 
-    kind: str  # "flow", "erratum", "role", "host"
+    kind: str  # "flow", "erratum", "role", "host", "dataset"
     fields: list[str]
     added: list[Record] = field(default_factory=list)
     removed: list[Record] = field(default_factory=list)
@@ -64,10 +64,11 @@ class ModelDiff:
     errata: Comparison
     roles: Comparison
     hosts: Comparison
+    datasets: Comparison
 
     @property
     def comparisons(self) -> list[Comparison]:
-        return [self.flows, self.errata, self.roles, self.hosts]
+        return [self.flows, self.errata, self.roles, self.hosts, self.datasets]
 
     @property
     def empty(self) -> bool:
@@ -78,6 +79,8 @@ FLOW_FIELDS = ["id", "dataset"] + [column.name for column in FLOWS.columns if co
 ERRATUM_FIELDS = ["id", "dataset"] + [column.name for column in ERRATA.columns if column.name != "id"]
 ROLE_FIELDS = ["id", "dataset"] + [column.name for column in ROLES.columns if column.name != "id"]
 HOST_FIELDS = [column.name for column in INVENTORY.columns]
+DATASET_FIELDS = ["id", "title", "short_title", "version", "source.title", "source.publisher",
+                  "source.document_id", "source.url"]
 
 
 def flow_record(flow: Flow) -> Record:
@@ -95,6 +98,12 @@ def role_record(role: Role) -> Record:
 
 def host_record(host: Host) -> Record:
     return Record(f"{host.role}/{host.host}", {name: str(getattr(host, name)) for name in HOST_FIELDS}, host)
+
+
+def dataset_record(dataset: Dataset) -> Record:
+    values = {name: str(getattr(dataset, name)) for name in DATASET_FIELDS if "." not in name}
+    values.update({f"source.{name}": str(getattr(dataset.source, name)) for name in ("title", "publisher", "document_id", "url")})
+    return Record(dataset.id, values, dataset)
 
 
 def _compare(kind: str, fields: list[str], old: Iterable[Record], new: Iterable[Record],
@@ -125,13 +134,10 @@ def compare(old: Model, new: Model) -> ModelDiff:
     return ModelDiff(
         flows=_compare("flow", FLOW_FIELDS, map(flow_record, old.flows), map(flow_record, new.flows), flow_errata),
         errata=_compare("erratum", ERRATUM_FIELDS, map(erratum_record, old.errata), map(erratum_record, new.errata)),
-        roles=_compare("role", ROLE_FIELDS, _dataset_roles(old), _dataset_roles(new)),
+        roles=_compare("role", ROLE_FIELDS, map(role_record, old.roles), map(role_record, new.roles)),
         hosts=_compare("host", HOST_FIELDS, map(host_record, old.inventory), map(host_record, new.inventory)),
+        datasets=_compare("dataset", DATASET_FIELDS, map(dataset_record, old.datasets), map(dataset_record, new.datasets)),
     )
-
-
-def _dataset_roles(model: Model) -> list[Record]:
-    return [role_record(role) for role in model.roles]
 
 
 def _inbound_lines(flow: Flow, action: str, keep: Callable[[tuple], bool] = lambda key: True) -> list[RequestLine]:
@@ -190,7 +196,7 @@ def summary(diff: ModelDiff) -> list[str]:
     if len(diff.flows.changed) > SUMMARY_ITEMS:
         parts.append(f"{len(diff.flows.changed) - SUMMARY_ITEMS} more flows changed")
     for comparison in diff.comparisons:
-        label = {"flow": "flow", "erratum": "erratum", "role": "role", "host": "host"}[comparison.kind]
+        label = comparison.kind
         if comparison.added:
             parts.append(_listed([display_key(comparison, r) for r in comparison.added], f"added {label}"))
         if comparison.removed:

@@ -69,7 +69,7 @@ def test_port_put_back_to_the_published_value_is_named_and_fails_c201(data_dir, 
     assert payload["flows"] == {"added": [], "removed": [], "changed": [{
         "key": "sql-engine-default", "id": "sql-engine-default",
         "fields": [{"field": "port", "old": "1433", "new": "1443", "errata": ["E1"]}]}]}
-    assert payload["errata"] == payload["roles"] == payload["hosts"] == {"added": [], "removed": [], "changed": []}
+    assert all(payload[kind] == {"added": [], "removed": [], "changed": []} for kind in ("errata", "roles", "hosts", "datasets"))
     assert payload["checks"]["passed"] is False
     assert {item["code"] for item in payload["checks"]["issues"]} == {"C201", "C209"}
 
@@ -196,13 +196,14 @@ def test_request_lines_cover_every_direction_of_added_and_removed_flows(data_dir
 def test_json_schema(data_dir, new_dir, capsys):
     edit_row(new_dir / FLOWS, "id", "sql-engine-default", port="1443")
     _, payload = run_json(capsys, data_dir, new_dir)
-    assert set(payload) == {"format", "old", "new", "identical", "summary", "flows", "errata", "roles", "hosts", "checks"}
+    assert set(payload) == {"format", "old", "new", "identical", "summary", "flows", "errata", "roles", "hosts",
+                            "datasets", "checks"}
     assert payload["format"] == "portbook-diff/1"
     for side in ("old", "new"):
         assert set(payload[side]) == {"spec", "data", "datasets", "fingerprint"}
         assert payload[side]["datasets"] == [{"id": "dpm-2012r2", "version": "2026.11.0"}]
         assert len(payload[side]["fingerprint"]) == 64
-    for kind in ("flows", "errata", "roles", "hosts"):
+    for kind in ("flows", "errata", "roles", "hosts", "datasets"):
         assert set(payload[kind]) == {"added", "removed", "changed"}
         for change in payload[kind]["changed"]:
             assert set(change) == {"key", "id", "fields"}
@@ -271,3 +272,22 @@ def test_git_revisions(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(repo / "sub")
     code, payload = run_json(capsys, "HEAD~1", "HEAD", "--data", "../data")
     assert code == 1 and payload["new"]["data"] == "HEAD:data"
+
+
+def test_roles_inventory_and_dataset_description_changes(data_dir, new_dir, capsys):
+    edit_row(new_dir / "dpm-2012r2/roles.csv", "id", "ops-manager", name="Operations Manager management server")
+    edit_row(new_dir / "inventory.csv", "host", "dpm01", address="192.0.2.11")
+    toml = new_dir / "dpm-2012r2/dataset.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('version = "2026.11.0"', 'version = "2026.12.0"'), encoding="utf-8")
+    code, payload = run_json(capsys, data_dir, new_dir)
+    assert code == 1 and payload["flows"]["changed"] == []
+    assert payload["roles"]["changed"] == [{"key": "ops-manager", "id": "ops-manager", "fields": [
+        {"field": "name", "old": "Operations Manager server", "new": "Operations Manager management server", "errata": []}]}]
+    assert payload["hosts"]["changed"][0]["key"] == "dpm-server/dpm01"
+    assert payload["hosts"]["changed"][0]["fields"][0] == {"field": "address", "old": "192.0.2.10", "new": "192.0.2.11", "errata": []}
+    assert payload["datasets"]["changed"][0]["fields"] == [{"field": "version", "old": "2026.11.0", "new": "2026.12.0", "errata": []}]
+    assert payload["summary"] == ("changed role ops-manager (name); changed host dpm-server/dpm01 (address); "
+                                  "changed dataset dpm-2012r2 (version); checks clean")
+    code, report, _ = run(capsys, data_dir, new_dir)
+    [roles] = tables_after(report, "Roles")
+    assert roles[1] == ["ops-manager", "name", "Operations Manager server", "Operations Manager management server"]

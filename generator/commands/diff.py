@@ -3,12 +3,12 @@
 OLD and NEW are each a data folder (or a folder holding one under `--data`), a CSV
 file inside a data folder, or a git revision (`HEAD~1`, a branch, a commit), read
 with `git show` into a temporary folder. Both are loaded and checked like `check`
-does; the report names flows, errata, roles and inventory entries added, removed
-and changed (field by field), and the checks the NEW data fails, with a one-line
+does; the report names flows, errata, roles, inventory entries and dataset
+descriptions added, removed and changed (field by field), and the checks the NEW data fails, with a one-line
 summary for the pull request.
 
-Exit codes: 0 when the data is the same and NEW passes every check; 1 when anything
-differs or NEW has errors (they are listed in the report's checks section), and when
+Exit codes: 0 when the data is the same and NEW has no errors (warnings are listed
+but pass); 1 when anything differs or NEW has errors (they are listed in the report's checks section), and when
 OLD or NEW cannot be loaded at all (their issues are printed as FILE:LINE:COLUMN:
 CODE message, with no report); 2 on usage errors, such as an OLD or NEW that is
 neither a path nor a revision.
@@ -27,11 +27,13 @@ from pathlib import Path
 
 from .. import diff as comparing
 from ..checks import CHECKS
+from ..csvfile import display_path
 from ..issues import CATALOG, Issue, Severity, render_text
 from ..model import Model
 from ..output_files import replace_file
 from ..outputs.markdown import inline, table
 from ..pipeline import Checked, load_and_check
+from ..xlsx_profiles import PROFILES
 
 SETTINGS_FILE = "portbook.toml"
 JSON_FORMAT = "portbook-diff/1"
@@ -56,9 +58,11 @@ class Side:
 
     def show(self, file: str) -> str:
         """A location's file as the reader can find it: temporary folders become REV:path."""
-        prefix = str(self.folder)
-        if self.shown_as != prefix and file.startswith(prefix):
-            return self.shown_as + file[len(prefix):]
+        if self.shown_as == str(self.folder):
+            return file
+        for prefix in (str(self.folder), display_path(self.folder)):
+            if file == prefix or file.startswith(prefix + os.sep):
+                return self.shown_as + file[len(prefix):]
         return file
 
     def issues(self) -> list[Issue]:
@@ -87,22 +91,25 @@ def _git(args: list[str], binary: bool = False) -> subprocess.CompletedProcess:
 
 def _read_revision(spec: str, data: Path, into: Path) -> str:
     """Copy the data folder as of revision `spec` into `into`; returns how to show it (REV:path)."""
+    if spec.startswith("-"):
+        raise UsageError(f"{spec!r} is neither a data folder, a CSV file in one, nor a git revision")
     try:
         found = _git(["rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}"])
     except OSError as error:
         raise UsageError(f"{spec!r} is not a path, and git cannot be run to read it as a revision: {error}") from None
     if found.returncode != 0:
         raise UsageError(f"{spec!r} is neither a data folder, a CSV file in one, nor a git revision")
+    commit = found.stdout.strip()
     top = _git(["rev-parse", "--show-toplevel"]).stdout.strip()
     inside = Path(os.path.relpath(Path(data).resolve(), Path(top).resolve())).as_posix()
     if inside.startswith(".."):
         raise UsageError(f"--data {data} is outside the git repository {top}")
-    listing = _git(["ls-tree", "-r", "-z", "--full-name", "--name-only", spec, "--", f":/{inside}"])
+    listing = _git(["ls-tree", "-r", "-z", "--full-name", "--name-only", commit, "--", f":/{inside}"])
     names = [name for name in listing.stdout.split("\0") if name]
     if listing.returncode != 0 or not names:
         raise UsageError(f"revision {spec} has no data folder at {inside}/")
     for name in names:
-        blob = _git(["show", f"{spec}:{name}"], binary=True)
+        blob = _git(["show", f"{commit}:{name}"], binary=True)
         if blob.returncode != 0:
             raise UsageError(f"cannot read {spec}:{name}: {blob.stderr.decode(errors='replace').strip()}")
         relative = Path(name).relative_to(inside)
@@ -187,9 +194,9 @@ def render_markdown(review: Review) -> str:
                [label, side.shown_as, ", ".join(f"{d.id} {d.version}" for d in side.model.datasets),
                 side.model.fingerprint[:12]] for label, side in (("old", old), ("new", new))
            ])]
-    titles = {"flow": "Flows", "erratum": "Errata", "role": "Roles", "host": "Inventory"}
+    titles = {"flow": "Flows", "erratum": "Errata", "role": "Roles", "host": "Inventory", "dataset": "Datasets"}
     for comparison in diff.comparisons:
-        if comparison.empty and comparison.kind in ("role", "host"):
+        if comparison.empty and comparison.kind not in ("flow", "erratum"):
             continue
         out.append(f"## {titles[comparison.kind]}\n")
         if comparison.empty:
@@ -250,6 +257,7 @@ def render_json(review: Review) -> str:
         "errata": _comparison_json(review.diff.errata),
         "roles": _comparison_json(review.diff.roles),
         "hosts": _comparison_json(review.diff.hosts),
+        "datasets": _comparison_json(review.diff.datasets),
         "checks": {
             "passed": errors == 0,
             "errors": errors,
@@ -292,8 +300,8 @@ def run_diff(args: argparse.Namespace) -> int:
         if args.xlsx is not None:
             try:
                 count = write_change_request(review, args.xlsx, args.xlsx_profile)
-            except (OSError, ValueError) as error:
-                print(f"error: cannot write {args.xlsx}: {error}", file=sys.stderr)
+            except OSError as error:
+                print(f"error: cannot write {args.xlsx}: {error.strerror or error}", file=sys.stderr)
                 return 2
             print(f"{args.xlsx}: change request with {count} line(s)", file=sys.stderr)
         sys.stdout.write(render_json(review) if args.format == "json" else render_markdown(review))
@@ -307,7 +315,7 @@ def register(subparsers) -> None:
         "diff", help="review report of what changed between two versions of the data",
         description="Compare two versions of the data. OLD and NEW are each a data folder (or a folder "
                     "holding one at --data, such as '.'), a CSV file inside a data folder, or a git revision. "
-                    "Exit 0: same data and NEW passes every check; 1: differences, errors in NEW, or data "
+                    "Exit 0: same data and no errors in NEW; 1: differences, errors in NEW, or data "
                     "that cannot be loaded; 2: usage error.")
     parser.add_argument("old", metavar="OLD", help="data folder, CSV file in one, or git revision (HEAD~1)")
     parser.add_argument("new", metavar="NEW", help="data folder, CSV file in one, or git revision (HEAD)")
@@ -319,6 +327,6 @@ def register(subparsers) -> None:
                         help="report format (default: markdown)")
     parser.add_argument("--xlsx", type=Path, metavar="FILE",
                         help="also write the firewall lines to remove and add as a change-request workbook")
-    parser.add_argument("--xlsx-profile", default="change-request", metavar="NAME",
+    parser.add_argument("--xlsx-profile", default="change-request", choices=sorted(PROFILES),
                         help="workbook layout for --xlsx (default: change-request)")
     parser.set_defaults(func=run_diff)
