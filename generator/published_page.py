@@ -168,6 +168,7 @@ class TableRow:
     ports: list[PortStatement]  # stated in the port cell
     mentions: list[PortStatement]  # stated in the row's other cells (details prose)
     programs: list[str]
+    names: list[NameStatement]  # programs anywhere in the row, and its rule name
 
     def cell(self, role: str) -> str:
         value = self.cells.get(role)
@@ -281,11 +282,9 @@ def parse_page(source: str) -> Page:
                 first = index + 1
                 break
 
-    sections: list[Section] = []
+    page = Page(title="", sections=[], tables=[], prose=[], names=[])
+    sections, prose, names = page.sections, page.prose, page.names
     section = TOP
-    tables: list[Table] = []
-    prose: list[PortStatement] = []
-    names: list[NameStatement] = []
     block: list[tuple[int, int, str]] = []
     fenced = False
 
@@ -322,7 +321,7 @@ def parse_page(source: str) -> Page:
             continue
         if "|" in raw and index + 1 < len(lines) and _DELIMITER.match(lines[index + 1]) and "-" in lines[index + 1]:
             flush()
-            index = _read_table(lines, index, section, tables, names)
+            index = _read_table(lines, index, section, page)
             continue
         if not raw.strip():
             flush()
@@ -337,11 +336,13 @@ def parse_page(source: str) -> Page:
             block.append((number, lead + 1, raw.strip()))
         index += 1
     flush()
-    return Page(title=title, sections=sections, tables=tables, prose=prose, names=names)
+    page.title = title
+    return page
 
 
-def _read_table(lines: list[str], index: int, section: Section, tables: list[Table], names: list[NameStatement]) -> int:
-    """Read the table starting at lines[index]; returns the index of the first line after it."""
+def _read_table(lines: list[str], index: int, section: Section, page: Page) -> int:
+    """Read the table starting at lines[index] into the page; returns the index of the
+    first line after it. A table without a port column is prose to the reader."""
     header_cells = _cells(lines[index])
     header = [one_line(clean([(index + 1, start + 1, text)]).text) for start, text in header_cells]
     roles: dict[str, int] = {}
@@ -354,41 +355,41 @@ def _read_table(lines: list[str], index: int, section: Section, tables: list[Tab
     while index < len(lines) and "|" in lines[index] and lines[index].strip():
         number = index + 1
         raw_cells = _cells(lines[index])
+        if "port" not in roles:
+            for start, text in raw_cells:
+                cleaned = clean([(number, start + 1, text)])
+                page.prose.extend(port_mentions(cleaned, section, in_table=False))
+                page.names.extend(program_names(cleaned, section))
+            index += 1
+            continue
         cells = {}
         for role, position in roles.items():
             start, text = raw_cells[position] if position < len(raw_cells) else (len(lines[index]), "")
             cells[role] = clean([(number, start + 1, text)])
         row = _table_row(number, section, cells)
-        if "port" in roles:
-            table.rows.append(row)
-        names.extend(program_names_in_row(row))
-        if row.cell("rule"):
-            line, column = row.cells["rule"].at(0)
-            names.append(NameStatement("rule", row.cell("rule"), line, column, section))
+        table.rows.append(row)
+        page.names.extend(row.names)
         index += 1
     if "port" in roles:
-        tables.append(table)
+        page.tables.append(table)
     return index
 
 
 def _table_row(number: int, section: Section, cells: dict[str, Text]) -> TableRow:
     mentions: list[PortStatement] = []
-    programs: list[str] = []
+    names: list[NameStatement] = []
     for role, text in cells.items():
+        names.extend(program_names(text, section))
         if role != "port":
             mentions.extend(port_mentions(text, section, in_table=True))
-            programs.extend(statement.name for statement in program_names(text, section))
+    if "rule" in cells and one_line(cells["rule"].text):
+        line, column = cells["rule"].at(0)
+        names.append(NameStatement("rule", one_line(cells["rule"].text), line, column, section))
     port_cell = cells.get("port", Text("", ()))
     protocol = one_line(cells["protocol"].text) if "protocol" in cells else ""
     ports = port_cell_statements(port_cell, protocol, section, mentions)
-    return TableRow(number, section, cells, ports, mentions, list(dict.fromkeys(programs)))
-
-
-def program_names_in_row(row: TableRow) -> list[NameStatement]:
-    found = []
-    for role, text in row.cells.items():
-        found.extend(program_names(text, row.section))
-    return found
+    programs = list(dict.fromkeys(n.name for n in names if n.kind == "program"))
+    return TableRow(number, section, cells, ports, mentions, programs, names)
 
 
 # --- ports in a table's port cell ---

@@ -251,3 +251,10 @@ def test_bad_roles_file_is_reported_located(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "roles.csv:1:" in err and "L00" in err
     assert not (tmp_path / "d.csv").exists()
+
+
+def test_a_table_without_a_port_column_is_read_as_prose():
+    page = parse_page("# Settings\n\n| Setting | Value |\n|---|---|\n| Listener | TCP port 1443 |\n| Binary | sqlsrv.exe |\n")
+    assert page.tables == []
+    assert [(s.ports.first, s.transport, s.line, s.column) for s in page.prose] == [(1443, "tcp", 5, 23)]
+    assert [(n.name, n.line) for n in page.names] == [("sqlsrv.exe", 6)]
