@@ -10,6 +10,7 @@ import difflib
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Iterable, Iterator
 
 from .issues import CATALOG, Issue, issue, sort_key
@@ -181,11 +182,17 @@ PORT_MENTION = re.compile(
 FREE_TEXT_COLUMNS = ("purpose", "condition", "assumption", "rule")
 
 
-def port_mentions(text: str) -> Iterator[int]:
-    for match in PORT_MENTION.finditer(text):
-        for group in ("a", "b", "c", "d", "e"):
-            if match.group(group):
-                yield int(match.group(group))
+@lru_cache(maxsize=65536)
+def port_mentions(text: str) -> tuple[int, ...]:
+    """Port numbers a sentence states; cached because many rows share their wording."""
+    if not any(char.isdigit() for char in text):
+        return ()
+    return tuple(
+        int(match.group(group))
+        for match in PORT_MENTION.finditer(text)
+        for group in ("a", "b", "c", "d", "e")
+        if match.group(group)
+    )
 
 
 @check("C206")
@@ -200,7 +207,7 @@ def prose_port(model: Model, registry: Registry) -> Iterator[Issue]:
             explained[erratum.flow].update(int(n) for n in re.findall(r"\d{1,5}", erratum.published))
         for flow in dataset.flows:
             for column in FREE_TEXT_COLUMNS:
-                for port in port_mentions(flow.value(column)):
+                for port in port_mentions(getattr(flow, column)):
                     if port in singles or port in explained[flow.id]:
                         continue
                     if flow.ports is not None and port in flow.ports:

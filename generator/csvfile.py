@@ -7,6 +7,8 @@ read: bad encodings, NUL bytes, unbalanced quotes and oversized input.
 from __future__ import annotations
 
 import csv
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +22,42 @@ MAX_ROW_CHARS = 32 * 1024
 MAX_COLUMNS = 64
 
 
+class FieldColumns(Mapping[str, int]):
+    """Column name -> 1-based character column of a record's cell, worked out only when a
+    message asks for it (most rows never need it, and scanning every row is slow)."""
+
+    __slots__ = ("_table", "_line", "_starts")
+
+    def __init__(self, table: "CsvTable", line: int):
+        self._table = table
+        self._line = line
+        self._starts: list[int] | None = None
+
+    def _positions(self) -> list[int]:
+        if self._starts is None:
+            self._starts = _field_starts(self._table.lines[self._line - 1])
+        return self._starts
+
+    def __getitem__(self, name: str) -> int:
+        try:
+            index = self._table.header.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+        starts = self._positions()
+        return starts[index] if index < len(starts) else 1
+
+    def __iter__(self):
+        return iter(self._table.header)
+
+    def __len__(self) -> int:
+        return len(self._table.header)
+
+
 @dataclass
 class Record:
     line: int  # physical line where the record starts
     values: dict[str, str]
-    columns: dict[str, int]  # column name -> 1-based character column on that line
+    columns: FieldColumns  # column name -> 1-based character column on that line
 
 
 @dataclass
@@ -32,6 +65,7 @@ class CsvTable:
     path: str
     header: list[str]
     records: list[Record]
+    lines: list[str]  # the file's physical lines, for locating cells in messages
 
 
 def display_path(path: Path) -> str:
@@ -44,15 +78,20 @@ def display_path(path: Path) -> str:
 
 def _field_starts(raw: str) -> list[int]:
     """1-based character columns where each field of a CSV record's first line starts."""
+    line = raw.split("\n", 1)[0]
+    if '"' not in line:
+        starts, offset = [], 1
+        for cell in line.split(","):
+            starts.append(offset)
+            offset += len(cell) + 1
+        return starts
     starts = [1]
     quoted = False
-    for offset, char in enumerate(raw):
+    for offset, char in enumerate(line):
         if char == '"':
             quoted = not quoted
         elif char == "," and not quoted:
             starts.append(offset + 2)
-        elif char in "\r\n" and not quoted:
-            break
     return starts
 
 
@@ -60,6 +99,28 @@ def _position(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     column = offset - (text.rfind("\n", 0, offset) + 1) + 1
     return line, column
+
+
+# Characters no text column needs and XML (hence workbooks and the site) cannot carry:
+# C0 controls other than tab and line ends, and the non-characters U+FFFE and U+FFFF.
+CONTROL_CHARACTERS = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+MAX_CONTROL_ISSUES = 10
+
+
+def _control_characters(text: str, shown: str) -> list[Issue]:
+    """One issue per line holding a control character, at its first one (at most ten)."""
+    issues: list[Issue] = []
+    last_line = 0
+    for match in CONTROL_CHARACTERS.finditer(text):
+        line, column = _position(text, match.start())
+        if line == last_line:
+            continue
+        last_line = line
+        issues.append(issue("L003", Location(shown, line, column),
+                            f"control character U+{ord(match.group()):04X} in file; only tab and line ends may appear in cells"))
+        if len(issues) == MAX_CONTROL_ISSUES:
+            break
+    return issues
 
 
 def read_csv(path: Path, known: list[str], required: list[str]) -> tuple[CsvTable | None, list[Issue]]:
@@ -84,27 +145,31 @@ def read_csv(path: Path, known: list[str], required: list[str]) -> tuple[CsvTabl
     if nul >= 0:
         line, column = _position(text, nul)
         return None, [issue("L003", Location(shown, line, column), "NUL byte in file; is it a spreadsheet saved in another format?")]
+    control = _control_characters(text, shown)
+    if control:
+        return None, control
 
-    lines = text.splitlines(keepends=True)
+    # Records are split at "\n" only: str.splitlines would also split inside cells at
+    # form feeds, U+2028 and the like, and line numbers would stop matching editors'.
+    lines = text.split("\n")
+    lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
     line_index = 0
-    record_raw: list[str] = []
 
     def feed():
         nonlocal line_index
         while line_index < len(lines):
-            raw = lines[line_index]
             line_index += 1
-            record_raw.append(raw)
-            yield raw
+            yield lines[line_index - 1]
 
     csv.field_size_limit(MAX_ROW_CHARS + 1)
     reader = csv.reader(feed(), strict=True)
     issues: list[Issue] = []
     header: list[str] | None = None
     records: list[Record] = []
+    table = CsvTable(shown, [], records, lines)
+    keep: list[tuple[int, str]] = []  # (position in the row, column name) of known columns
     while True:
         start_line = line_index + 1
-        record_raw.clear()
         try:
             cells = next(reader)
         except StopIteration:
@@ -117,40 +182,40 @@ def read_csv(path: Path, known: list[str], required: list[str]) -> tuple[CsvTabl
                 issues.append(issue("L003", Location(shown, start_line, 1), f"cannot parse CSV: {message}; check the quotes on this row"))
             # The csv module cannot resynchronise after a syntax error; stop at the first.
             return None, issues
-        raw = "".join(record_raw)
-        if len(raw) > MAX_ROW_CHARS:
-            issues.append(issue("L006", Location(shown, start_line, 1), f"row is {len(raw)} characters; the limit is {MAX_ROW_CHARS}"))
+        size = len(lines[start_line - 1]) if line_index == start_line else sum(map(len, lines[start_line - 1:line_index]))
+        if size > MAX_ROW_CHARS:
+            issues.append(issue("L006", Location(shown, start_line, 1), f"row is {size} characters; the limit is {MAX_ROW_CHARS}"))
+            if header is None:
+                return None, issues  # without its header no later row can be read
             continue
         if header is None:
-            header, header_issues = _read_header(cells, raw, shown, known, required)
+            header, header_issues = _read_header(cells, lines[start_line - 1], shown, known, required)
             issues += header_issues
             if header_issues and any(i.code in ("L004", "L006", "L008") for i in header_issues):
                 return None, issues
+            table.header = header
+            keep = [(index, name) for index, name in enumerate(header) if name in known]
             continue
-        if not any(cell.strip() for cell in cells):
-            continue  # blank rows, such as the ",,,," a spreadsheet leaves at the end
-        starts = _field_starts(raw)
         if len(cells) != len(header):
+            if not "".join(cells).strip():
+                continue  # blank rows, such as the ",,,," a spreadsheet leaves at the end
             issues.append(issue("L007", Location(shown, start_line, 1), f"row has {len(cells)} fields; the header has {len(header)}"))
             continue
-        values: dict[str, str] = {}
-        columns: dict[str, int] = {}
-        for index, (name, cell) in enumerate(zip(header, cells)):
-            if name not in known:
-                continue
-            cell = cell.strip()
-            column = starts[index] if index < len(starts) else 1
-            if len(cell) > MAX_FIELD_CHARS:
-                issues.append(issue("L006", Location(shown, start_line, column), f"cell is {len(cell)} characters; the limit is {MAX_FIELD_CHARS}", name))
-                cell = cell[:MAX_FIELD_CHARS]
-            values[name] = cell
-            columns[name] = column
+        values = {name: cells[index].strip() for index, name in keep}
+        if not any(values.values()) and not "".join(cells).strip():
+            continue
+        record = Record(start_line, values, FieldColumns(table, start_line))
+        if max(map(len, values.values()), default=0) > MAX_FIELD_CHARS:
+            for name, cell in values.items():
+                if len(cell) > MAX_FIELD_CHARS:
+                    issues.append(issue("L006", Location(shown, start_line, record.columns.get(name, 1)), f"cell is {len(cell)} characters; the limit is {MAX_FIELD_CHARS}", name))
+                    values[name] = cell[:MAX_FIELD_CHARS]
         for name in known:
             values.setdefault(name, "")
-        records.append(Record(start_line, values, columns))
+        records.append(record)
     if header is None:
         return None, issues + [issue("L004", at_start, "file is empty; it needs a header row naming the columns")]
-    return CsvTable(shown, header, records), issues
+    return table, issues
 
 
 def _read_header(cells: list[str], raw: str, shown: str, known: list[str], required: list[str]) -> tuple[list[str], list[Issue]]:

@@ -94,7 +94,7 @@ def _pandera_schema(table: schema.Table) -> tuple[pa.DataFrameSchema, dict[str, 
             name = f"{column.name}#{index}"
             rules[name] = rule
             checks.append(pa.Check(rule.ok, name=name))
-        columns[column.name] = pa.Column(object, checks=checks, nullable=False, coerce=False)
+        columns[column.name] = pa.Column("string[pyarrow]", checks=checks, nullable=False, coerce=False)
     return pa.DataFrameSchema(columns, strict=False), rules
 
 
@@ -102,8 +102,9 @@ def validate_cells(table: schema.Table, csv_table: CsvTable) -> tuple[set[int], 
     """Validate every cell; returns the indexes of rejected records and the issues."""
     if not csv_table.records:
         return set(), []
+    # Arrow-backed strings keep the vectorised checks in native code.
     frame = pd.DataFrame(
-        {name: pd.Series([r.values[name] for r in csv_table.records], dtype=object) for name in table.column_names}
+        {name: pd.Series([r.values[name] for r in csv_table.records], dtype="string[pyarrow]") for name in table.column_names}
     )
     pandera_schema, rules = _pandera_schema(table)
     try:
@@ -144,13 +145,13 @@ def _duplicates(csv_table: CsvTable, column: str, rejected: set[int], seen: dict
         value = record.values[column]
         if index in rejected or not value:
             continue
+        first = seen.get(value)
+        if first is None:
+            seen[value] = Location(csv_table.path, record.line, 0)
+            continue
         where = Location(csv_table.path, record.line, record.columns.get(column, 1))
-        if value in seen:
-            first = seen[value]
-            issues.append(issue("S107", where, f"{column} {value!r} is already used at {first.file}:{first.line}", column))
-            rejected.add(index)
-        else:
-            seen[value] = where
+        issues.append(issue("S107", where, f"{column} {value!r} is already used at {first.file}:{first.line}", column))
+        rejected.add(index)
     return issues
 
 
@@ -264,7 +265,7 @@ def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset 
                 dynamic=v["dynamic"].lower(), source=v["source"], destination=v["destination"],
                 bidirectional=v["direction"].lower() == "both", service=v["service"], program=v["program"],
                 rule=v["rule"], purpose=v["purpose"], condition=v["condition"], reference=v["reference"],
-                assumption=v["assumption"], location=where, columns=dict(record.columns),
+                assumption=v["assumption"], location=where, columns=record.columns,
             ))
 
     errata = []
@@ -295,7 +296,7 @@ def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset 
             errata.append(Erratum(
                 id=v["id"], dataset=dataset_id, flow=v["flow"], field=v["field"], published=v["published"],
                 corrected=v["corrected"], rationale=v["rationale"], evidence=v["evidence"], reference=v["reference"],
-                location=Location(errata_table.path, record.line, 1), columns=dict(record.columns),
+                location=Location(errata_table.path, record.line, 1), columns=record.columns,
             ))
 
     if metadata is None:

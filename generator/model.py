@@ -5,6 +5,7 @@ objects only; `generator.load` is the one place that builds them from files.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -85,7 +86,7 @@ class Flow:
     assumption: str
     location: Location = field(default=Location(""), compare=False)
     # Column name -> 1-based character column, for located messages.
-    columns: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    columns: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def port_text(self) -> str:
@@ -134,7 +135,7 @@ class Erratum:
     evidence: str
     reference: str
     location: Location = field(default=Location(""), compare=False)
-    columns: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    columns: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def where(self, column: str) -> Location:
         return Location(self.location.file, self.location.line, self.columns.get(column, 1))

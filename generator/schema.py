@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 import pandas as pd
 
 from .issues import did_you_mean
-from .model import ANY
+from .model import ANY, PortRange
 
 TRANSPORTS = ("tcp", "udp", ANY)
 DIRECTIONS = ("one-way", "both")
@@ -30,7 +31,9 @@ DYNAMIC_RANGES: dict[str, tuple[int, int, str]] = {
 
 ID_PATTERN = r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?"
 SERVICE_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9._+-]{0,62})"
-PORT_PATTERN = re.compile(r"(\d{1,5})(?:-(\d{1,5}))?")
+# Ports are ASCII digits: Python's \d also matches other scripts' digits (such as
+# "٩٩٩٩٩"), which pandas cannot convert and so would slip past the range check.
+PORT_PATTERN = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
 
 
 @dataclass(frozen=True)
@@ -87,25 +90,30 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[pd.Series], pd.Series]:
     return ok
 
 
+# 1 to 65535 without leading zeros, as a regular expression so that the check stays
+# vectorised (extracting and converting numbers is an order of magnitude slower).
+PORT_NUMBER = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+PORT_SHAPE = r"[0-9]{1,5}(?:-[0-9]{1,5})?"
+
+
 def _port_bounds(values: pd.Series) -> pd.Series:
-    parts = values.str.extract(r"^(\d{1,5})(?:-(\d{1,5}))?$")
-    first = pd.to_numeric(parts[0], errors="coerce")
-    last = pd.to_numeric(parts[1], errors="coerce").fillna(first)
-    out_of_range = (first < 1) | (first > 65535) | (last < 1) | (last > 65535)
-    return ~out_of_range.fillna(False).astype(bool)
+    shaped = values.str.fullmatch(PORT_SHAPE).fillna(False).astype(bool)
+    valid = values.str.fullmatch(f"{PORT_NUMBER}(?:-{PORT_NUMBER})?").fillna(False).astype(bool)
+    return ~shaped | valid
 
 
 def _port_order(values: pd.Series) -> pd.Series:
-    parts = values.str.extract(r"^(\d{1,5})-(\d{1,5})$")
-    first = pd.to_numeric(parts[0], errors="coerce")
-    last = pd.to_numeric(parts[1], errors="coerce")
-    return ~(last < first).fillna(False).astype(bool)
+    ok = pd.Series(True, index=values.index)
+    ranges = values[values.str.fullmatch(r"[0-9]{1,5}-[0-9]{1,5}").fillna(False).astype(bool)]
+    for index, text in ranges.items():
+        first, last = text.split("-")
+        ok[index] = int(first) <= int(last)
+    return ok
 
 
-def parse_ports(text: str) -> "PortRange | None":
+@lru_cache(maxsize=None)
+def parse_ports(text: str) -> PortRange | None:
     """'1433' -> 1433..1433, '49152-65535' -> range, 'any' -> None. Assumes a validated cell."""
-    from .model import PortRange
-
     if text.lower() == ANY:
         return None
     match = PORT_PATTERN.fullmatch(text)
@@ -147,7 +155,7 @@ FLOWS = Table(
         Column(
             "port", "port", "Destination port: a number from 1 to 65535, a range N-M, or 'any'.", "1433",
             rules=(
-                CellRule("S103", _matches(r"\d{1,5}(?:-\d{1,5})?|(?i:any)"), _port_message),
+                CellRule("S103", _matches(r"[0-9]{1,5}(?:-[0-9]{1,5})?|(?i:any)"), _port_message),
                 CellRule("S103", _port_bounds, lambda v: f"port {v!r} is outside 1-65535"),
                 CellRule("S104", _port_order, lambda v: f"range {v!r} ends before it starts"),
             ),
