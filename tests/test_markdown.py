@@ -26,7 +26,9 @@ FORBIDDEN_TOKENS = {"html_inline", "html_block", "link_open", "image", "code_inl
 def parser() -> MarkdownIt:
     md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
     if importlib.util.find_spec("linkify_it") is not None:
-        md = md.enable("linkify").set({"linkify": True})
+        # linkify-it-py (optional) also finds bare URLs and domains, as GitHub does.
+        md.enable("linkify")
+        md.options["linkify"] = True
     return md
 
 
