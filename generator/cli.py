@@ -40,7 +40,7 @@ def run_check(args: argparse.Namespace) -> int:
     if args.against is not None:
         from .against import run_against
 
-        return run_against(checked, args.against, args.dataset, args.format)
+        return run_against(checked, args.against, args.dataset, args.format, args.strict)
     return _report(checked, args.format, args.strict)
 
 

@@ -145,3 +145,11 @@ def test_seed_page_against_the_shipped_data(capsys):
         assert 1 <= difference["line"] <= len(lines)
     e1 = next(d for d in payload["differences"] if "E1" in d["message"])
     assert lines[e1["line"] - 1][e1["column"] - 1:].startswith("1443")
+
+
+def test_strict_fails_on_warnings_about_the_data(fabrikam, capsys):
+    append_row(fabrikam / "fabrikam-archive" / "roles.csv", id="spare-host", name="Spare host")
+    code, out, err = against(fabrikam, MSDOCS, capsys)
+    assert code == 0 and "C211" in err
+    code, _, _ = against(fabrikam, MSDOCS, capsys, "--strict")
+    assert code == 1
