@@ -30,9 +30,8 @@ def setup(app: Sphinx) -> dict:
     app.connect("env-get-outdated", pages.outdated_role_pages)
 
     app.add_node(table.port_table, html=(table.visit_port_table_html, None))
-    app.add_post_transform(table.PortTableFallback)
-    app.add_node(directives.flow_reference)
-    app.add_post_transform(directives.FlowReferences)
+    app.connect("doctree-resolved", table.port_tables_as_docutils)
+    app.connect("missing-reference", directives.resolve_flow_reference)
 
     app.add_directive("port-table", directives.PortTable)
     app.add_directive("role-page", directives.RolePage)

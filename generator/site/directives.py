@@ -10,7 +10,6 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx import addnodes
 from sphinx.ext.graphviz import graphviz
-from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
 
@@ -25,27 +24,24 @@ from .table import (COLUMNS, FLOW_COLUMNS, LINE_COLUMNS, REFERENCE_DOC, _role_na
 logger = logging.getLogger(__name__)
 
 
-class flow_reference(nodes.Inline, nodes.TextElement):
-    """A link to a flow's row on the reference page; resolved per builder (see FlowReferences)."""
+FLOW_XREF = "portbook-flow"  # reftype of links to a flow's row; see resolve_flow_reference
 
 
-class FlowReferences(SphinxPostTransform):
-    """Turn flow_reference nodes into links to the reference page's stable flow anchors."""
-
-    default_priority = 10
-
-    def run(self, **kwargs) -> None:
-        for node in list(self.document.findall(flow_reference)):
-            uri = self.app.builder.get_relative_uri(self.env.current_document.docname, REFERENCE_DOC)
-            link = nodes.reference("", "", *node.children, internal=True, refuri=f"{uri}#{flow_anchor(node['flow'])}", classes=["portbook-flow"])
-            node.replace_self(link)
+def flow_link(flow_id: str, docname: str, text: str | None = None) -> addnodes.pending_xref:
+    """A link to a flow's row on the reference page, showing `text` (the id by default)."""
+    return addnodes.pending_xref(
+        "", nodes.literal("", text if text is not None else flow_id),
+        refdomain="", reftype=FLOW_XREF, reftarget=flow_id, refdoc=docname, refexplicit=True,
+    )
 
 
-def flow_link(flow_id: str, text: str | None = None) -> flow_reference:
-    node = flow_reference()
-    node["flow"] = flow_id
-    node += nodes.literal("", text if text is not None else flow_id)
-    return node
+def resolve_flow_reference(app, env, node: addnodes.pending_xref, contnode: nodes.Element) -> nodes.reference | None:
+    """missing-reference handler: point flow links at the stable anchor on the reference
+    page, relative to the page being written, for every builder."""
+    if node.get("reftype") != FLOW_XREF:
+        return None
+    uri = app.builder.get_relative_uri(node["refdoc"], REFERENCE_DOC)
+    return nodes.reference("", "", contnode, internal=True, refuri=f"{uri}#{flow_anchor(node['reftarget'])}", classes=["portbook-flow"])
 
 
 def role_link(model: Model, role_id: str, docname: str) -> nodes.Node:
@@ -62,9 +58,21 @@ def _list(argument: str | None) -> list[str]:
     return [part.strip() for part in (argument or "").split(",") if part.strip()]
 
 
+def literal_data(result: list[nodes.Node]) -> list[nodes.Node]:
+    """Keep data text as written: no smart quotes or dashes inside these nodes."""
+    for node in result:
+        if isinstance(node, nodes.Element):
+            node["support_smartquotes"] = False
+    return result
+
+
 class DataDirective(SphinxDirective):
     """Base of the directives that read the model: gives access to it and records
-    which data files the page depends on, so an edit re-reads exactly those pages."""
+    which data files the page depends on, so an edit re-reads exactly those pages.
+    Subclasses implement `make`."""
+
+    def run(self) -> list[nodes.Node]:
+        return literal_data(self.make())
 
     @property
     def model(self) -> Model:
@@ -100,7 +108,7 @@ class PortTable(DataDirective):
         "anchors": directives.flag,
     }
 
-    def run(self) -> list[nodes.Node]:
+    def make(self) -> list[nodes.Node]:
         model = self.model
         wanted = {name: set(_list(self.options.get(name))) for name in ("role", "source", "destination", "transport", "service", "dataset")}
         for name in ("role", "source", "destination"):
@@ -145,7 +153,7 @@ class RolePage(DataDirective):
     required_arguments = 1
     option_spec = {"columns": directives.unchanged}
 
-    def run(self) -> list[nodes.Node]:
+    def make(self) -> list[nodes.Node]:
         model = self.model
         role_id = self.arguments[0]
         role = model.role_by_id.get(role_id)
@@ -223,7 +231,7 @@ class RolePage(DataDirective):
 class RoleList(DataDirective):
     """``.. role-list::`` tables every role with a link to its page."""
 
-    def run(self) -> list[nodes.Node]:
+    def make(self) -> list[nodes.Node]:
         model = self.model
         self.depend_on_data()
         docname = self.env.current_document.docname
@@ -242,7 +250,7 @@ class RoleList(DataDirective):
 class DatasetSummary(DataDirective):
     """``.. dataset-summary::`` tables what each dataset covers."""
 
-    def run(self) -> list[nodes.Node]:
+    def make(self) -> list[nodes.Node]:
         model = self.model
         self.depend_on_data()
         rows = []
@@ -272,7 +280,7 @@ class ErrataTable(DataDirective):
 
     option_spec = {"dataset": directives.unchanged}
 
-    def run(self) -> list[nodes.Node]:
+    def make(self) -> list[nodes.Node]:
         model = self.model
         wanted = set(_list(self.options.get("dataset")))
         self.depend_on_data(wanted or None)
@@ -283,7 +291,7 @@ class ErrataTable(DataDirective):
         for erratum in errata:
             section = model.dataset_by_id[erratum.dataset].sections.get(erratum.reference)
             rows.append([
-                nodes.Text(erratum.id), flow_link(erratum.flow), nodes.Text(erratum.field),
+                nodes.Text(erratum.id), flow_link(erratum.flow, self.env.current_document.docname), nodes.Text(erratum.field),
                 nodes.literal("", erratum.published), nodes.literal("", erratum.corrected),
                 nodes.Text(erratum.rationale), nodes.Text(erratum.evidence),
                 nodes.Text(section.title if section else erratum.reference),
@@ -313,7 +321,7 @@ class PortDiagram(DataDirective):
                 labels.append(flow.label)
         return edges
 
-    def run(self) -> list[nodes.Node]:
+    def make(self) -> list[nodes.Node]:
         model = self.model
         wanted = set(_list(self.options.get("dataset")))
         self.depend_on_data(wanted or None)
@@ -392,7 +400,7 @@ class DataSchema(SphinxDirective):
         result.append(section)
         for node in result:
             self.set_source_info(node)
-        return result
+        return literal_data(result)
 
 
 class IssueCodes(SphinxDirective):
@@ -409,7 +417,7 @@ class IssueCodes(SphinxDirective):
             nodes.literal("", code.code), nodes.Text(code.name), nodes.Text(code.severity.value),
             nodes.Text(code.summary), nodes.Text(" ".join(docs.get(code.code, []))),
         ] for code in issues.CATALOG.values()]
-        return [docutils_table(["Code", "Name", "Severity", "Meaning", "How it is checked"], rows)]
+        return literal_data([docutils_table(["Code", "Name", "Severity", "Meaning", "How it is checked"], rows)])
 
 
 class PortRole(SphinxRole):
@@ -428,6 +436,6 @@ class PortRole(SphinxRole):
         dataset = model.dataset_by_id[flow.dataset]
         for path in data_files(model, {dataset.id}):
             self.env.note_dependency(path)
-        node = flow_link(flow.id, flow.label)
+        node = flow_link(flow.id, self.env.current_document.docname, flow.label)
         self.set_source_info(node)
         return [node], []

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 from docutils import nodes
-from sphinx.transforms.post_transforms import SphinxPostTransform
 
 from ..model import Flow, Model
 from ..views import REFERENCE_PAGE, flow_anchor
@@ -82,6 +81,7 @@ def make_port_table(model: Model, rows: list[tuple[str, str]], columns: list[str
     node["ways"] = [way for _, way in rows]
     node["columns"] = list(columns)
     node["anchors"] = anchors
+    node["support_smartquotes"] = False
     words: set[str] = set()
     for flow_id, way in rows:
         flow = model.flow_by_id[flow_id]
@@ -140,9 +140,15 @@ def visit_port_table_html(self, node: port_table) -> None:
 def docutils_table(headers: list[str], rows: list[list[nodes.Node]], classes: tuple[str, ...] = ()) -> nodes.table:
     """A plain docutils table; every cell is given as nodes (usually Text), never as markup."""
     table = nodes.table(classes=list(classes))
+    table["support_smartquotes"] = False
     group = nodes.tgroup(cols=len(headers))
     table += group
-    group += [nodes.colspec(colwidth=1) for _ in headers]
+    # Relative widths for writers that lay out text (text, LaTeX): the longest cell, capped.
+    widths = [len(text) for text in headers]
+    for cells in rows:
+        for index, cell in enumerate(cells):
+            widths[index] = max(widths[index], min(len(cell.astext()), 40))
+    group += [nodes.colspec(colwidth=max(width, 3)) for width in widths]
     head = nodes.thead()
     head += nodes.row("", *(nodes.entry("", nodes.paragraph("", "", nodes.Text(text))) for text in headers))
     group += head
@@ -153,24 +159,21 @@ def docutils_table(headers: list[str], rows: list[list[nodes.Node]], classes: tu
     return table
 
 
-class PortTableFallback(SphinxPostTransform):
-    """For builders other than HTML: turn each port_table into a docutils table of text."""
-
-    default_priority = 200
-
-    def run(self, **kwargs) -> None:
-        if self.app.builder.format == "html":
-            return
-        model = model_of(self.config)
-        for node in list(self.document.findall(port_table)):
-            columns = [COLUMNS[name] for name in node["columns"]]
-            rows = []
-            for flow, way in _table_rows(model, node):
-                cells = []
-                for column in columns:
-                    value = column.text(model, flow, way)
-                    if column.link == "role":
-                        value = _role_name(model, value)
-                    cells.append(nodes.Text(value))
-                rows.append(cells)
-            node.replace_self(docutils_table([column.header for column in columns], rows))
+def port_tables_as_docutils(app, doctree: nodes.document, docname: str) -> None:
+    """doctree-resolved handler: builders other than HTML get each port_table as a
+    docutils table of text."""
+    if app.builder.format == "html":
+        return
+    model = model_of(app.config)
+    for node in list(doctree.findall(port_table)):
+        columns = [COLUMNS[name] for name in node["columns"]]
+        rows = []
+        for flow, way in _table_rows(model, node):
+            cells = []
+            for column in columns:
+                value = column.text(model, flow, way)
+                if column.link == "role":
+                    value = _role_name(model, value)
+                cells.append(nodes.Text(value))
+            rows.append(cells)
+        node.replace_self(docutils_table([column.header for column in columns], rows))

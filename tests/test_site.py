@@ -1,0 +1,472 @@
+"""The Sphinx extension, built for real with sphinx.testing over a small data folder."""
+from __future__ import annotations
+
+import csv
+import shutil
+import textwrap
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from generator.pipeline import load_and_check
+from generator.site.data import DataError
+from generator.views import INBOUND, OUTBOUND, role_lines
+from tests.conftest import append_row, edit_row
+from tests.hostile import HOSTILE_TEXT
+
+pytest_plugins = ("sphinx.testing.fixtures",)
+
+FLOW_HEADER = ["id", "transport", "port", "dynamic", "source", "destination", "direction", "service",
+               "program", "rule", "purpose", "condition", "reference", "assumption"]
+
+
+@pytest.fixture(scope="session")
+def rootdir() -> Path:
+    return Path(__file__).resolve().parent / "roots"
+
+
+def site(name: str, builder: str = "html"):
+    """Each test gets its own copy of tests/roots/test-site, so data edits stay private."""
+    return pytest.mark.sphinx(builder, testroot="site", srcdir=f"site-{name}")
+
+
+def _write_csv(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        # Quote every cell: the hostile corpus holds a bare carriage return.
+        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n", quoting=csv.QUOTE_ALL)
+        writer.writeheader()
+        writer.writerows({name: row.get(name, "") for name in header} for row in rows)
+
+
+def flow(id, transport, port, source, destination, purpose, **more) -> dict[str, str]:
+    return dict(id=id, transport=transport, port=port, source=source, destination=destination,
+                direction=more.pop("direction", "one-way"), purpose=purpose, reference="overview", **more)
+
+
+def write_lab_data(folder: Path) -> Path:
+    """Two small made-up products: a backup vault with agents, and a monitor that polls
+    the same agents. One role's name and a run of flows carry hostile text."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "portbook.toml").write_text('[registry]\nsystem = ""\n\n[inventory]\nfile = "inventory.csv"\n')
+    _write_csv(folder / "inventory.csv", ["role", "host", "address", "note"], [
+        dict(role="vault", host="vault1", address="10.0.0.5", note="Lab vault"),
+        dict(role="agent", host="agents", address="10.0.1.0/24", note="Lab agent subnet"),
+    ])
+    backup = folder / "lab-backup"
+    backup.mkdir()
+    (backup / "dataset.toml").write_text(textwrap.dedent("""\
+        id = "lab-backup"
+        title = "Tapevault 3 backup suite"
+        short_title = "Tapevault 3"
+        version = "1.0"
+
+        [source]
+        title = "Tapevault network notes"
+
+        [sections.overview]
+        title = "Network overview"
+        """))
+    _write_csv(backup / "roles.csv", ["id", "name", "description"], [
+        dict(id="vault", name="Vault server", description="Keeps the backup copies."),
+        dict(id="agent", name="Backup agent host", description="Any host whose disks the vault copies."),
+        dict(id="catalog", name="Catalog database", description="Database of what was copied when."),
+        dict(id="odd", name="<b>bold</b> *odd* role", description="<script>alert(1)</script>"),
+    ])
+    flows = [
+        flow("vault-agent-control", "tcp", "7410", "vault", "agent", "Job control between the vault and its agents.",
+             direction="both", service="tv-control", program="vaultd", rule="Tapevault control"),
+        flow("agent-data-push", "tcp", "7411", "agent", "vault", "Backup data stream from an agent into the vault.",
+             service="tv-data", program="agentd"),
+        flow("agent-discovery", "udp", "7412", "agent", "vault", "Agents announce themselves to the vault."),
+        flow("catalog-sql", "tcp", "5432", "vault", "catalog", "Catalog reads and writes.", service="postgresql"),
+    ]
+    # One flow per hostile string, each string in a different text column in turn.
+    text_columns = ["purpose", "condition", "assumption", "program", "rule"]
+    for index, text in enumerate(HOSTILE_TEXT):
+        row = flow(f"hostile-{index}", "tcp", str(7500 + index), "agent", "odd", "Hostile text carrier.")
+        row[text_columns[index % len(text_columns)]] = text
+        flows.append(row)
+    _write_csv(backup / "flows.csv", FLOW_HEADER, flows)
+    _write_csv(backup / "errata.csv", ["id", "flow", "field", "published", "corrected", "rationale", "evidence", "reference"], [
+        dict(id="E1", flow="agent-data-push", field="port", published="7141", corrected="7411",
+             rationale="Digits swapped in the notes; the agent binary connects to 7411.",
+             evidence="Packet capture of an agent backup <b>run</b>", reference="overview"),
+    ])
+    monitor = folder / "lab-monitor"
+    monitor.mkdir()
+    (monitor / "dataset.toml").write_text(textwrap.dedent("""\
+        id = "lab-monitor"
+        title = "Pollster monitoring"
+        version = "0.1"
+
+        [source]
+        title = "Pollster firewall notes"
+
+        [sections.overview]
+        title = "Ports"
+        """))
+    _write_csv(monitor / "roles.csv", ["id", "name", "description"], [
+        dict(id="monitor", name="Monitor", description="Polls agents for metrics."),
+        dict(id="agent", name="Backup agent host", description="Any host whose disks the vault copies."),
+    ])
+    _write_csv(monitor / "flows.csv", FLOW_HEADER, [
+        flow("monitor-poll", "tcp", "9100", "monitor", "agent", "Metrics scrape of each agent."),
+        flow("monitor-trap", "udp", "9162", "agent", "monitor", "Agents push alerts to the monitor."),
+    ])
+    return folder
+
+
+def update_row(path: Path, flow_id: str, **changes: str) -> None:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = list(reader.fieldnames), list(reader)
+    for row in rows:
+        if row["id"] == flow_id:
+            row.update(changes)
+    _write_csv(path, header, rows)
+
+
+def prepare(app_params) -> tuple[list, dict, Path]:
+    args, kwargs = app_params
+    srcdir = Path(kwargs["srcdir"])
+    write_lab_data(srcdir / "_data")
+    return args, kwargs, srcdir
+
+
+def build(make_app, args, kwargs, **more):
+    app = make_app(*args, **{**kwargs, **more})
+    app.build()
+    return app
+
+
+class Page(HTMLParser):
+    """What the tests look at in a page: elements met, table rows and their cells."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.rows: list[dict] = []  # {"flow": id or None, "id": anchor, "cells": [text]}
+        self.text: list[str] = []
+        self._cell: list[str] | None = None
+        self._tables: list[list[dict]] = []
+        self.tables: list[list[dict]] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if tag == "table":
+            self._tables.append([])
+        elif tag == "tr" and self._tables:
+            row = {"flow": attrs.get("data-flow"), "id": attrs.get("id"), "cells": []}
+            self._tables[-1].append(row)
+            self.rows.append(row)
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._tables:
+            self._tables[-1][-1]["cells"].append("".join(self._cell))
+            self._cell = None
+        elif tag == "table" and self._tables:
+            self.tables.append(self._tables.pop())
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def flow_tables(self) -> list[list[str]]:
+        """Flow ids of each flows table, in page order."""
+        return [[row["flow"] for row in table if row["flow"]] for table in self.tables if any(r["flow"] for r in table)]
+
+
+def page(app, name: str) -> Page:
+    return Page((Path(app.outdir) / name).read_text(encoding="utf-8"))
+
+
+def main_part(app, name: str) -> Page:
+    """The page's own content, without the theme's frame (which has scripts of its own)."""
+    text = (Path(app.outdir) / name).read_text(encoding="utf-8")
+    start = text.index('role="main"')
+    return Page(text[text.index(">", start) + 1 : text.index('class="sphinxsidebar"', start)])
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def model_of(srcdir: Path):
+    checked = load_and_check(srcdir / "_data")
+    assert checked.ok, [i.format() for i in checked.issues]
+    return checked.model
+
+
+@site("filters")
+def test_port_table_options_filter_rows_as_the_data_says(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    assert app.statuscode == 0
+    assert "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
+    model = model_of(srcdir)
+    flows = model.flows
+    expected = [
+        [f.id for f in flows if f.touches("catalog")],
+        [f.id for f in flows if f.source == "agent"],
+        [f.id for f in flows if f.destination == "vault"],
+        [f.id for f in flows if f.transport == "udp"],
+        [f.id for f in flows if f.service in ("tv-control", "postgresql")],
+        [f.id for f in flows if f.dataset == "lab-monitor"],
+        [f.id for f in flows if f.source == "agent" and f.destination == "vault" and f.transport == "tcp"],
+    ]
+    assert all(expected), "every filter of the fixture must select something"
+    html = page(app, "filters.html")
+    assert html.flow_tables() == expected
+    # :columns: picks the headers, in the order given.
+    headers = [[cell for cell in table[0]["cells"]] for table in html.tables]
+    assert headers[0] == ["Flow", "Port"]
+    assert headers[6] == ["Flow", "Port", "Program", "Firewall rule"]
+    combined = {row["flow"]: row["cells"] for row in html.tables[6] if row["flow"]}
+    push = model.flow_by_id["agent-data-push"]
+    assert combined[push.id] == [push.id, push.label, push.program, push.rule]
+    assert "No flow matches." in "".join(html.text)
+
+
+@site("columns")
+def test_unknown_column_or_role_is_a_located_warning(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    (srcdir / "bad.rst").write_text("Bad\n===\n\n.. port-table::\n   :role: nobody\n   :columns: id, colour\n")
+    app = build(make_app, args, kwargs)
+    warnings = app.warning.getvalue()
+    assert "bad.rst:4: WARNING: port-table: unknown role 'nobody'" in warnings
+    assert "unknown column(s) 'colour'" in warnings
+
+
+@site("prose")
+def test_port_role_shows_the_port_and_links_to_the_stable_anchor(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    model = model_of(srcdir)
+    prose = page(app, "prose.html")
+    links = [attrs["href"] for tag, attrs in prose.tags if tag == "a" and "portbook-flow" in attrs.get("class", "")]
+    assert links == ["reference.html#flow-vault-agent-control", "reference.html#flow-catalog-sql"]
+    text = squash("".join(prose.text))
+    assert f"agents on {model.flow_by_id['vault-agent-control'].label};" in text
+    assert f"answers on {model.flow_by_id['catalog-sql'].label}." in text
+    # The anchors exist on the reference page, one per flow.
+    reference = page(app, "reference.html")
+    anchors = [row["id"] for row in reference.rows if row["flow"]]
+    assert anchors == [f"flow-{f.id}" for f in model.flows]
+
+
+@site("unknown")
+def test_unknown_flow_id_in_port_role_warns_at_its_line(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    (srcdir / "prose.rst").write_text("Prose\n=====\n\nFirst line.\n\nThe vault listens on :port:`no-such-flow`.\n")
+    app = build(make_app, args, kwargs)
+    warnings = app.warning.getvalue()
+    assert "prose.rst:6: WARNING: unknown flow id 'no-such-flow' in :port:" in warnings
+
+
+@site("anchors")
+def test_anchors_do_not_depend_on_row_order(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    before = {row["flow"]: row["id"] for row in page(app, "reference.html").rows if row["flow"]}
+    flows_csv = srcdir / "_data" / "lab-backup" / "flows.csv"
+    with flows_csv.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    _write_csv(flows_csv, FLOW_HEADER, rows[::-1])
+    app = build(make_app, args, kwargs)
+    after_rows = [row for row in page(app, "reference.html").rows if row["flow"]]
+    assert [row["flow"] for row in after_rows] != list(before)  # the order did change
+    assert {row["flow"]: row["id"] for row in after_rows} == before
+
+
+@site("hostile")
+def test_hostile_text_comes_out_as_literal_text(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    assert "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
+    model = model_of(srcdir)
+    for name in ("reference.html", "roles/odd.html", "roles/agent.html", "errata.html", "roles.html", "index.html"):
+        html = main_part(app, name)
+        tags = {tag for tag, _ in html.tags}
+        assert "script" not in tags and "img" not in tags, name
+        assert "b" not in tags and "strong" not in tags and "em" not in tags, name
+    reference = page(app, "reference.html")
+    cells = {row["flow"]: [squash(c) for c in row["cells"]] for row in reference.rows if row["flow"]}
+    for index, text in enumerate(HOSTILE_TEXT):
+        carrier = model.flow_by_id[f"hostile-{index}"]
+        held = [carrier.purpose, carrier.condition, carrier.assumption, carrier.program, carrier.rule]
+        assert squash(text) in [squash(value) for value in held], "the loader kept the text"
+        assert squash(text) in cells[carrier.id], text
+    odd = page(app, "roles/odd.html")
+    assert "<b>bold</b> *odd* role" in "".join(odd.text)
+    assert "<script>alert(1)</script>" in "".join(odd.text)
+
+
+@site("text", builder="text")
+def test_other_builders_get_a_docutils_table_of_plain_text(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    assert "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
+    text = (Path(app.outdir) / "reference.txt").read_text(encoding="utf-8")
+    model = model_of(srcdir)
+    for f in model.flows:
+        assert f.id in text and f.label in text
+    assert "+---" in text or "===" in text  # drawn as a table
+    assert ".. raw:: html" in text and "<script>alert(1)</script>" in text
+
+
+@site("roles")
+def test_every_role_gets_a_page_with_its_lines(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    model = model_of(srcdir)
+    for role in model.roles:
+        html = page(app, f"roles/{role.id}.html")
+        lines = role_lines(model, role.id)
+        tables = html.flow_tables()
+        inbound = [l.flow.id for l in lines if l.direction == INBOUND]
+        outbound = [l.flow.id for l in lines if l.direction == OUTBOUND]
+        assert tables == [t for t in (inbound, outbound) if t], role.id
+        assert role.name in "".join(html.text)
+    # Hosts of the inventory and the programs show on the role page.
+    agent = "".join(page(app, "roles/agent.html").text)
+    assert "10.0.1.0/24" in agent and "agentd" in agent and "vaultd" in agent
+
+
+@site("newrole")
+def test_a_role_added_to_the_data_gets_its_page_on_rebuild(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    build(make_app, args, kwargs)
+    data = srcdir / "_data" / "lab-monitor"
+    append_row(data / "roles.csv", id="relay", name="Alert relay", description="Forwards alerts.")
+    append_row(data / "flows.csv", id="relay-forward", transport="tcp", port="9163", source="monitor",
+               destination="relay", direction="one-way", purpose="Alerts forwarded on.", reference="overview")
+    app = build(make_app, args, kwargs)
+    assert page(app, "roles/relay.html").flow_tables() == [["relay-forward"]]
+    assert "Alert relay" in "".join(page(app, "roles.html").text)
+
+
+@site("deps")
+def test_a_data_edit_rewrites_the_pages_that_use_it_and_only_those(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    out = Path(app.outdir)
+    watched = ["reference.html", "roles/vault.html", "plain.html", "schema.html", "monitor.html"]
+    before = {name: (out / name).stat().st_mtime_ns for name in watched}
+    update_row(srcdir / "_data" / "lab-backup" / "flows.csv", "catalog-sql", purpose="Catalog reads, writes and vacuum.")
+    app = build(make_app, args, kwargs)
+    status = app.status.getvalue()
+    after = {name: (out / name).stat().st_mtime_ns for name in watched}
+    assert "Catalog reads, writes and vacuum." in "".join(page(app, "reference.html").text)
+    assert after["reference.html"] != before["reference.html"]
+    assert after["roles/vault.html"] != before["roles/vault.html"]
+    # Pages that do not show lab-backup's flows are neither read nor written again.
+    for name in ("plain.html", "schema.html", "monitor.html"):
+        assert after[name] == before[name], name
+    assert "1 changed" in status or "changed" in status
+
+
+@site("downloads")
+def test_role_pages_link_the_other_outputs_that_exist(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    outputs = Path(kwargs["builddir"])
+    (outputs / "xlsx").mkdir(parents=True)
+    (outputs / "xlsx" / "vault.xlsx").write_bytes(b"workbook bytes for the test")
+    (outputs / "policy" / "vault" / "nft").mkdir(parents=True)
+    (outputs / "policy" / "vault" / "nft" / "vault.nft").write_text("table inet filter {}\n")
+    app = build(make_app, args, kwargs)
+    vault = page(app, "roles/vault.html")
+    hrefs = [attrs["href"] for tag, attrs in vault.tags if tag == "a" and "download" in attrs.get("class", "")]
+    assert [h.rsplit("/", 1)[-1] for h in hrefs] == ["vault.xlsx", "vault.nft"]
+    for href in hrefs:
+        copied = (Path(app.outdir) / "roles" / href).resolve()
+        assert copied.is_file()
+    assert (Path(app.outdir) / "roles" / hrefs[0]).resolve().read_bytes() == b"workbook bytes for the test"
+    # Roles without outputs say so instead of linking nothing.
+    assert not [a for t, a in page(app, "roles/catalog.html").tags if t == "a" and "download" in a.get("class", "")]
+    # A file that appears later is picked up by the next incremental build.
+    (outputs / "markdown" / "roles").mkdir(parents=True)
+    (outputs / "markdown" / "roles" / "vault.md").write_text("| flow |\n")
+    app = build(make_app, args, kwargs)
+    vault = page(app, "roles/vault.html")
+    hrefs = [attrs["href"] for tag, attrs in vault.tags if tag == "a" and "download" in attrs.get("class", "")]
+    assert [h.rsplit("/", 1)[-1] for h in hrefs] == ["vault.xlsx", "vault.md", "vault.nft"]
+
+
+@site("parallel")
+def test_parallel_build_gives_the_same_pages(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs, parallel=2)
+    assert app.statuscode == 0 and "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
+    model = model_of(srcdir)
+    assert [r["flow"] for r in page(app, "reference.html").rows if r["flow"]] == [f.id for f in model.flows]
+    for role in model.roles:
+        lines = role_lines(model, role.id)
+        assert sum(map(len, page(app, f"roles/{role.id}.html").flow_tables())) == len(lines)
+
+
+@site("errata")
+def test_errata_page_shows_both_values_and_links_the_flow(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    model = model_of(srcdir)
+    html = page(app, "errata.html")
+    erratum = model.errata[0]
+    row = next(r for t in html.tables for r in t if r["cells"] and r["cells"][0] == erratum.id)
+    assert row["cells"][1:7] == [erratum.flow, erratum.field, erratum.published, erratum.corrected, erratum.rationale, erratum.evidence]
+    hrefs = [a["href"] for t, a in html.tags if t == "a" and "portbook-flow" in a.get("class", "")]
+    assert hrefs == [f"reference.html#flow-{erratum.flow}"]
+
+
+@site("schema")
+def test_schema_page_follows_the_schema_and_the_catalog(app_params, make_app):
+    from generator import checks, issues, schema
+
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    text = squash("".join(page(app, "schema.html").text))
+    for table in schema.DATASET_TABLES + (schema.INVENTORY,):
+        assert table.filename in text
+        for column in table.columns:
+            assert squash(column.description) in text
+    for key, *_ in schema.DATASET_KEYS:
+        assert key in text
+    for code in issues.CATALOG.values():
+        assert code.code in text and code.summary in text
+    for entry in checks.CHECKS:
+        assert squash(entry.doc) in text
+
+
+@site("dot")
+def test_diagram_without_dot_falls_back_to_a_list_without_warnings(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs, confoverrides={"graphviz_dot": "portbook-no-such-dot"})
+    assert "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
+    assert "was not found (Debian package graphviz)" in app.status.getvalue()
+    text = "".join(page(app, "diagram.html").text)
+    assert "Vault server <-> Backup agent host: 7410/tcp" in text
+
+
+@site("graphviz")
+def test_diagram_is_drawn_by_graphviz(app_params, make_app):
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz 'dot' is not installed (Debian package graphviz)")
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    assert "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
+    images = list((Path(app.outdir) / "_images").glob("graphviz-*.png"))
+    assert images and images[0].read_bytes().startswith(b"\x89PNG")
+
+
+@site("baddata")
+def test_bad_data_stops_the_build_with_located_messages(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    line = edit_row(srcdir / "_data" / "lab-monitor" / "flows.csv", "id", "monitor-poll", port="70000")
+    with pytest.raises(DataError) as raised:
+        make_app(*args, **kwargs)
+    assert f"flows.csv:{line}:" in str(raised.value) and "S103" in str(raised.value)
