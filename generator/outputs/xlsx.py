@@ -18,11 +18,12 @@ import zipfile
 from pathlib import Path
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.writer.excel import ExcelWriter
 
 from ..model import Model
@@ -77,12 +78,39 @@ def git_commit(folder: Path) -> str:
     return commit if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", commit) else ""
 
 
+class _CellSheet(WriteOnlyWorksheet):
+    """A streamed sheet whose rows arrive as finished cells. openpyxl's own row conversion
+    tries each value as a plain value first and only falls back to a cell after an
+    exception, which costs more than writing the cell; this skips the attempt."""
+
+    def _values_to_row(self, cells, row_idx):
+        for col_idx, cell in enumerate(cells, 1):
+            if cell is None:
+                continue
+            cell.column = col_idx
+            cell.row = row_idx
+            yield cell
+
+
+def _add_sheet(workbook: Workbook, title: str) -> _CellSheet:
+    sheet = _CellSheet(parent=workbook, title=title)
+    workbook._add_sheet(sheet)
+    return sheet
+
+
+class _StyledCell(Cell):
+    """A cell whose style id is known when it is made; openpyxl would look it up per cell."""
+
+    __slots__ = ("style_id",)
+
+
 class _Styles:
     """One styled template cell per kind; data cells share its style instead of building their own."""
 
     def __init__(self, sheet):
         self.sheet = sheet
         self._templates: dict[str, WriteOnlyCell] = {}
+        self._ids: dict[str, int] = {}
 
     def template(self, kind: str) -> WriteOnlyCell:
         cell = self._templates.get(kind)
@@ -105,11 +133,17 @@ class _Styles:
                 if kind == DECISION:
                     cell.fill, cell.border = INPUT_FILL, BOX
             self._templates[kind] = cell
+            self._ids[kind] = cell.style_id
         return cell
 
-    def cell(self, value, kind: str = "text") -> WriteOnlyCell:
-        cell = WriteOnlyCell(self.sheet)
-        cell._style = self.template(kind)._style
+    def cell(self, value, kind: str = "text") -> Cell | None:
+        """A styled cell for `value`; None for empty text, which needs no cell at all."""
+        if value == "" and kind not in (DECISION, "input", "header"):
+            return None
+        template = self.template(kind)
+        cell = _StyledCell(self.sheet)
+        cell._style = template._style
+        cell.style_id = self._ids[kind]
         if isinstance(value, str):
             # Assigned directly with the text type: a value starting with '=' stays text.
             cell._value = cell_text(value)
@@ -143,7 +177,7 @@ def _widths(columns: list[Column], rows: list[list]) -> list[float]:
 
 
 def _request_sheet(workbook: Workbook, profile: Profile, columns: list[Column], rows: list[list], data_name: str) -> None:
-    sheet = workbook.create_sheet(profile.sheet_title)
+    sheet = _add_sheet(workbook, profile.sheet_title)
     styles = _Styles(sheet)
     for index, width in enumerate(_widths(columns, rows), 1):
         sheet.column_dimensions[get_column_letter(index)].width = width
@@ -174,7 +208,7 @@ def _request_sheet(workbook: Workbook, profile: Profile, columns: list[Column], 
 
 
 def _cover_sheet(workbook: Workbook, model: Model, title: str, lines: list[RequestLine], columns: list[Column], commit: str) -> None:
-    sheet = workbook.create_sheet("Cover")
+    sheet = _add_sheet(workbook, "Cover")
     styles = _Styles(sheet)
     sheet.column_dimensions["A"].width = 30
     sheet.column_dimensions["B"].width = 70
