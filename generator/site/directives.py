@@ -139,9 +139,11 @@ class PortTable(DataDirective):
             return [nodes.paragraph("", "No flow matches.")]
         result: list[nodes.Node] = []
         if "anchors" in self.options:
-            # One index entry per flow: the general index lists flows by port, and the
-            # search page finds a port number through it (plain numbers are not indexed).
-            entries = [("single", f"{flow.label}; {flow.id}", flow_anchor(flow.id), "", None) for flow in flows]
+            # One index entry per flow, under its bare port: the general index lists flows by
+            # port, and the search page finds a port number through it (Sphinx leaves plain
+            # numbers out of its word index, but matches index entries at least twice as
+            # long as the query).
+            entries = [("single", f"{flow.port_text}; {flow.transport} {flow.id}", flow_anchor(flow.id), "", None) for flow in flows]
             result.append(addnodes.index(entries=entries))
         result.append(make_port_table(model, [(flow.id, "") for flow in flows], columns, anchors="anchors" in self.options))
         return result
@@ -193,7 +195,7 @@ class RolePage(DataDirective):
             chosen = [(line.flow.id, way) for line in lines if line.direction == way]
             part = self.section(title, f"{way}-{role.id}")
             if chosen:
-                entries = [("single", f"{model.flow_by_id[f].label}; {role.id} ({way})", "", "", None) for f, _ in chosen]
+                entries = [("single", f"{model.flow_by_id[f].port_text}; {model.flow_by_id[f].transport} {role.id} {way}", f"{way}-{role.id}", "", None) for f, _ in chosen]
                 part += addnodes.index(entries=entries)
                 part += make_port_table(model, chosen, [c for c in columns if c in COLUMNS] or list(LINE_COLUMNS))
             else:
