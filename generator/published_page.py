@@ -10,6 +10,7 @@ go straight to the words.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from .model import ANY, PortRange
 from .schema import DYNAMIC_RANGES, FLOWS
 
 TCP_UDP = ("tcp", "udp")
-MAX_PAGE_BYTES = 8 * 1024 * 1024
+MAX_PAGE_BYTES = 4 * 1024 * 1024  # published pages are tens of kilobytes
 
 
 def read_page(path: Path) -> tuple[str | None, str]:
@@ -43,15 +44,19 @@ def read_page(path: Path) -> tuple[str | None, str]:
 
 @dataclass(frozen=True)
 class Text:
-    """Cleaned text plus the page position (line, column; 1-based) of each character."""
+    """Cleaned text, located: each anchor (offset in text, line, column) starts a run of
+    characters that sit side by side on that page line."""
 
     text: str
-    positions: tuple[tuple[int, int], ...]
+    anchors: tuple[tuple[int, int, int], ...]
 
     def at(self, offset: int) -> tuple[int, int]:
-        if not self.positions:
+        """Page (line, 1-based column) of the character at `offset`."""
+        if not self.anchors:
             return (0, 0)
-        return self.positions[min(offset, len(self.positions) - 1)]
+        offset = max(0, min(offset, len(self.text) - 1))
+        start, line, column = self.anchors[max(bisect.bisect_right(self.anchors, (offset, 1 << 62, 0)) - 1, 0)]
+        return (line, column + offset - start)
 
 
 _TOKEN = re.compile(
@@ -70,35 +75,34 @@ def clean(pieces: list[tuple[int, int, str]]) -> Text:
     """Join raw pieces (line, 1-based column of the piece's first character, raw text)
     into plain text: escapes resolved, <br /> as a line break, tags and emphasis dropped,
     links reduced to their label, soft line breaks as spaces."""
-    chars: list[str] = []
-    positions: list[tuple[int, int]] = []
+    chunks: list[str] = []
+    anchors: list[tuple[int, int, int]] = []
+    length = 0
 
     def emit(text: str, line: int, column: int) -> None:
-        for char in text:
-            chars.append(char)
-            positions.append((line, column))
+        nonlocal length
+        if text:
+            anchors.append((length, line, column))
+            chunks.append(text)
+            length += len(text)
 
     for index, (line, start, raw) in enumerate(pieces):
         if index:
             emit(" ", line, start)
         offset = 0
         for match in _TOKEN.finditer(raw):
-            for i in range(offset, match.start()):
-                emit(raw[i], line, start + i)
+            emit(raw[offset:match.start()], line, start + offset)
             if match.group("br"):
                 emit("\n", line, start + match.start())
             elif match.group("link"):
-                label_start = match.start("label")
-                for i, char in enumerate(match.group("label")):
-                    emit(char, line, start + label_start + i)
+                emit(match.group("label"), line, start + match.start("label"))
             elif match.group("escaped"):
                 emit(match.group("escaped"), line, start + match.start())
             elif match.group("entity"):
                 emit(_ENTITIES[match.group("entity").lower()], line, start + match.start())
             offset = match.end()
-        for i in range(offset, len(raw)):
-            emit(raw[i], line, start + i)
-    return Text("".join(chars), tuple(positions))
+        emit(raw[offset:], line, start + offset)
+    return Text("".join(chunks), tuple(anchors))
 
 
 def one_line(text: str) -> str:
@@ -231,19 +235,17 @@ def column_role(header: str) -> str:
     return ""
 
 
+_PIPE_OR_ESCAPE = re.compile(r"\\.|\|")
+
+
 def _cells(raw: str) -> list[tuple[int, str]]:
     """Split a table line on unescaped pipes: (0-based start, raw cell text) per cell."""
     cells = []
     start = 0
-    i = 0
-    while i < len(raw):
-        if raw[i] == "\\":
-            i += 2
-            continue
-        if raw[i] == "|":
-            cells.append((start, raw[start:i]))
-            start = i + 1
-        i += 1
+    for match in _PIPE_OR_ESCAPE.finditer(raw):
+        if match.group() == "|":
+            cells.append((start, raw[start:match.start()]))
+            start = match.end()
     cells.append((start, raw[start:]))
     if raw.strip().startswith("|"):
         cells = cells[1:]
@@ -461,6 +463,7 @@ _PROSE_PORT = [
     re.compile(rf"(?i){_RANGE}\s*/\s*(?P<tr>tcp|udp)\b"),  # 1433/tcp
     re.compile(rf"(?i){_RANGE}(?:\s+(?P<tr>tcp|udp))?\s+ports?\b"),  # the default 1433 port
 ]
+_DIGIT = re.compile(r"\d")
 _DYNAMIC = re.compile(r"(?i)\bdynamic(?:ally)?\b")
 _PORT_WORD = re.compile(r"(?i)\bports?\b")
 _PROGRAM = re.compile(r"(?i)(?<![\w.-])[\w-]+\.exe\b")
@@ -485,8 +488,10 @@ def port_mentions(text: Text, section: Section, in_table: bool) -> list[PortStat
     """Port numbers, ranges and 'dynamic ports' that prose states, each with its sentence."""
     found: list[PortStatement] = []
     for start, end in sentences(text.text):
-        sentence = one_line(text.text[start:end])
         chunk = text.text[start:end]
+        if not _DIGIT.search(chunk) and not _DYNAMIC.search(chunk):
+            continue
+        sentence = one_line(chunk)
         matches = sorted(
             (m for pattern in _PROSE_PORT for m in pattern.finditer(chunk)),
             key=lambda m: (m.start("first"), -(m.end() - m.start())),
