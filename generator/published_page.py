@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .csvfile import display_path
+from .csvfile import MAX_FIELD_CHARS, display_path
 from .model import ANY, PortRange
 from .schema import DYNAMIC_RANGES, FLOWS
 
@@ -598,9 +598,13 @@ def draft_rows(page: Page, aliases: dict[str, str]) -> list[dict[str, str]]:
             label = row.cell("label") or (protocol if not protocol_transports(protocol) else "")
             details = row.cell("details")
             purpose = details or label or protocol or f"Port from the table at line {table.line}"
+            about_roles: list[str] = []
+            source, destination, direction = _roles_of_row(row, aliases, about_roles)
+            if len(purpose) > MAX_FIELD_CHARS:
+                purpose = purpose[: MAX_FIELD_CHARS - 1] + "…"
+                about_roles.append(f"The details were cut to {MAX_FIELD_CHARS} characters: shorten the purpose.")
             for statement in row.ports:
-                decide: list[str] = []
-                source, destination, direction = _roles_of_row(row, aliases, decide)
+                decide = list(about_roles)
                 if statement.dynamic:
                     port = str(statement.ports) if statement.ports else ""
                     pool = _dynamic_pool(statement.ports) if statement.ports else ""

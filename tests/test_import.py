@@ -258,3 +258,21 @@ def test_a_table_without_a_port_column_is_read_as_prose():
     assert page.tables == []
     assert [(s.ports.first, s.transport, s.line, s.column) for s in page.prose] == [(1443, "tcp", 5, 23)]
     assert [(n.name, n.line) for n in page.names] == [("sqlsrv.exe", 6)]
+
+
+def test_long_details_are_cut_to_what_the_loader_accepts(tmp_path):
+    from generator.csvfile import MAX_FIELD_CHARS
+
+    page = tmp_path / "long.md"
+    page.write_text("# Long\n\n| Port | Details |\n|---|---|\n| 80/TCP | " + "word " * 2000 + "|\n", encoding="utf-8")
+    _, rows = draft(page, tmp_path)
+    assert len(rows[0]["purpose"]) == MAX_FIELD_CHARS and "shorten" in rows[0]["assumption"]
+
+
+def test_oversized_page_is_refused(tmp_path, capsys):
+    from generator.published_page import MAX_PAGE_BYTES
+
+    page = tmp_path / "big.md"
+    page.write_bytes(b"#" * (MAX_PAGE_BYTES + 1))
+    assert run_import(page, tmp_path / "d.csv") == 1
+    assert "big.md:1:1: page is larger than" in capsys.readouterr().err
