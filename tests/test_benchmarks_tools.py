@@ -1,0 +1,179 @@
+"""The generators of benchmark data: what they write must load and check cleanly,
+and the measuring harness must read what it measures correctly."""
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import IANA_CSV, ROOT, read_rows
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import registry_flows  # noqa: E402
+import run  # noqa: E402
+import synthetic  # noqa: E402
+from generator.issues import Severity  # noqa: E402
+from generator.pipeline import load_and_check  # noqa: E402
+from generator.schema import DYNAMIC_RANGES  # noqa: E402
+
+DOCUMENTATION_NETWORKS = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")]
+
+
+@pytest.fixture(scope="module")
+def synthetic_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("synthetic") / "data"
+    synthetic.generate(folder, 600, 12, seed=7)
+    return folder
+
+
+def test_synthetic_folder_checks_clean(synthetic_folder: Path):
+    checked = load_and_check(synthetic_folder)
+    assert checked.model is not None
+    assert [str(i) for i in checked.issues] == []
+    assert checked.notes == []  # the bundled registry was read
+    assert len(checked.model.flows) == 600
+    assert len(checked.model.roles) == 12
+    assert checked.model.errata, "corrections are exercised too"
+    assert {flow.transport for flow in checked.model.flows} == {"tcp", "udp", "any"}
+    assert any(flow.dynamic for flow in checked.model.flows)
+    assert any(flow.bidirectional for flow in checked.model.flows)
+
+
+def test_synthetic_dynamic_ranges_match_their_platform(synthetic_folder: Path):
+    checked = load_and_check(synthetic_folder)
+    for flow in checked.model.flows:
+        if flow.dynamic:
+            first, last, _ = DYNAMIC_RANGES[flow.dynamic]
+            assert (flow.ports.first, flow.ports.last) == (first, last), flow.id
+
+
+def test_synthetic_inventory_uses_documentation_addresses(synthetic_folder: Path):
+    checked = load_and_check(synthetic_folder)
+    hosts = checked.model.inventory
+    assert {host.role for host in hosts} == {role.id for role in checked.model.roles}
+    for host in hosts:
+        address = ipaddress.ip_network(host.address, strict=False)
+        assert any(address.subnet_of(net) for net in DOCUMENTATION_NETWORKS if net.version == address.version), host
+
+
+def test_synthetic_text_lengths_are_realistic(synthetic_folder: Path):
+    _, rows = read_rows(synthetic_folder / "synthetic" / "flows.csv")
+    lengths = sorted(len(row["purpose"]) for row in rows)
+    median = lengths[len(lengths) // 2]
+    assert 60 <= median <= 250, median
+    assert sum(bool(row["condition"]) for row in rows) > len(rows) // 10
+
+
+def test_synthetic_is_reproducible_and_seeded(tmp_path: Path):
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        synthetic.generate(tmp_path / name, 200, 5, seed)
+    flows = lambda name: (tmp_path / name / "synthetic" / "flows.csv").read_bytes()  # noqa: E731
+    assert flows("a") == flows("b")
+    assert flows("a") != flows("c")
+
+
+def test_synthetic_large_folder_checks_clean(tmp_path: Path):
+    # Enough flows that every role pair carries many rows, so key collisions must be avoided.
+    synthetic.generate(tmp_path, 5000, 4, seed=2)
+    checked = load_and_check(tmp_path)
+    assert checked.model is not None and len(checked.model.flows) == 5000
+    assert not any(i.severity is Severity.ERROR for i in checked.issues), [str(i) for i in checked.issues[:5]]
+
+
+def test_synthetic_programs_are_not_typos_of_each_other():
+    for index, name in enumerate(synthetic.PROGRAMS):
+        for other in synthetic.PROGRAMS[:index]:
+            assert difflib.SequenceMatcher(None, name.lower(), other.lower()).ratio() < 0.9, (name, other)
+
+
+def test_synthetic_command_line(tmp_path: Path, capsys):
+    assert synthetic.main(["--flows", "30", "--roles", "3", "--seed", "5", str(tmp_path / "out")]) == 0
+    assert "30 flows" in capsys.readouterr().out
+    assert load_and_check(tmp_path / "out").ok
+
+
+@pytest.mark.skipif(not IANA_CSV.exists(), reason=f"IANA registry CSV not present at {IANA_CSV}")
+def test_registry_flows_from_iana_have_no_errors(tmp_path: Path):
+    counts = registry_flows.convert(IANA_CSV, tmp_path, roles=20)
+    assert counts["flows"] > 5000
+    checked = load_and_check(tmp_path)
+    assert checked.model is not None
+    assert not any(i.severity is Severity.ERROR for i in checked.issues), [str(i) for i in checked.issues[:5]]
+    http = checked.model.flow_by_id["http-tcp"]
+    assert (http.ports.first, http.transport, http.service) == (80, "tcp", "http")
+    assert http.purpose  # the registry's own description
+
+
+def test_registry_flows_reads_nmap_services(tmp_path: Path):
+    # The nmap-services layout, written here so the test does not depend on nmap-common.
+    services = tmp_path / "nmap-services"
+    services.write_text(
+        "# Fields: name port/proto frequency comment\n"
+        "ssh\t22/tcp\t0.182286\t# Secure Shell Login\n"
+        "domain\t53/udp\t0.213496\t# Domain Name Server\n"
+        "domain\t53/tcp\t0.048463\t# Domain Name Server\n"
+        "unknown\t5/sctp\t0.000001\n"
+        "ssh-alias\t22/tcp\t0.000001\t# same port again: dropped as a duplicate flow\n"
+    )
+    counts = registry_flows.convert(services, tmp_path / "data", roles=3)
+    assert counts["flows"] == 3
+    checked = load_and_check(tmp_path / "data")
+    assert checked.ok and checked.issues == []
+    assert {(f.service, f.port_text, f.transport) for f in checked.model.flows} == {
+        ("ssh", "22", "tcp"), ("domain", "53", "udp"), ("domain", "53", "tcp")}
+
+
+def test_holds_looks_inside_workbooks(tmp_path: Path):
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.active["A1"] = f"text with {run.MARKER} inside"
+    workbook.save(tmp_path / "book.xlsx")
+    (tmp_path / "page.html").write_text("<p>nothing</p>")
+    assert run.holds(tmp_path / "book.xlsx", run.MARKER)
+    assert not run.holds(tmp_path / "page.html", run.MARKER)
+
+
+def test_edit_one_row_changes_only_one_purpose(synthetic_folder: Path, tmp_path: Path):
+    import shutil
+
+    folder = tmp_path / "data"
+    shutil.copytree(synthetic_folder, folder)
+    _, before = read_rows(folder / "synthetic" / "flows.csv")
+    flow = run.edit_one_row(folder)
+    _, after = read_rows(folder / "synthetic" / "flows.csv")
+    changed = [(a, b) for a, b in zip(before, after) if a != b]
+    assert len(changed) == 1 and changed[0][1]["id"] == flow
+    assert run.MARKER in changed[0][1]["purpose"]
+    assert load_and_check(folder).ok
+
+
+def test_measure_reports_time_and_peak_memory(tmp_path: Path):
+    runner = run.Runner(tmp_path, timeout=60, verbose=False)
+    # Allocates about 80 MB, so the peak must exceed it but stay near it.
+    result = runner.measure("t", "allocate", [sys.executable, "-c", "x = bytearray(80 * 1024 * 1024); x[::4096] = b'1' * len(x[::4096])"])
+    assert result.ok and result.seconds > 0
+    assert 80 <= result.peak_mb < 400
+    failed = runner.measure("t", "fail", [sys.executable, "-c", "raise SystemExit(3)"])
+    assert not failed.ok and "exit 3" in failed.note
+
+
+def test_targets_judge_measured_figures(tmp_path: Path):
+    runner = run.Runner(tmp_path, timeout=60, verbose=False)
+    M = run.Measurement
+    for m in (M("10000", "site", 2.0, 300, True), M("10000", "baseline csv-table", 20.0, 400, True),
+              M("100000", "site", 30.0, 700, True), M("100000", "check", 1.5, 200, True),
+              M("10000", "check", 0.5, 100, True), M("10000", "site -j auto", 2.5, 300, True)):
+        runner.results.append(m)
+    verdicts = {t.name: t.status for t in run.check_targets(runner, "10000")}
+    assert verdicts["site 10k <= 0.15x csv-table baseline"] == "PASS"  # 0.10x
+    assert verdicts["site 100k < 10x site 10k"] == "FAIL"  # 15x
+    assert verdicts["site 100k peak < 600 MB"] == "FAIL"
+    assert verdicts["check 100k < 2 s"] == "PASS"
+    assert verdicts["check 100k/10k <= 11"] == "PASS"  # 3x
+    assert verdicts["site 100k/10k <= 11"] == "FAIL"
+    assert verdicts["sphinx -j auto not slower than -j 1 (10000)"] == "FAIL"
