@@ -34,7 +34,7 @@ def read_roles(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
     table, issues = read_csv(path, ROLES.column_names, ["id", "name"])
     if table is None or issues:
         return [], [item.format() for item in issues]
-    return [(record.values["id"], record.values["name"]) for record in table.records], []
+    return list(zip(table.columns["id"], table.columns["name"])), []
 
 
 def draft_csv(rows: list[dict[str, str]]) -> bytes:
@@ -47,7 +47,7 @@ def draft_csv(rows: list[dict[str, str]]) -> bytes:
 
 def report(page: Page, shown: str, rows: list[dict[str, str]], out: str) -> dict:
     prose = [
-        {"line": s.line, "column": s.column, "port": s.label.split("/")[0], "transport": s.transport,
+        {"line": s.line, "column": s.column, "port": str(s.ports) if s.ports else "", "transport": s.transport,
          "dynamic": s.dynamic, "words": s.words, "sentence": s.sentence, "section": s.section.key}
         for s in page.prose
     ]
@@ -68,7 +68,8 @@ def render_text(summary: dict) -> str:
                          f" anchor = {json.dumps(section['anchor'])}")
     lines.append(f"Ports stated outside the tables ({len(summary['prose_ports'])}); compare each with the tables and the data:")
     for mention in summary["prose_ports"]:
-        what = "dynamic ports" if mention["dynamic"] else f"port {mention['port']}" + (f"/{mention['transport']}" if mention["transport"] else "")
+        what = f"port {mention['port']}" if mention["port"] else "dynamic ports"
+        what += f"/{mention['transport']}" if mention["transport"] else ""
         lines.append(f"{summary['page']}:{mention['line']}:{mention['column']}: {what}: {mention['sentence']}")
     return "\n".join(lines) + "\n"
 
