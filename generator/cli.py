@@ -68,7 +68,13 @@ def run_build(args: argparse.Namespace) -> int:
             print(f"{name}: {note}", file=sys.stderr)
         collected.append(files)
     for files in collected:
-        written = files.commit()
+        try:
+            written = files.commit()
+        except OSError as error:
+            # A full disk or a read-only folder: each file is either old or new (never
+            # half-written) and no temporary file is left behind, but say so plainly.
+            print(f"error: cannot write {files.folder}: {error.strerror or error}", file=sys.stderr)
+            return 1
         print(f"{files.folder}: {len(files.files)} file(s), {len(written)} rewritten")
     return 0
 
