@@ -34,6 +34,7 @@ class RowFacts:
     def __init__(self, model: Model):
         self.model = model
         self._hosts: dict[str, list[Host]] = {}
+        self._texts: dict[tuple[str, str], str] = {}
         self._references: dict[tuple[str, str], str] = {}
 
     def hosts(self, role: str) -> list[Host]:
@@ -46,14 +47,22 @@ class RowFacts:
         found = self.model.role_by_id.get(role)
         return found.name if found is not None else role
 
+    def _address_text(self, role: str, with_names: bool) -> str:
+        key = (role, "named" if with_names else "bare")
+        text = self._texts.get(key)
+        if text is None:
+            hosts = self.hosts(role)
+            shown = (f"{host.address} ({host.host})" if with_names else host.address for host in hosts)
+            text = self._texts[key] = ADDRESS_SEPARATOR.join(shown) if hosts else placeholder(role)
+        return text
+
     def addresses(self, role: str) -> str:
         """Addresses with host names, one a line; a placeholder when the inventory has none."""
-        hosts = self.hosts(role)
-        return ADDRESS_SEPARATOR.join(f"{host.address} ({host.host})" for host in hosts) if hosts else placeholder(role)
+        return self._address_text(role, with_names=True)
 
     def bare_addresses(self, role: str) -> str:
-        hosts = self.hosts(role)
-        return ADDRESS_SEPARATOR.join(host.address for host in hosts) if hosts else placeholder(role)
+        """Addresses only, one a line, as import tools read them; a placeholder when there are none."""
+        return self._address_text(role, with_names=False)
 
     def reference(self, flow: Flow) -> str:
         key = (flow.dataset, flow.reference)

@@ -21,7 +21,7 @@ from generator.pipeline import load_and_check
 from generator.views import role_lines
 from generator.xlsx_profiles import DECISIONS, PROFILES
 
-from conftest import edit_row, read_rows, write_rows
+from conftest import append_row, edit_row, read_rows, write_rows
 from hostile import HOSTILE_TEXT
 
 REQUESTS = PROFILES["change-request"].sheet_title
@@ -180,12 +180,25 @@ def test_cover_sheet_names_the_data_and_leaves_fields_for_the_requester(data_dir
     for path, digest in checked.model.files.items():
         assert pairs[path] == f"sha256 {digest}"
     assert pairs["Git commit"].startswith("not available")  # the data copy is not in a checkout
+    assert pairs["Role"] == "Remote SQL Server (sql-server)"
+    assert pairs["Addresses"] == "192.0.2.30 (sql01)"
     for field in ("Ticket number", "Requester", "Change window"):
         assert field in pairs and pairs[field] is None
     for column in PROFILES["change-request"].columns:
         assert pairs[column.title] == column.legend
     dataset = checked.model.datasets[0]
     assert pairs[dataset.short_title] and dataset.version in [row[2] for row in cover.iter_rows(values_only=True)]
+
+
+def test_a_role_without_flows_still_gets_a_request(data_dir, tmp_path, no_epoch):
+    append_row(data_dir / "dpm-2012r2" / "roles.csv", id="backup-vault", name="Backup vault", description="Holds tapes.")
+    assert build(data_dir, tmp_path / "out") == 0
+    path = tmp_path / "out" / "xlsx" / "backup-vault.xlsx"
+    assert sheet_rows(path, REQUESTS) == []
+    pairs = {row[0]: row[1] for row in load_workbook(path)["Cover"].iter_rows(values_only=True) if row and row[0]}
+    assert pairs["Role"] == "Backup vault (backup-vault)"
+    assert pairs["Addresses"] == "<to be filled: backup-vault addresses>"
+    assert pairs["Request lines"].startswith("0 ")
 
 
 def test_hostile_text_stays_plain_text(data_dir, tmp_path, no_epoch):

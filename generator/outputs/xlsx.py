@@ -207,7 +207,9 @@ def _request_sheet(workbook: Workbook, profile: Profile, columns: list[Column], 
         sheet.append([styles.cell(value, kind) for value, kind in zip(values, kinds)])
 
 
-def _cover_sheet(workbook: Workbook, model: Model, title: str, lines: list[RequestLine], columns: list[Column], commit: str) -> None:
+def _cover_sheet(workbook: Workbook, facts: RowFacts, title: str, roles: list[str], lines: list[RequestLine],
+                 columns: list[Column], commit: str) -> None:
+    model = facts.model
     sheet = _add_sheet(workbook, "Cover")
     styles = _Styles(sheet)
     sheet.column_dimensions["A"].width = 30
@@ -227,13 +229,13 @@ def _cover_sheet(workbook: Workbook, model: Model, title: str, lines: list[Reque
         sheet.append([styles.cell(text, "header") for text in titles])
 
     sheet.append([styles.cell(title, "title")])
-    roles = list(dict.fromkeys(line.role for line in lines))
     inbound = sum(1 for line in lines if line.direction == INBOUND)
     for role in roles:
         found = model.role_by_id.get(role)
         pair("Role", f"{found.name} ({role})" if found else role)
         if found is not None:
             pair("Role description", found.description)
+        pair("Addresses", facts.addresses(role))
     pair("Request lines", f"{len(lines)} ({inbound} inbound, {len(lines) - inbound} outbound)")
 
     heading("For the requester", "")
@@ -300,7 +302,8 @@ class _FixedTimeZip(zipfile.ZipFile):
             shutil.copyfileobj(source, target, 1 << 20)
 
 
-def _workbook(model: Model, lines: list[RequestLine], *, title: str, profile: Profile, with_action: bool, commit: str) -> bytes:
+def _workbook(model: Model, lines: list[RequestLine], *, title: str, roles: list[str], profile: Profile,
+              with_action: bool, commit: str) -> bytes:
     columns = list(profile.columns)
     if with_action:
         columns.insert(profile.action_at, profile.action)
@@ -312,7 +315,7 @@ def _workbook(model: Model, lines: list[RequestLine], *, title: str, profile: Pr
         rows.append([value(row) for value in getters])
     workbook = Workbook(write_only=True)
     if profile.cover:
-        _cover_sheet(workbook, model, title, lines, columns, commit)
+        _cover_sheet(workbook, facts, title, roles, lines, columns, commit)
     _request_sheet(workbook, profile, columns, rows, "RequestLines")
     return _save(workbook)
 
@@ -326,7 +329,8 @@ def _profile(name: str) -> Profile:
 
 def change_request_workbook(model: Model, lines: list[RequestLine], *, title: str, profile: str = "change-request") -> bytes:
     """A change request listing `lines` with their action (add/remove), in the layout of `profile`."""
-    return _workbook(model, lines, title=title, profile=_profile(profile), with_action=True,
+    roles = list(dict.fromkeys(line.role for line in lines))
+    return _workbook(model, lines, title=title, roles=roles, profile=_profile(profile), with_action=True,
                      commit=git_commit(model.settings.path.parent))
 
 
@@ -358,6 +362,7 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
             for end in {line.source, line.destination} & uncovered:
                     placeholder_lines[end] = placeholder_lines.get(end, 0) + 1
         title = f"Firewall change request: {role.name}"
-        files.add(f"{role.id}.xlsx", _workbook(model, lines, title=title, profile=profile, with_action=False, commit=commit))
+        files.add(f"{role.id}.xlsx", _workbook(model, lines, title=title, roles=[role.id], profile=profile,
+                                                    with_action=False, commit=commit))
     return [f"role {role} has no inventory addresses: {count} lines use a placeholder"
             for role, count in placeholder_lines.items()]
