@@ -7,9 +7,11 @@ read: bad encodings, NUL bytes, unbalanced quotes and oversized input.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from .issues import Issue, did_you_mean, issue
@@ -35,7 +37,7 @@ class FieldColumns(Mapping[str, int]):
 
     def _positions(self) -> list[int]:
         if self._starts is None:
-            self._starts = _field_starts(self._table.lines[self._line - 1])
+            self._starts = _field_starts(self._table.physical_lines[self._line - 1])
         return self._starts
 
     def __getitem__(self, name: str) -> int:
@@ -54,18 +56,30 @@ class FieldColumns(Mapping[str, int]):
 
 
 @dataclass
-class Record:
-    line: int  # physical line where the record starts
-    values: dict[str, str]
-    columns: FieldColumns  # column name -> 1-based character column on that line
-
-
-@dataclass
 class CsvTable:
+    """A CSV file held column by column: `columns[name][i]` is record i's stripped cell."""
+
     path: str
     header: list[str]
-    records: list[Record]
-    lines: list[str]  # the file's physical lines, for locating cells in messages
+    lines: list[int]  # physical line where each record starts
+    columns: dict[str, list[str]]
+    text: str = field(repr=False, default="")
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    @cached_property
+    def physical_lines(self) -> list[str]:
+        return io.StringIO(self.text, newline="").readlines()
+
+    def cell_columns(self, index: int) -> FieldColumns:
+        return FieldColumns(self, self.lines[index])
+
+    def where(self, index: int, name: str) -> Location:
+        return Location(self.path, self.lines[index], self.cell_columns(index).get(name, 1))
+
+    def row(self, index: int) -> dict[str, str]:
+        return {name: values[index] for name, values in self.columns.items()}
 
 
 def display_path(path: Path) -> str:
@@ -149,72 +163,70 @@ def read_csv(path: Path, known: list[str], required: list[str]) -> tuple[CsvTabl
     if control:
         return None, control
 
-    # Records are split at "\n" only: str.splitlines would also split inside cells at
-    # form feeds, U+2028 and the like, and line numbers would stop matching editors'.
-    lines = text.split("\n")
-    lines = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
-    line_index = 0
-
-    def feed():
-        nonlocal line_index
-        while line_index < len(lines):
-            line_index += 1
-            yield lines[line_index - 1]
-
+    # Rows are read straight from the text: io.StringIO with newline="" splits lines at
+    # \n, \r\n and \r only (str.splitlines would also split inside cells at form feeds,
+    # U+2028 and the like), so line numbers match what editors show.
+    # The limit counts the line end as one character, whether it is LF or CRLF.
+    physical = text.split("\n")
+    if max(map(len, physical)) >= MAX_ROW_CHARS:
+        for number, line in enumerate(physical, 1):
+            size = len(line.removesuffix("\r")) + 1
+            if size > MAX_ROW_CHARS:
+                return None, [issue("L006", Location(shown, number, 1), f"row is {size} characters; the limit is {MAX_ROW_CHARS}")]
+    del physical
     csv.field_size_limit(MAX_ROW_CHARS + 1)
-    reader = csv.reader(feed(), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     issues: list[Issue] = []
-    header: list[str] | None = None
-    records: list[Record] = []
-    table = CsvTable(shown, [], records, lines)
-    keep: list[tuple[int, str]] = []  # (position in the row, column name) of known columns
-    while True:
-        start_line = line_index + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as error:
-            message = str(error)
-            if "field larger" in message:
-                issues.append(issue("L006", Location(shown, start_line, 1), f"a field exceeds {MAX_ROW_CHARS} characters"))
-            else:
-                issues.append(issue("L003", Location(shown, start_line, 1), f"cannot parse CSV: {message}; check the quotes on this row"))
-            # The csv module cannot resynchronise after a syntax error; stop at the first.
-            return None, issues
-        size = len(lines[start_line - 1]) if line_index == start_line else sum(map(len, lines[start_line - 1:line_index]))
-        if size > MAX_ROW_CHARS:
-            issues.append(issue("L006", Location(shown, start_line, 1), f"row is {size} characters; the limit is {MAX_ROW_CHARS}"))
-            if header is None:
-                return None, issues  # without its header no later row can be read
-            continue
-        if header is None:
-            header, header_issues = _read_header(cells, lines[start_line - 1], shown, known, required)
-            issues += header_issues
-            if header_issues and any(i.code in ("L004", "L006", "L008") for i in header_issues):
-                return None, issues
-            table.header = header
-            keep = [(index, name) for index, name in enumerate(header) if name in known]
-            continue
-        if len(cells) != len(header):
-            if not "".join(cells).strip():
-                continue  # blank rows, such as the ",,,," a spreadsheet leaves at the end
-            issues.append(issue("L007", Location(shown, start_line, 1), f"row has {len(cells)} fields; the header has {len(header)}"))
-            continue
-        values = {name: cells[index].strip() for index, name in keep}
-        if not any(values.values()) and not "".join(cells).strip():
-            continue
-        record = Record(start_line, values, FieldColumns(table, start_line))
-        if max(map(len, values.values()), default=0) > MAX_FIELD_CHARS:
-            for name, cell in values.items():
-                if len(cell) > MAX_FIELD_CHARS:
-                    issues.append(issue("L006", Location(shown, start_line, record.columns.get(name, 1)), f"cell is {len(cell)} characters; the limit is {MAX_FIELD_CHARS}", name))
-                    values[name] = cell[:MAX_FIELD_CHARS]
-        for name in known:
-            values.setdefault(name, "")
-        records.append(record)
-    if header is None:
-        return None, issues + [issue("L004", at_start, "file is empty; it needs a header row naming the columns")]
+    try:
+        header_cells = next(reader, None)
+    except csv.Error as error:
+        return None, [issue("L003", at_start, f"cannot parse the header: {error}")]
+    if header_cells is None:
+        return None, [issue("L004", at_start, "file is empty; it needs a header row naming the columns")]
+    first_line = text.split("\n", 1)[0]
+    header, header_issues = _read_header(header_cells, first_line, shown, known, required)
+    issues += header_issues
+    if any(i.code in ("L004", "L006", "L008") for i in header_issues):
+        return None, issues
+    width = len(header)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    end_line = reader.line_num
+    try:
+        for cells in reader:
+            start_line, end_line = end_line + 1, reader.line_num
+            if len(cells) != width:
+                if cells and "".join(cells).strip():
+                    issues.append(issue("L007", Location(shown, start_line, 1), f"row has {len(cells)} fields; the header has {width}"))
+                continue  # else a blank row, such as the ",,,," a spreadsheet leaves at the end
+            rows.append(cells)
+            lines.append(start_line)
+    except csv.Error as error:
+        message = str(error)
+        line = end_line + 1
+        if "field larger" in message:
+            issues.append(issue("L006", Location(shown, line, 1), f"a field exceeds {MAX_ROW_CHARS} characters"))
+        else:
+            issues.append(issue("L003", Location(shown, line, 1), f"cannot parse CSV: {message}; check the quotes on this row"))
+        # The csv module cannot resynchronise after a syntax error; stop at the first.
+        return None, issues
+
+    positions = {name: index for index, name in enumerate(header) if name in known}
+    columns = {name: [row[index].strip() for row in rows] for name, index in positions.items()}
+    blank = [i for i, row in enumerate(rows) if not any(row)] if rows else []
+    if blank:  # rows of empty quoted cells or spaces only
+        keep = sorted(set(range(len(rows))) - set(blank))
+        lines = [lines[i] for i in keep]
+        columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+    for name in known:
+        columns.setdefault(name, [""] * len(lines))
+    table = CsvTable(shown, header, lines, columns, text)
+    for name, values in columns.items():
+        if max(map(len, values), default=0) > MAX_FIELD_CHARS:
+            for index, value in enumerate(values):
+                if len(value) > MAX_FIELD_CHARS:
+                    issues.append(issue("L006", table.where(index, name), f"cell is {len(value)} characters; the limit is {MAX_FIELD_CHARS}", name))
+                    values[index] = value[:MAX_FIELD_CHARS]
     return table, issues
 
 

@@ -100,11 +100,11 @@ def _pandera_schema(table: schema.Table) -> tuple[pa.DataFrameSchema, dict[str, 
 
 def validate_cells(table: schema.Table, csv_table: CsvTable) -> tuple[set[int], list[Issue]]:
     """Validate every cell; returns the indexes of rejected records and the issues."""
-    if not csv_table.records:
+    if not len(csv_table):
         return set(), []
     # Arrow-backed strings keep the vectorised checks in native code.
     frame = pd.DataFrame(
-        {name: pd.Series([r.values[name] for r in csv_table.records], dtype="string[pyarrow]") for name in table.column_names}
+        {name: pd.Series(csv_table.columns[name], dtype="string[pyarrow]") for name in table.column_names}
     )
     pandera_schema, rules = _pandera_schema(table)
     try:
@@ -123,9 +123,7 @@ def validate_cells(table: schema.Table, csv_table: CsvTable) -> tuple[set[int], 
         if (index, column) in seen:  # one message per cell: the first rule that fails
             continue
         seen.add((index, column))
-        record = csv_table.records[index]
-        where = Location(csv_table.path, record.line, record.columns.get(column, 1))
-        issues.append(issue(rule.code, where, f"{column}: {rule.message(str(value))}", column))
+        issues.append(issue(rule.code, csv_table.where(index, column), f"{column}: {rule.message(str(value))}", column))
         rejected.add(index)
     return rejected, issues
 
@@ -141,16 +139,14 @@ def _read_table(path: Path, table: schema.Table) -> tuple[CsvTable | None, set[i
 
 def _duplicates(csv_table: CsvTable, column: str, rejected: set[int], seen: dict[str, Location]) -> list[Issue]:
     issues = []
-    for index, record in enumerate(csv_table.records):
-        value = record.values[column]
-        if index in rejected or not value:
+    for index, value in enumerate(csv_table.columns[column]):
+        if not value or index in rejected:
             continue
         first = seen.get(value)
         if first is None:
-            seen[value] = Location(csv_table.path, record.line, 0)
+            seen[value] = Location(csv_table.path, csv_table.lines[index], 0)
             continue
-        where = Location(csv_table.path, record.line, record.columns.get(column, 1))
-        issues.append(issue("S107", where, f"{column} {value!r} is already used at {first.file}:{first.line}", column))
+        issues.append(issue("S107", csv_table.where(index, column), f"{column} {value!r} is already used at {first.file}:{first.line}", column))
         rejected.add(index)
     return issues
 
@@ -226,77 +222,40 @@ def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset 
     dataset_id = metadata["id"] if metadata else folder.name
     roles = []
     if roles_table is not None:
-        for index, record in enumerate(roles_table.records):
+        for index in range(len(roles_table)):
             if index in roles_rejected:
                 continue
-            v = record.values
-            roles.append(Role(v["id"], v["name"], v["description"], dataset_id, Location(roles_table.path, record.line, 1)))
+            v = roles_table.row(index)
+            roles.append(Role(v["id"], v["name"], v["description"], dataset_id, Location(roles_table.path, roles_table.lines[index], 1)))
 
     flows = []
     if flows_table is not None:
-        for index, record in enumerate(flows_table.records):
-            if index in flows_rejected:
-                continue
-            v = record.values
-            where = Location(flows_table.path, record.line, 1)
-
-            def at(column: str) -> Location:
-                return Location(flows_table.path, record.line, record.columns.get(column, 1))
-
-            bad = False
-            for column in ("source", "destination"):
-                if v[column] not in role_ids:
-                    issues.append(issue("S106", at(column), f"{column}: unknown role {v[column]!r}{did_you_mean(v[column], role_ids)}", column))
-                    bad = True
-            if sections and v["reference"] not in sections:
-                issues.append(issue("S109", at("reference"), f"reference: unknown section {v['reference']!r}; the dataset defines {', '.join(sections)}", "reference"))
-                bad = True
-            transport = v["transport"].lower()
-            if transport == "any" and v["port"].lower() != "any":
-                issues.append(issue("S108", at("port"), "port: a flow on transport 'any' must have port 'any'", "port"))
-                bad = True
-            if v["dynamic"] and "-" not in v["port"]:
-                issues.append(issue("S108", at("dynamic"), "dynamic: a dynamic pool must be written as a range N-M", "dynamic"))
-                bad = True
-            if bad:
-                continue
-            flows.append(Flow(
-                id=v["id"], dataset=dataset_id, transport=transport, ports=schema.parse_ports(v["port"]),
-                dynamic=v["dynamic"].lower(), source=v["source"], destination=v["destination"],
-                bidirectional=v["direction"].lower() == "both", service=v["service"], program=v["program"],
-                rule=v["rule"], purpose=v["purpose"], condition=v["condition"], reference=v["reference"],
-                assumption=v["assumption"], location=where, columns=record.columns,
-            ))
+        flows, flow_issues = _build_flows(flows_table, flows_rejected, dataset_id, role_ids, sections)
+        issues += flow_issues
 
     errata = []
-    if errata_table is not None:
-        local_flows = {flow.id for flow in flows} | ({r.values["id"] for i, r in enumerate(flows_table.records)} if flows_table else set())
-        for index, record in enumerate(errata_table.records):
+    if errata_table is not None and flows_table is not None:  # without flows, errata cannot be resolved
+        local_flows = set(flows_table.columns["id"])
+        for index in range(len(errata_table)):
             if index in errata_rejected:
                 continue
-            v = record.values
-
-            def at(column: str) -> Location:
-                return Location(errata_table.path, record.line, record.columns.get(column, 1))
-
+            v = errata_table.row(index)
             bad = False
-            if flows_table is None:
-                continue  # the flows file itself failed; its issues say why
             if v["flow"] not in local_flows:
-                issues.append(issue("S111", at("flow"), f"flow: no flow {v['flow']!r} in this dataset{did_you_mean(v['flow'], local_flows)}", "flow"))
+                issues.append(issue("S111", errata_table.where(index, "flow"), f"flow: no flow {v['flow']!r} in this dataset{did_you_mean(v['flow'], local_flows)}", "flow"))
                 bad = True
             if v["field"] not in schema.FLOWS.column_names or v["field"] == "id":
-                issues.append(issue("S111", at("field"), f"field: {v['field']!r} is not a correctable flows column{did_you_mean(v['field'], schema.FLOWS.column_names)}", "field"))
+                issues.append(issue("S111", errata_table.where(index, "field"), f"field: {v['field']!r} is not a correctable flows column{did_you_mean(v['field'], schema.FLOWS.column_names)}", "field"))
                 bad = True
             if sections and v["reference"] not in sections:
-                issues.append(issue("S109", at("reference"), f"reference: unknown section {v['reference']!r}", "reference"))
+                issues.append(issue("S109", errata_table.where(index, "reference"), f"reference: unknown section {v['reference']!r}", "reference"))
                 bad = True
             if bad:
                 continue
             errata.append(Erratum(
                 id=v["id"], dataset=dataset_id, flow=v["flow"], field=v["field"], published=v["published"],
                 corrected=v["corrected"], rationale=v["rationale"], evidence=v["evidence"], reference=v["reference"],
-                location=Location(errata_table.path, record.line, 1), columns=record.columns,
+                location=Location(errata_table.path, errata_table.lines[index], 1), columns=errata_table.cell_columns(index),
             ))
 
     if metadata is None:
@@ -311,18 +270,56 @@ def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset 
     return dataset, issues
 
 
+def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids: dict, sections: dict) -> tuple[list[Flow], list[Issue]]:
+    """Flows from validated rows, checking what the cell rules cannot: references to
+    roles and sections, and combinations of cells. Column-wise, since files can be large."""
+    issues: list[Issue] = []
+    flows: list[Flow] = []
+    c = table.columns
+    rows = zip(range(len(table)), table.lines, c["id"], c["transport"], c["port"], c["dynamic"], c["source"],
+               c["destination"], c["direction"], c["service"], c["program"], c["rule"], c["purpose"],
+               c["condition"], c["reference"], c["assumption"])
+    path = table.path
+    for index, line, id_, transport, port, dynamic, source, destination, direction, service, program, rule, purpose, condition, reference, assumption in rows:
+        if index in rejected:
+            continue
+        problems = []
+        if source not in role_ids:
+            problems.append(("S106", "source", f"source: unknown role {source!r}{did_you_mean(source, role_ids)}"))
+        if destination not in role_ids:
+            problems.append(("S106", "destination", f"destination: unknown role {destination!r}{did_you_mean(destination, role_ids)}"))
+        if sections and reference not in sections:
+            problems.append(("S109", "reference", f"reference: unknown section {reference!r}; the dataset defines {', '.join(sections)}"))
+        transport = transport.lower()
+        if transport == "any" and port.lower() != "any":
+            problems.append(("S108", "port", "port: a flow on transport 'any' must have port 'any'"))
+        if dynamic and "-" not in port:
+            problems.append(("S108", "dynamic", "dynamic: a dynamic pool must be written as a range N-M"))
+        if problems:
+            issues.extend(issue(code, table.where(index, column), message, column) for code, column, message in problems)
+            continue
+        flows.append(Flow(
+            id=id_, dataset=dataset_id, transport=transport, ports=schema.parse_ports(port),
+            dynamic=dynamic.lower(), source=source, destination=destination,
+            bidirectional=direction.lower() == "both", service=service, program=program,
+            rule=rule, purpose=purpose, condition=condition, reference=reference,
+            assumption=assumption, location=Location(path, line, 1), columns=table.cell_columns(index),
+        ))
+    return flows, issues
+
+
 def _load_inventory(path: Path, role_ids: set[str]) -> tuple[list[Host], dict[str, str], list[Issue]]:
     csv_table, rejected, issues = _read_table(path, schema.INVENTORY)
     if csv_table is None:
         return [], {}, issues
     hosts = []
-    for index, record in enumerate(csv_table.records):
+    for index in range(len(csv_table)):
         if index in rejected:
             continue
-        v = record.values
+        v = csv_table.row(index)
 
         def at(column: str) -> Location:
-            return Location(csv_table.path, record.line, record.columns.get(column, 1))
+            return csv_table.where(index, column)
 
         if v["role"] not in role_ids:
             issues.append(issue("S106", at("role"), f"role: unknown role {v['role']!r}{did_you_mean(v['role'], role_ids)}", "role"))
@@ -332,7 +329,7 @@ def _load_inventory(path: Path, role_ids: set[str]) -> tuple[list[Host], dict[st
         except ValueError:
             issues.append(issue("S110", at("address"), f"address: {v['address']!r} is not an IP address or network", "address"))
             continue
-        hosts.append(Host(v["role"], v["host"], address, v["note"], Location(csv_table.path, record.line, 1)))
+        hosts.append(Host(v["role"], v["host"], address, v["note"], Location(csv_table.path, csv_table.lines[index], 1)))
     return hosts, {csv_table.path: _sha256(path)}, issues
 
 

@@ -240,10 +240,14 @@ class Model:
 
     @property
     def fingerprint(self) -> str:
-        """One hash over every input file, for "generated from" lines."""
+        """One hash over every input file, for "generated from" lines. Paths count relative
+        to the data folder, so the same data gives the same fingerprint wherever it is read."""
         import hashlib
+        import os
 
+        root = os.path.abspath(self.settings.path.parent)
+        named = sorted((os.path.relpath(os.path.abspath(path), root), digest) for path, digest in self.files.items())
         digest = hashlib.sha256()
-        for path in sorted(self.files):
-            digest.update(f"{path}\0{self.files[path]}\n".encode())
+        for path, file_digest in named:
+            digest.update(f"{path}\0{file_digest}\n".encode())
         return digest.hexdigest()
