@@ -201,6 +201,37 @@ def test_a_role_without_flows_still_gets_a_request(data_dir, tmp_path, no_epoch)
     assert pairs["Request lines"].startswith("0 ")
 
 
+def test_a_second_dataset_flows_into_the_requests(data_dir, tmp_path, no_epoch):
+    other = data_dir / "web-shop"
+    other.mkdir()
+    (other / "dataset.toml").write_text(
+        'id = "web-shop"\ntitle = "Example web shop"\nshort_title = "Web shop"\nversion = "1.2"\n\n'
+        '[source]\ntitle = "Web shop operations guide"\npublisher = "Example"\n\n'
+        '[sections.network]\ntitle = "Network requirements"\nanchor = "net"\n',
+        encoding="utf-8",
+    )
+    write_rows(other / "roles.csv", ["id", "name", "description"], [
+        {"id": "web-server", "name": "Web server", "description": "Serves the shop."},
+        {"id": "dpm-server", "name": "DPM server", "description": "Server running Data Protection Manager and its services (Msdpm.exe and the replication agent)."},
+    ])
+    header = read_rows(data_dir / "dpm-2012r2" / "flows.csv")[0]
+    write_rows(other / "flows.csv", header, [{
+        **{name: "" for name in header},
+        "id": "shop-backup", "transport": "tcp", "port": "8443", "source": "dpm-server", "destination": "web-server",
+        "direction": "one-way", "purpose": "Backup of the shop database.", "reference": "network",
+    }])
+    assert build(data_dir, tmp_path / "out") == 0
+    rows = sheet_rows(tmp_path / "out" / "xlsx" / "dpm-server.xlsx", REQUESTS)
+    (shop,) = [row for row in rows if row["Flow"] == "shop-backup"]
+    assert (shop["Direction"], shop["Destination role"], shop["Port or range"]) == ("outbound", "Web server", "8443")
+    assert shop["Source reference"].startswith("Web shop operations guide, section: Network requirements")
+    assert shop["Destination addresses"] == "<to be filled: web-server addresses>"
+    web = sheet_rows(tmp_path / "out" / "xlsx" / "web-server.xlsx", REQUESTS)
+    assert [(row["Flow"], row["Direction"]) for row in web] == [("shop-backup", "inbound")]
+    cover = [row for row in load_workbook(tmp_path / "out" / "xlsx" / "dpm-server.xlsx")["Cover"].iter_rows(values_only=True)]
+    assert {"Web shop", "DPM 2012 R2"} <= {row[0] for row in cover}
+
+
 def test_hostile_text_stays_plain_text(data_dir, tmp_path, no_epoch):
     flows_csv = data_dir / "dpm-2012r2" / "flows.csv"
     header, rows = read_rows(flows_csv)
