@@ -401,3 +401,26 @@ def test_libreoffice_reads_the_workbooks_as_written(data_dir, tmp_path, no_epoch
         port = read[0].index("Port or range")
         ranges_seen |= {row[port] for row in read[1:] if "-" in row[port]}
     assert "49152-65535" in ranges_seen
+
+
+def test_cover_names_the_git_commit_of_the_data(data_dir, tmp_path, no_epoch):
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed: install Debian package git")
+
+    def run(*arguments: str) -> str:
+        return subprocess.run([git, "-C", str(data_dir), *arguments], capture_output=True, text=True, check=True, timeout=60).stdout
+
+    run("init", "-q")
+    run("add", ".")
+    run("-c", "user.name=Test", "-c", "user.email=test@example.invalid", "commit", "-q", "-m", "data")
+    head = run("rev-parse", "HEAD").strip()
+
+    def commit_on_cover(out: Path) -> str:
+        assert build(data_dir, out) == 0
+        cover = load_workbook(out / "xlsx" / "dpm-server.xlsx")["Cover"]
+        return {row[0]: row[1] for row in cover.iter_rows(values_only=True) if row and row[0]}["Git commit"]
+
+    assert commit_on_cover(tmp_path / "clean") == head
+    edit_row(data_dir / "dpm-2012r2" / "flows.csv", "id", "dcom-endpoint-mapper", purpose="Changed since the commit.")
+    assert commit_on_cover(tmp_path / "dirty") == f"{head} (the data folder has uncommitted changes)"

@@ -65,17 +65,23 @@ def document_date() -> datetime.datetime:
     return EARLIEST
 
 
-def git_commit(folder: Path) -> str:
-    """The commit of the repository holding the data, or "" outside git (or without git)."""
+def _git(folder: Path, *arguments: str) -> str | None:
     try:
-        done = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=False,
-        )
+        done = subprocess.run(["git", "-C", str(folder), *arguments], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_commit(folder: Path) -> str:
+    """The commit of the repository holding the data ("" outside git or without git), marked
+    when the data folder differs from it, since the commit then does not describe the data."""
+    commit = (_git(folder, "rev-parse", "HEAD") or "").strip()
+    if not re.fullmatch(r"[0-9a-f]{40,64}", commit):
         return ""
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", commit) else ""
+    if _git(folder, "status", "--porcelain", "--", "."):
+        commit += " (the data folder has uncommitted changes)"
+    return commit
 
 
 class _CellSheet(WriteOnlyWorksheet):
