@@ -160,6 +160,8 @@ def test_sheet_manners(data_dir, tmp_path, no_epoch):
     assert validation.formula1 == '"' + ",".join(DECISIONS) + '"'
     letter = get_column_letter(decision)
     assert str(validation.sqref) == f"{letter}2:{letter}{sheet.max_row}"
+    for title in ("Decision", "Reviewer", "Comment"):  # marked as input for the reviewer
+        assert sheet.column_dimensions[get_column_letter(header.index(title) + 1)].fill.fgColor.rgb.endswith("FFF2CC")
     port = header.index("Port or range") + 1
     for row in sheet.iter_rows(min_row=2):
         assert row[port - 1].data_type == "s" and row[port - 1].number_format == "@"

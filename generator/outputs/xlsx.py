@@ -136,15 +136,13 @@ class _Styles:
                 cell.alignment = WRAP
                 if kind == PORT:
                     cell.number_format = "@"
-                if kind == DECISION:
-                    cell.fill, cell.border = INPUT_FILL, BOX
             self._templates[kind] = cell
             self._ids[kind] = cell.style_id
         return cell
 
     def cell(self, value, kind: str = "text") -> Cell | None:
         """A styled cell for `value`; None for empty text, which needs no cell at all."""
-        if value == "" and kind not in (DECISION, "input", "header"):
+        if value == "" and kind not in ("input", "header"):
             return None
         template = self.template(kind)
         cell = _StyledCell(self.sheet)
@@ -197,6 +195,10 @@ def _request_sheet(workbook: Workbook, profile: Profile, columns: list[Column], 
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     for index, column in enumerate(columns, 1):
+        if column.kind in (DECISION, REVIEW):
+            # A column style marks the review columns as input without writing an empty cell per row.
+            dimension = sheet.column_dimensions[get_column_letter(index)]
+            dimension.fill, dimension.alignment = INPUT_FILL, WRAP
         if column.kind == DECISION:
             letter = get_column_letter(index)
             choices = DataValidation(type="list", formula1='"' + ",".join(DECISIONS) + '"', allow_blank=True,
