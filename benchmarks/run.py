@@ -1,0 +1,589 @@
+"""Benchmarks of every stage against what a team would do without Portbook.
+
+    .venv/bin/python benchmarks/run.py [--sizes dpm,1000,10000,100000] [--roles 50]
+                                       [--skip-slow-baselines] [--json FILE]
+
+For each size (the shipped DPM data, or N synthetic flows over R roles from
+benchmarks/synthetic.py) it measures, each in a fresh process: `check`, every
+output format, the Sphinx site, and the whole `make` on a copy of the tree (a
+full build, a build with nothing changed, and a build after editing one row,
+listing which outputs were rewritten). Beside them it measures the baselines
+over the same rows: an empty Sphinx project (the floor), one hand-written
+csv-table page per role, and XlsxWriter writing the same per-role rows
+unstyled. Figures are wall seconds and the peak resident memory of the process
+tree; targets are checked at the end and printed as PASS / FAIL / SKIP.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import synthetic  # noqa: E402
+
+PYTHON = sys.executable
+TIME = Path("/usr/bin/time")
+# Measures one command when GNU time is missing: the peak RSS of this fresh process's
+# children is that of the command's process tree alone.
+RUSAGE_WRAPPER = (
+    "import json, resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[2:])\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "open(sys.argv[1], 'w').write(json.dumps({'code': code, 'kb': peak}))\n"
+)
+# A marker word added to one row's purpose; outputs holding it are the ones the edit touches.
+MARKER = "qzxmarker"
+DEFAULT_SIZES = "dpm,1000,10000,100000"
+SLOW_BASELINE_ROWS = 50_000  # csv-table baselines from this many flows up are extrapolated with --skip-slow-baselines
+# Make's stamps and Sphinx's cache: not outputs anyone reads.
+NOT_OUTPUTS = (".stamps", ".doctrees")
+# Files Sphinx itself rewrites whenever any page changes, whatever the extension does: listed,
+# but not held against "only the outputs the row touches are rewritten".
+SPHINX_OWN = re.compile(r"html/(\.buildinfo|_static/.*|search\.html|genindex\.html|objects\.inv|searchindex\.js)$")
+
+
+@dataclass
+class Measurement:
+    size: str
+    stage: str
+    seconds: float | None
+    peak_mb: float | None
+    ok: bool
+    note: str = ""
+    rewritten: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)  # rewritten without holding the edited row
+    stale: list[str] = field(default_factory=list)  # holding the edited row but not rewritten
+    extrapolated: bool = False
+
+
+class Runner:
+    def __init__(self, work: Path, timeout: float, verbose: bool):
+        self.work = work
+        self.timeout = timeout
+        self.verbose = verbose
+        self.results: list[Measurement] = []
+        self.counter = 0
+
+    def measure(self, size: str, stage: str, command: list[str], cwd: Path = ROOT, env: dict | None = None) -> Measurement:
+        """Run `command` in a fresh process; wall time and peak RSS of its whole process tree."""
+        self.counter += 1
+        log = self.work / "logs" / f"{self.counter:03d}-{size}-{re.sub(r'[^A-Za-z0-9.-]+', '_', stage)}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        report = log.with_suffix(".rusage")
+        if TIME.exists():
+            wrapped = [str(TIME), "-v", "-o", str(report), *command]
+        else:
+            wrapped = [PYTHON, "-c", RUSAGE_WRAPPER, str(report), *command]
+        started = time.perf_counter()
+        with log.open("wb") as output:
+            # A session of its own, so that a timeout ends the whole tree (Sphinx, dot, make's children).
+            process = subprocess.Popen(wrapped, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                code = process.wait(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                code = None
+            except BaseException:
+                os.killpg(process.pid, signal.SIGKILL)
+                raise
+        seconds = time.perf_counter() - started
+        peak_kb = _peak_kb(report)
+        if code is None:
+            result = Measurement(size, stage, None, None, False, f"timed out after {self.timeout:.0f} s")
+        else:
+            ok = code == 0
+            note = "" if ok else f"exit {code}; log {log}"
+            result = Measurement(size, stage, seconds, peak_kb / 1024 if peak_kb else None, ok, note)
+        if not result.ok:
+            tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+            print(f"  ! {stage} ({size}) failed: {result.note}", *("    " + line[:200] for line in tail), sep="\n", flush=True)
+        self.record(result)
+        return result
+
+    def record(self, result: Measurement) -> None:
+        self.results.append(result)
+        shown = "failed" if result.seconds is None or not result.ok else f"{result.seconds:8.2f} s {result.peak_mb or 0:8.0f} MB"
+        label = " (extrapolated)" if result.extrapolated else ""
+        print(f"  {result.size:>7} {result.stage:<28} {shown}{label}", flush=True)
+
+    def find(self, size: str, stage: str) -> Measurement | None:
+        return next((m for m in self.results if m.size == size and m.stage == stage), None)
+
+
+def _peak_kb(report: Path) -> float | None:
+    try:
+        text = report.read_text(errors="replace")
+    except OSError:
+        return None
+    match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    if match:
+        return float(match.group(1))
+    try:
+        return float(json.loads(text)["kb"])
+    except (ValueError, KeyError):
+        return None
+
+
+# ---------------------------------------------------------------- data and trees
+
+def make_data(size: str, target: Path, roles: int, seed: int) -> None:
+    if size == "dpm":
+        shutil.copytree(ROOT / "data", target)
+    else:
+        synthetic.generate(target, int(size), roles, seed)
+
+
+def copy_tree(target: Path, data: Path) -> None:
+    """The checkout's files (committed and not, as the working tree has them) without data/,
+    build/ or caches, with the given data in data/ and the checkout's virtual environment."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in listed:
+        if not name or name.split("/")[0] in ("data", "build", "benchmarks", "tests", ".venv"):
+            continue
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    shutil.copytree(data, target / "data")
+    (target / ".venv").symlink_to(ROOT / ".venv")
+
+
+def snapshot(folder: Path) -> dict[str, int]:
+    """Output file -> mtime, for telling which files a build rewrote."""
+    found = {}
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        if path.is_file() and not any(part in NOT_OUTPUTS for part in relative.parts):
+            found[str(relative)] = path.stat().st_mtime_ns
+    return found
+
+
+def holds(path: Path, word: str) -> bool:
+    """Whether a file's text holds `word`, looking inside zip containers (workbooks)."""
+    needle = word.encode()
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                return any(needle in archive.read(member) for member in archive.namelist())
+        return needle in path.read_bytes()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def edit_one_row(data: Path) -> str:
+    """Add the marker word to the purpose of the middle flow of the first dataset; returns its id."""
+    flows = sorted(data.glob("*/flows.csv"))[0]
+    with flows.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = list(reader.fieldnames or []), list(reader)
+    row = rows[len(rows) // 2]
+    row["purpose"] = f"{row['purpose']} Edited {MARKER}."
+    with flows.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return row["id"]
+
+
+# ---------------------------------------------------------------- baselines
+
+def project_theme() -> str:
+    """The site's html_theme, so that the hand-written baseline pays for the same theme."""
+    try:
+        match = re.search(r"^html_theme\s*=\s*['\"]([\w.-]+)['\"]", (ROOT / "conf.py").read_text(), re.M)
+    except OSError:
+        return "alabaster"
+    return match.group(1) if match else "alabaster"
+
+
+BASELINE_COLUMNS = ["Direction", "Peer", "Port", "Service", "Program", "Purpose", "Condition", "Flow"]
+
+
+def role_rows(data: Path) -> dict[str, tuple[str, list[list[str]]]]:
+    """Role id -> (name, rows): the directed lines each role's firewall must allow, as the
+    generators see them (generator.views.role_lines)."""
+    from generator.load import load
+    from generator.views import role_lines
+
+    model, _ = load(data)
+    if model is None:
+        raise SystemExit(f"cannot load {data} for the baselines")
+    rows = {}
+    for role in model.roles:
+        lines = role_lines(model, role.id)
+        rows[role.id] = (role.name, [[line.direction, line.peer, line.flow.label, line.flow.service, line.flow.program,
+                                      line.flow.purpose, line.flow.condition, line.flow.id] for line in lines])
+    return rows
+
+
+def write_role_csvs(rows: dict, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for role, (_, lines) in rows.items():
+        with (folder / f"{role}.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(BASELINE_COLUMNS)
+            writer.writerows(lines)
+
+
+def empty_sphinx_project(folder: Path, theme: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "conf.py").write_text(f"project = 'Empty'\nhtml_theme = {theme!r}\n")
+    (folder / "index.rst").write_text("Empty\n=====\n\nNothing here.\n")
+
+
+def csv_table_project(folder: Path, rows: dict, theme: str) -> None:
+    """One page per role holding a csv-table of its rows: the hand-written way."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "conf.py").write_text(f"project = 'Ports'\nhtml_theme = {theme!r}\n")
+    write_role_csvs(rows, folder / "tables")
+    (folder / "index.rst").write_text("Ports\n=====\n\n.. toctree::\n   :maxdepth: 1\n\n"
+                                      + "".join(f"   {role}\n" for role in rows))
+    for role, (name, _) in rows.items():
+        title = f"Flows of {name}"
+        (folder / f"{role}.rst").write_text(
+            f"{title}\n{'=' * len(title)}\n\n.. csv-table::\n   :file: tables/{role}.csv\n   :header-rows: 1\n\n")
+
+
+XLSXWRITER_SCRIPT = """\
+import csv, pathlib, sys
+import xlsxwriter
+source, target = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+target.mkdir(parents=True, exist_ok=True)
+for table in sorted(source.glob("*.csv")):
+    workbook = xlsxwriter.Workbook(str(target / (table.stem + ".xlsx")), {"strings_to_formulas": False, "strings_to_numbers": False})
+    sheet = workbook.add_worksheet("Requests")
+    with table.open(newline="", encoding="utf-8") as handle:
+        for number, row in enumerate(csv.reader(handle)):
+            sheet.write_row(number, 0, row)
+    workbook.close()
+"""
+
+
+def run_baselines(runner: Runner, size: str, data: Path, folder: Path, theme: str, skip_slow: bool) -> None:
+    rows = role_rows(data)
+    flows = sum(len(lines) for _, lines in rows.values()) // 2
+    tables = folder / "xlsx-source"
+    write_role_csvs(rows, tables)
+    runner.measure(size, "baseline xlsxwriter", [PYTHON, "-c", XLSXWRITER_SCRIPT, str(tables), str(folder / "xlsx-out")])
+    if skip_slow and flows >= SLOW_BASELINE_ROWS:
+        extrapolate_csv_table(runner, size)
+        return
+    csv_table_project(folder / "csv-table", rows, theme)
+    runner.measure(size, "baseline csv-table", [PYTHON, "-m", "sphinx", "-b", "html", "-q", str(folder / "csv-table"),
+                                                str(folder / "csv-table-out")])
+
+
+def extrapolate_csv_table(runner: Runner, size: str) -> None:
+    """Linear in rows from the largest measured size: the csv-table build is close to linear
+    (18 s for 10,000 rows and 180 s for 100,000 on this kind of machine)."""
+    measured = [m for m in runner.results if m.stage == "baseline csv-table" and m.ok and not m.extrapolated
+                and m.size.isdigit()]
+    if not measured or not size.isdigit():
+        runner.record(Measurement(size, "baseline csv-table", None, None, False, "skipped; no smaller size to extrapolate from"))
+        return
+    base = max(measured, key=lambda m: int(m.size))
+    factor = int(size) / int(base.size)
+    runner.record(Measurement(size, "baseline csv-table", base.seconds * factor, base.peak_mb * factor if base.peak_mb else None,
+                              True, f"extrapolated linearly from {base.size} flows, not measured", extrapolated=True))
+
+
+# ---------------------------------------------------------------- stages
+
+def output_formats() -> list[str]:
+    from generator.outputs import OUTPUTS
+
+    return list(OUTPUTS)
+
+
+# With --without-dot, Sphinx looks for Graphviz under a name that does not exist, as on a
+# machine without it: the site then lists the diagram's edges as text.
+NO_DOT = ["-D", "graphviz_dot=portbook-benchmark-without-dot"]
+
+
+def site_command(data: Path, outputs: Path, out: Path, jobs: str, extra: list[str]) -> list[str]:
+    """The site as `make html` builds it (without -W, so that a warning does not void the figure)."""
+    return [PYTHON, "-m", "sphinx", "-b", "html", "-q", "-n", "--keep-going", "-j", jobs, "-c", ".",
+            "-D", f"portbook_data={data}", "-D", f"portbook_outputs={outputs}", *extra, "source", str(out)]
+
+
+def run_size(runner: Runner, size: str, args: argparse.Namespace, theme: str, jobs_size: str) -> None:
+    folder = runner.work / size
+    data = folder / "data"
+    make_data(size, data, args.roles, args.seed)
+    print(f"{size}: data in {data}", flush=True)
+    runner.measure(size, "check", [PYTHON, "-m", "generator", "check", "--data", str(data)])
+    for name in output_formats():
+        runner.measure(size, f"build {name}", [PYTHON, "-m", "generator", "build", "--formats", name, "--data", str(data),
+                                              "--out", str(folder / "out")])
+    extra = NO_DOT if args.without_dot else []
+    if (ROOT / "conf.py").exists():
+        runner.measure(size, "site", site_command(data, folder / "out", folder / "site", "1", extra))
+        if size == jobs_size:
+            runner.measure(size, "site -j auto", site_command(data, folder / "out", folder / "site-auto", "auto", extra))
+    else:
+        runner.record(Measurement(size, "site", None, None, False, "no conf.py in the checkout yet"))
+    run_make(runner, size, data, folder / "repo", extra)
+    run_baselines(runner, size, data, folder / "baselines", theme, args.skip_slow_baselines)
+
+
+def run_make(runner: Runner, size: str, data: Path, repo: Path, sphinx_extra: list[str]) -> None:
+    copy_tree(repo, data)
+    build = repo / "build"
+    # -o: never reinstall the shared virtual environment from the copy.
+    make = ["make", "--no-print-directory", "-o", ".venv/.installed", "-C", str(repo)]
+    if sphinx_extra:
+        make.append("SPHINXOPTS=" + " ".join(["-W", "--keep-going", "-n", *sphinx_extra]))
+    full = runner.measure(size, "make (full)", make, cwd=repo)
+    if not full.ok:
+        return
+    before = snapshot(build)
+    noop = runner.measure(size, "make (nothing changed)", make, cwd=repo)
+    after = snapshot(build)
+    noop.rewritten = sorted(name for name in after if before.get(name) != after[name])
+    noop.rewritten += sorted(f"{name} (removed)" for name in before if name not in after)
+    flow = edit_one_row(repo / "data")
+    before = after
+    edit = runner.measure(size, "make (one row edited)", make, cwd=repo)
+    after = snapshot(build)
+    edit.rewritten = sorted(name for name in after if before.get(name) != after[name])
+    touched = {name for name in after if holds(build / name, MARKER)}
+    sphinx_own = {name for name in edit.rewritten if SPHINX_OWN.match(name)}
+    edit.unexpected = sorted(set(edit.rewritten) - touched - sphinx_own)
+    edit.stale = sorted(touched - set(edit.rewritten))
+    folders = sorted({name.split("/")[0] for name in after})
+    per_folder = ", ".join(
+        f"{folder} {sum(n.startswith(folder + '/') for n in edit.rewritten)}/{sum(n.startswith(folder + '/') for n in after)}"
+        f" (row in {sum(n.startswith(folder + '/') for n in touched)})" for folder in folders)
+    edit.note = (edit.note + "; " if edit.note else "") + (
+        f"edited flow {flow}: rewritten/files (holding the row) per output: {per_folder}; "
+        f"{len(sphinx_own)} of the html files are Sphinx's own (search, index, static files)")
+
+
+# ---------------------------------------------------------------- report
+
+@dataclass
+class Target:
+    name: str
+    status: str  # PASS, FAIL or SKIP
+    detail: str
+
+
+def ratio(a: Measurement | None, b: Measurement | None) -> float | None:
+    if a is None or b is None or a.seconds is None or b.seconds is None or not b.seconds or not (a.ok and b.ok):
+        return None
+    return a.seconds / b.seconds
+
+
+def _fmt(value: float | None, unit: str = "x") -> str:
+    return "n/a" if value is None else f"{value:.2f}{unit}"
+
+
+def check_targets(runner: Runner, jobs_size: str) -> list[Target]:
+    found = runner.find
+    targets: list[Target] = []
+
+    def verdict(name: str, passed: bool | None, detail: str) -> None:
+        targets.append(Target(name, "SKIP" if passed is None else "PASS" if passed else "FAIL", detail))
+
+    site, table = found("10000", "site"), found("10000", "baseline csv-table")
+    r = ratio(site, table)
+    verdict("site 10k <= 0.15x csv-table baseline", None if r is None else r <= 0.15,
+            f"{_fmt(site and site.seconds, ' s')} vs {_fmt(table and table.seconds, ' s')} = {_fmt(r)}"
+            + (" (baseline extrapolated)" if table and table.extrapolated else ""))
+
+    big = found("100000", "site")
+    r = ratio(big, site)
+    verdict("site 100k < 10x site 10k", None if r is None else r < 10, f"{_fmt(r)}")
+    verdict("site 100k peak < 600 MB", None if big is None or big.peak_mb is None or not big.ok else big.peak_mb < 600,
+            f"{_fmt(big and big.peak_mb, ' MB')}")
+
+    for stage in sorted({m.stage for m in runner.results if m.stage.startswith("build ")}):
+        if not is_workbook_format(runner, stage.split(" ", 1)[1]):
+            continue
+        for size in ("10000", "100000"):
+            r = ratio(found(size, stage), found(size, "baseline xlsxwriter"))
+            verdict(f"{stage} {size} <= 1.2x XlsxWriter unstyled", None if r is None else r <= 1.2, _fmt(r))
+        m = found("100000", stage)
+        verdict(f"{stage} 100k peak < 300 MB", None if m is None or m.peak_mb is None or not m.ok else m.peak_mb < 300,
+                _fmt(m and m.peak_mb, " MB"))
+
+    m = found("100000", "check")
+    verdict("check 100k < 2 s", None if m is None or not m.ok else m.seconds < 2, _fmt(m and m.seconds, " s"))
+
+    for size in sorted({m.size for m in runner.results if m.stage == "make (nothing changed)"}, key=_size_key):
+        m = found(size, "make (nothing changed)")
+        verdict(f"make {size} nothing changed < 0.5 s", m.ok and m.seconds < 0.5, _fmt(m.seconds, " s"))
+        verdict(f"make {size} nothing changed rewrites nothing", m.ok and not m.rewritten,
+                f"{len(m.rewritten)} rewritten" + (f": {', '.join(m.rewritten[:5])}" if m.rewritten else ""))
+    for size in sorted({m.size for m in runner.results if m.stage == "make (one row edited)"}, key=_size_key):
+        m = found(size, "make (one row edited)")
+        problems = []
+        if m.unexpected:
+            problems.append(f"{len(m.unexpected)} rewritten without holding the row, e.g. {', '.join(m.unexpected[:4])}")
+        if m.stale:
+            problems.append(f"{len(m.stale)} hold the row but were not rewritten, e.g. {', '.join(m.stale[:4])}")
+        verdict(f"make {size} one row edited rewrites only what it touches", m.ok and not problems,
+                "; ".join(problems) or f"{len(m.rewritten)} rewritten")
+
+    for stage in sorted({m.stage for m in runner.results if not m.stage.startswith("baseline")}):
+        r = ratio(found("100000", stage), found("10000", stage))
+        if r is not None or found("100000", stage) is not None:
+            verdict(f"{stage} 100k/10k <= 11", None if r is None else r <= 11, _fmt(r))
+
+    serial, parallel = found(jobs_size, "site"), found(jobs_size, "site -j auto")
+    r = ratio(parallel, serial)
+    # Two runs of the same build differ by a few per cent on a shared machine.
+    verdict(f"sphinx -j auto not slower than -j 1 ({jobs_size})", None if r is None else r <= 1.05,
+            f"{_fmt(parallel and parallel.seconds, ' s')} vs {_fmt(serial and serial.seconds, ' s')} = {_fmt(r)} (5% noise allowed)")
+    return targets
+
+
+def is_workbook_format(runner: Runner, name: str) -> bool:
+    return any(runner.work.glob(f"*/out/{name}/**/*.xlsx"))
+
+
+def _size_key(size: str) -> int:
+    return int(size) if size.isdigit() else -1
+
+
+def print_table(runner: Runner) -> None:
+    floor = runner.find("all", "baseline empty sphinx")
+    print(f"\n{'size':>7} {'stage':<28} {'seconds':>8} {'peak MB':>8} {'x empty':>8} {'x csv-table':>11} {'x xlsxwriter':>12}")
+    for m in runner.results:
+        if m.size == "all":
+            continue
+        cells = [_fmt(ratio(m, floor)), _fmt(ratio(m, runner.find(m.size, "baseline csv-table"))),
+                 _fmt(ratio(m, runner.find(m.size, "baseline xlsxwriter")))]
+        seconds = "failed" if m.seconds is None or not m.ok else f"{m.seconds:.2f}"
+        peak = "" if m.peak_mb is None else f"{m.peak_mb:.0f}"
+        mark = " *" if m.extrapolated else ""
+        print(f"{m.size:>7} {m.stage:<28} {seconds:>8} {peak:>8} {cells[0]:>8} {cells[1]:>11} {cells[2]:>12}{mark}")
+    if floor is not None and floor.seconds is not None:
+        print(f"empty Sphinx project (floor): {floor.seconds:.2f} s, {floor.peak_mb or 0:.0f} MB")
+    if any(m.extrapolated for m in runner.results):
+        print("* extrapolated, not measured (--skip-slow-baselines)")
+
+
+def markdown_report(runner: Runner, targets: list[Target], info: dict, command: str, without_dot: bool) -> str:
+    """The figures and verdicts as Markdown, for benchmarks/RESULTS.md."""
+    floor = runner.find("all", "baseline empty sphinx")
+    lines = [f"Run on {info['date']}: {info['nproc']} CPUs, {info['memory']} memory, Python {info['python']}, "
+             f"{info['platform']}.", "", f"Command: `{command}`", ""]
+    if without_dot:
+        lines += ["Site and make figures are without Graphviz: the diagram is listed as text instead of laid out by dot.", ""]
+    lines += [
+             "| size | stage | seconds | peak MB | x empty Sphinx | x csv-table | x XlsxWriter |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
+    for m in runner.results:
+        seconds = ("failed: " + m.note.split(";")[0]) if m.seconds is None or not m.ok else f"{m.seconds:.2f}"
+        peak = "" if m.peak_mb is None or not m.ok else f"{m.peak_mb:.0f}"
+        cells = [_fmt(ratio(m, floor)), _fmt(ratio(m, runner.find(m.size, "baseline csv-table"))),
+                 _fmt(ratio(m, runner.find(m.size, "baseline xlsxwriter")))]
+        stage = m.stage + (" (extrapolated, not measured)" if m.extrapolated else "")
+        lines.append(f"| {m.size} | {stage} | {seconds} | {peak} | {' | '.join(cells)} |")
+    notes = [m for m in runner.results if m.stage.startswith("make (") and (m.rewritten or m.note)]
+    if notes:
+        lines += ["", "Incremental builds:", ""]
+        for m in notes:
+            detail = m.note or f"{len(m.rewritten)} output file(s) rewritten"
+            if m.stage == "make (nothing changed)":
+                detail = f"{len(m.rewritten)} output file(s) rewritten" + (f": {', '.join(m.rewritten[:6])}" if m.rewritten else "")
+            lines.append(f"- {m.size}, {m.stage}: {detail}")
+            if m.unexpected:
+                lines.append(f"  - rewritten without holding the edited row ({len(m.unexpected)}): {', '.join(m.unexpected[:8])}")
+            if m.stale:
+                lines.append(f"  - hold the edited row but not rewritten ({len(m.stale)}): {', '.join(m.stale[:8])}")
+    lines += ["", "| target | verdict | figures |", "|---|---|---|"]
+    lines += [f"| {t.name} | {t.status} | {t.detail} |" for t in targets]
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> dict:
+    memory = ""
+    try:
+        memory = next(line.split(":", 1)[1].strip() for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal"))
+    except (OSError, StopIteration):
+        pass
+    return {"nproc": os.cpu_count(), "memory": memory, "python": platform.python_version(), "platform": platform.platform(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def parse_sizes(text: str) -> list[str]:
+    sizes = [part.strip() for part in text.split(",") if part.strip()]
+    for size in sizes:
+        if size != "dpm" and not (size.isdigit() and int(size) > 0):
+            raise argparse.ArgumentTypeError(f"size {size!r} is neither 'dpm' nor a number of flows")
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes(DEFAULT_SIZES),
+                        help=f"comma-separated sizes: 'dpm' or a number of synthetic flows (default {DEFAULT_SIZES})")
+    parser.add_argument("--roles", type=int, default=50, help="roles of the synthetic datasets (default 50)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic datasets (default 1)")
+    parser.add_argument("--skip-slow-baselines", action="store_true",
+                        help=f"extrapolate the csv-table baseline from {SLOW_BASELINE_ROWS} flows up instead of building it")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure and verdict as JSON")
+    parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the figures and verdicts as Markdown tables")
+    parser.add_argument("--without-dot", action="store_true",
+                        help="build the site as without Graphviz (the diagram as a list); every site and make figure is then labelled so")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds before one measurement is abandoned (default 1800)")
+    parser.add_argument("--work", type=Path, help="folder for data and builds (default: a temporary folder, removed)")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="portbook-bench-")) if args.work is None else args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    runner = Runner(work, args.timeout, args.verbose)
+    info = machine()
+    print(f"machine: {info['nproc']} CPUs, {info['memory']}, Python {info['python']}; work in {work}", flush=True)
+    if args.without_dot:
+        print("site and make figures are WITHOUT Graphviz: the diagram is listed as text", flush=True)
+    theme = project_theme()
+    jobs_size = "10000" if "10000" in args.sizes else args.sizes[-1]
+    empty = work / "empty"
+    empty_sphinx_project(empty / "src", theme)
+    runner.measure("all", "baseline empty sphinx", [PYTHON, "-m", "sphinx", "-b", "html", "-q", str(empty / "src"), str(empty / "out")])
+    for size in sorted(args.sizes, key=_size_key):
+        run_size(runner, size, args, theme, jobs_size)
+    print_table(runner)
+    targets = check_targets(runner, jobs_size)
+    print("\ntargets:")
+    for target in targets:
+        print(f"  {target.status:<4} {target.name}: {target.detail}")
+    command = " ".join([".venv/bin/python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])])
+    if args.markdown:
+        args.markdown.write_text(markdown_report(runner, targets, info, command, args.without_dot))
+    if args.json:
+        args.json.write_text(json.dumps({
+            "machine": info, "command": command,
+            "theme": theme, "without_dot": args.without_dot, "measurements": [asdict(m) for m in runner.results],
+            "targets": [asdict(t) for t in targets]}, indent=2) + "\n")
+    if args.work is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if any(t.status == "FAIL" for t in targets) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
