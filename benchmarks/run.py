@@ -71,6 +71,12 @@ class Measurement:
     unexpected: list[str] = field(default_factory=list)  # rewritten without holding the edited row
     stale: list[str] = field(default_factory=list)  # holding the edited row but not rewritten
     extrapolated: bool = False
+    timed_out: bool = False  # then `seconds` is the timeout: a lower bound
+    variant: str = ""  # how the stage was run when not as usual, e.g. without Graphviz
+
+    @property
+    def label(self) -> str:
+        return f"{self.stage} ({self.variant})" if self.variant else self.stage
 
 
 class Runner:
@@ -81,7 +87,8 @@ class Runner:
         self.results: list[Measurement] = []
         self.counter = 0
 
-    def measure(self, size: str, stage: str, command: list[str], cwd: Path = ROOT, env: dict | None = None) -> Measurement:
+    def measure(self, size: str, stage: str, command: list[str], cwd: Path = ROOT, env: dict | None = None,
+                variant: str = "") -> Measurement:
         """Run `command` in a fresh process; wall time and peak RSS of its whole process tree."""
         self.counter += 1
         log = self.work / "logs" / f"{self.counter:03d}-{size}-{re.sub(r'[^A-Za-z0-9.-]+', '_', stage)}.log"
@@ -107,11 +114,12 @@ class Runner:
         seconds = time.perf_counter() - started
         peak_kb = _peak_kb(report)
         if code is None:
-            result = Measurement(size, stage, None, None, False, f"timed out after {self.timeout:.0f} s")
+            result = Measurement(size, stage, self.timeout, None, False, f"timed out after {self.timeout:.0f} s", timed_out=True)
         else:
             ok = code == 0
             note = "" if ok else f"exit {code}; log {log}"
             result = Measurement(size, stage, seconds, peak_kb / 1024 if peak_kb else None, ok, note)
+        result.variant = variant
         if not result.ok:
             tail = log.read_text(errors="replace").strip().splitlines()[-5:]
             print(f"  ! {stage} ({size}) failed: {result.note}", *("    " + line[:200] for line in tail), sep="\n", flush=True)
@@ -120,12 +128,18 @@ class Runner:
 
     def record(self, result: Measurement) -> None:
         self.results.append(result)
-        shown = "failed" if result.seconds is None or not result.ok else f"{result.seconds:8.2f} s {result.peak_mb or 0:8.0f} MB"
+        shown = _shown_seconds(result) + ("" if result.peak_mb is None or not result.ok else f" s {result.peak_mb:8.0f} MB")
         label = " (extrapolated)" if result.extrapolated else ""
-        print(f"  {result.size:>7} {result.stage:<28} {shown}{label}", flush=True)
+        print(f"  {result.size:>7} {result.label:<40} {shown}{label}", flush=True)
 
     def find(self, size: str, stage: str) -> Measurement | None:
         return next((m for m in self.results if m.size == size and m.stage == stage), None)
+
+
+def _shown_seconds(m: Measurement) -> str:
+    if m.timed_out:
+        return f"> {m.seconds:.0f} (timed out)"
+    return "failed" if m.seconds is None or not m.ok else f"{m.seconds:8.2f}"
 
 
 def _peak_kb(report: Path) -> float | None:
@@ -334,35 +348,37 @@ def run_size(runner: Runner, size: str, args: argparse.Namespace, theme: str, jo
     for name in output_formats():
         runner.measure(size, f"build {name}", [PYTHON, "-m", "generator", "build", "--formats", name, "--data", str(data),
                                               "--out", str(folder / "out")])
-    extra = NO_DOT if args.without_dot else []
+    with_dot = args.dot_sizes is None or size in args.dot_sizes
+    extra, variant = ([], "") if with_dot else (NO_DOT, "without Graphviz")
     if (ROOT / "conf.py").exists():
-        runner.measure(size, "site", site_command(data, folder / "out", folder / "site", "1", extra))
+        runner.measure(size, "site", site_command(data, folder / "out", folder / "site", "1", extra), variant=variant)
         if size == jobs_size:
-            runner.measure(size, "site -j auto", site_command(data, folder / "out", folder / "site-auto", "auto", extra))
+            runner.measure(size, "site -j auto", site_command(data, folder / "out", folder / "site-auto", "auto", extra), variant=variant)
     else:
         runner.record(Measurement(size, "site", None, None, False, "no conf.py in the checkout yet"))
-    run_make(runner, size, data, folder / "repo", extra)
+    if args.make_sizes is None or size in args.make_sizes:
+        run_make(runner, size, data, folder / "repo", extra, variant)
     run_baselines(runner, size, data, folder / "baselines", theme, args.skip_slow_baselines)
 
 
-def run_make(runner: Runner, size: str, data: Path, repo: Path, sphinx_extra: list[str]) -> None:
+def run_make(runner: Runner, size: str, data: Path, repo: Path, sphinx_extra: list[str], variant: str) -> None:
     copy_tree(repo, data)
     build = repo / "build"
     # -o: never reinstall the shared virtual environment from the copy.
     make = ["make", "--no-print-directory", "-o", ".venv/.installed", "-C", str(repo)]
     if sphinx_extra:
         make.append("SPHINXOPTS=" + " ".join(["-W", "--keep-going", "-n", *sphinx_extra]))
-    full = runner.measure(size, "make (full)", make, cwd=repo)
+    full = runner.measure(size, "make (full)", make, cwd=repo, variant=variant)
     if not full.ok:
         return
     before = snapshot(build)
-    noop = runner.measure(size, "make (nothing changed)", make, cwd=repo)
+    noop = runner.measure(size, "make (nothing changed)", make, cwd=repo, variant=variant)
     after = snapshot(build)
     noop.rewritten = sorted(name for name in after if before.get(name) != after[name])
     noop.rewritten += sorted(f"{name} (removed)" for name in before if name not in after)
     flow = edit_one_row(repo / "data")
     before = after
-    edit = runner.measure(size, "make (one row edited)", make, cwd=repo)
+    edit = runner.measure(size, "make (one row edited)", make, cwd=repo, variant=variant)
     after = snapshot(build)
     edit.rewritten = sorted(name for name in after if before.get(name) != after[name])
     touched = {name for name in after if holds(build / name, MARKER)}
@@ -388,13 +404,28 @@ class Target:
 
 
 def ratio(a: Measurement | None, b: Measurement | None) -> float | None:
-    if a is None or b is None or a.seconds is None or b.seconds is None or not b.seconds or not (a.ok and b.ok):
+    """a / b in time; None unless both were measured (a timed-out `a` gives a lower bound, see at_most)."""
+    if a is None or b is None or a.seconds is None or b.seconds is None or not b.seconds or not b.ok:
+        return None
+    if not (a.ok or a.timed_out):
         return None
     return a.seconds / b.seconds
 
 
-def _fmt(value: float | None, unit: str = "x") -> str:
-    return "n/a" if value is None else f"{value:.2f}{unit}"
+def at_most(a: Measurement | None, value: float | None, limit: float) -> bool | None:
+    """Whether `value` (a ratio or a figure of `a`) is within `limit`: None when unknown, and
+    False when `a` timed out beyond the limit already."""
+    if value is None or a is None:
+        return None
+    if a.timed_out:
+        return False if value > limit else None
+    return value <= limit
+
+
+def _fmt(value: float | None, unit: str = "x", bound: Measurement | None = None) -> str:
+    if value is None:
+        return "n/a"
+    return (">" if bound is not None and bound.timed_out else "") + f"{value:.2f}{unit}"
 
 
 def check_targets(runner: Runner, jobs_size: str) -> list[Target]:
@@ -404,34 +435,38 @@ def check_targets(runner: Runner, jobs_size: str) -> list[Target]:
     def verdict(name: str, passed: bool | None, detail: str) -> None:
         targets.append(Target(name, "SKIP" if passed is None else "PASS" if passed else "FAIL", detail))
 
+    def seconds(m: Measurement | None) -> str:
+        return _fmt(m.seconds if m else None, " s", m)
+
+    def peak_below(m: Measurement | None, limit: float) -> bool | None:
+        return None if m is None or m.peak_mb is None or not m.ok else m.peak_mb < limit
+
     site, table = found("10000", "site"), found("10000", "baseline csv-table")
     r = ratio(site, table)
-    verdict("site 10k <= 0.15x csv-table baseline", None if r is None else r <= 0.15,
-            f"{_fmt(site and site.seconds, ' s')} vs {_fmt(table and table.seconds, ' s')} = {_fmt(r)}"
-            + (" (baseline extrapolated)" if table and table.extrapolated else ""))
+    verdict("site 10k <= 0.15x csv-table baseline", at_most(site, r, 0.15),
+            f"{seconds(site)} vs {seconds(table)} = {_fmt(r, bound=site)}" + (" (baseline extrapolated)" if table and table.extrapolated else ""))
 
     big = found("100000", "site")
     r = ratio(big, site)
-    verdict("site 100k < 10x site 10k", None if r is None else r < 10, f"{_fmt(r)}")
-    verdict("site 100k peak < 600 MB", None if big is None or big.peak_mb is None or not big.ok else big.peak_mb < 600,
-            f"{_fmt(big and big.peak_mb, ' MB')}")
+    verdict("site 100k < 10x site 10k", at_most(big, r, 10), _fmt(r, bound=big))
+    verdict("site 100k peak < 600 MB", peak_below(big, 600), _fmt(big.peak_mb if big else None, " MB"))
 
     for stage in sorted({m.stage for m in runner.results if m.stage.startswith("build ")}):
         if not is_workbook_format(runner, stage.split(" ", 1)[1]):
             continue
         for size in ("10000", "100000"):
-            r = ratio(found(size, stage), found(size, "baseline xlsxwriter"))
-            verdict(f"{stage} {size} <= 1.2x XlsxWriter unstyled", None if r is None else r <= 1.2, _fmt(r))
+            m = found(size, stage)
+            r = ratio(m, found(size, "baseline xlsxwriter"))
+            verdict(f"{stage} {size} <= 1.2x XlsxWriter unstyled", at_most(m, r, 1.2), _fmt(r, bound=m))
         m = found("100000", stage)
-        verdict(f"{stage} 100k peak < 300 MB", None if m is None or m.peak_mb is None or not m.ok else m.peak_mb < 300,
-                _fmt(m and m.peak_mb, " MB"))
+        verdict(f"{stage} 100k peak < 300 MB", peak_below(m, 300), _fmt(m.peak_mb if m else None, " MB"))
 
     m = found("100000", "check")
-    verdict("check 100k < 2 s", None if m is None or not m.ok else m.seconds < 2, _fmt(m and m.seconds, " s"))
+    verdict("check 100k < 2 s", at_most(m, m.seconds if m else None, 2), seconds(m))
 
     for size in sorted({m.size for m in runner.results if m.stage == "make (nothing changed)"}, key=_size_key):
         m = found(size, "make (nothing changed)")
-        verdict(f"make {size} nothing changed < 0.5 s", m.ok and m.seconds < 0.5, _fmt(m.seconds, " s"))
+        verdict(f"make {size} nothing changed < 0.5 s", at_most(m, m.seconds if m.ok or m.timed_out else None, 0.5), seconds(m))
         verdict(f"make {size} nothing changed rewrites nothing", m.ok and not m.rewritten,
                 f"{len(m.rewritten)} rewritten" + (f": {', '.join(m.rewritten[:5])}" if m.rewritten else ""))
     for size in sorted({m.size for m in runner.results if m.stage == "make (one row edited)"}, key=_size_key):
@@ -441,19 +476,20 @@ def check_targets(runner: Runner, jobs_size: str) -> list[Target]:
             problems.append(f"{len(m.unexpected)} rewritten without holding the row, e.g. {', '.join(m.unexpected[:4])}")
         if m.stale:
             problems.append(f"{len(m.stale)} hold the row but were not rewritten, e.g. {', '.join(m.stale[:4])}")
-        verdict(f"make {size} one row edited rewrites only what it touches", m.ok and not problems,
-                "; ".join(problems) or f"{len(m.rewritten)} rewritten")
+        verdict(f"make {size} one row edited rewrites only what it touches", None if not m.ok else not problems,
+                "; ".join(problems) or (f"{len(m.rewritten)} rewritten" if m.ok else m.note))
 
     for stage in sorted({m.stage for m in runner.results if not m.stage.startswith("baseline")}):
-        r = ratio(found("100000", stage), found("10000", stage))
-        if r is not None or found("100000", stage) is not None:
-            verdict(f"{stage} 100k/10k <= 11", None if r is None else r <= 11, _fmt(r))
+        big = found("100000", stage)
+        r = ratio(big, found("10000", stage))
+        if big is not None:
+            verdict(f"{stage} 100k/10k <= 11", at_most(big, r, 11), _fmt(r, bound=big))
 
     serial, parallel = found(jobs_size, "site"), found(jobs_size, "site -j auto")
     r = ratio(parallel, serial)
     # Two runs of the same build differ by a few per cent on a shared machine.
-    verdict(f"sphinx -j auto not slower than -j 1 ({jobs_size})", None if r is None else r <= 1.05,
-            f"{_fmt(parallel and parallel.seconds, ' s')} vs {_fmt(serial and serial.seconds, ' s')} = {_fmt(r)} (5% noise allowed)")
+    verdict(f"sphinx -j auto not slower than -j 1 ({jobs_size})", at_most(parallel, r, 1.05),
+            f"{seconds(parallel)} vs {seconds(serial)} = {_fmt(r, bound=parallel)} (5% noise allowed)")
     return targets
 
 
@@ -467,38 +503,40 @@ def _size_key(size: str) -> int:
 
 def print_table(runner: Runner) -> None:
     floor = runner.find("all", "baseline empty sphinx")
-    print(f"\n{'size':>7} {'stage':<28} {'seconds':>8} {'peak MB':>8} {'x empty':>8} {'x csv-table':>11} {'x xlsxwriter':>12}")
+    print(f"\n{'size':>7} {'stage':<40} {'seconds':>8} {'peak MB':>8} {'x empty':>8} {'x csv-table':>11} {'x xlsxwriter':>12}")
     for m in runner.results:
         if m.size == "all":
             continue
-        cells = [_fmt(ratio(m, floor)), _fmt(ratio(m, runner.find(m.size, "baseline csv-table"))),
-                 _fmt(ratio(m, runner.find(m.size, "baseline xlsxwriter")))]
-        seconds = "failed" if m.seconds is None or not m.ok else f"{m.seconds:.2f}"
+        cells = [_fmt(ratio(m, floor), bound=m), _fmt(ratio(m, runner.find(m.size, "baseline csv-table")), bound=m),
+                 _fmt(ratio(m, runner.find(m.size, "baseline xlsxwriter")), bound=m)]
+        seconds = _shown_seconds(m).strip()
         peak = "" if m.peak_mb is None else f"{m.peak_mb:.0f}"
         mark = " *" if m.extrapolated else ""
-        print(f"{m.size:>7} {m.stage:<28} {seconds:>8} {peak:>8} {cells[0]:>8} {cells[1]:>11} {cells[2]:>12}{mark}")
+        print(f"{m.size:>7} {m.label:<40} {seconds:>8} {peak:>8} {cells[0]:>8} {cells[1]:>11} {cells[2]:>12}{mark}")
     if floor is not None and floor.seconds is not None:
         print(f"empty Sphinx project (floor): {floor.seconds:.2f} s, {floor.peak_mb or 0:.0f} MB")
     if any(m.extrapolated for m in runner.results):
         print("* extrapolated, not measured (--skip-slow-baselines)")
 
 
-def markdown_report(runner: Runner, targets: list[Target], info: dict, command: str, without_dot: bool) -> str:
+def markdown_report(runner: Runner, targets: list[Target], info: dict, command: str) -> str:
     """The figures and verdicts as Markdown, for benchmarks/RESULTS.md."""
     floor = runner.find("all", "baseline empty sphinx")
     lines = [f"Run on {info['date']}: {info['nproc']} CPUs, {info['memory']} memory, Python {info['python']}, "
-             f"{info['platform']}.", "", f"Command: `{command}`", ""]
-    if without_dot:
-        lines += ["Site and make figures are without Graphviz: the diagram is listed as text instead of laid out by dot.", ""]
+             f"{info['platform']}; load average (1, 5, 15 min) {info['load_average']} at the start and "
+             f"{info['load_average_end']} at the end.", "", f"Command: `{command}`", ""]
+    if any(m.variant for m in runner.results):
+        lines += ["Stages marked 'without Graphviz' built the site as on a machine without dot: the diagram "
+                  "page lists the same edges as text instead of drawing them.", ""]
     lines += [
              "| size | stage | seconds | peak MB | x empty Sphinx | x csv-table | x XlsxWriter |",
              "|---:|---|---:|---:|---:|---:|---:|"]
     for m in runner.results:
-        seconds = ("failed: " + m.note.split(";")[0]) if m.seconds is None or not m.ok else f"{m.seconds:.2f}"
+        seconds = _shown_seconds(m).strip() if m.ok or m.timed_out else "failed: " + m.note.split(";")[0]
         peak = "" if m.peak_mb is None or not m.ok else f"{m.peak_mb:.0f}"
-        cells = [_fmt(ratio(m, floor)), _fmt(ratio(m, runner.find(m.size, "baseline csv-table"))),
-                 _fmt(ratio(m, runner.find(m.size, "baseline xlsxwriter")))]
-        stage = m.stage + (" (extrapolated, not measured)" if m.extrapolated else "")
+        cells = [_fmt(ratio(m, floor), bound=m), _fmt(ratio(m, runner.find(m.size, "baseline csv-table")), bound=m),
+                 _fmt(ratio(m, runner.find(m.size, "baseline xlsxwriter")), bound=m)]
+        stage = m.label + (" (extrapolated, not measured)" if m.extrapolated else "")
         lines.append(f"| {m.size} | {stage} | {seconds} | {peak} | {' | '.join(cells)} |")
     notes = [m for m in runner.results if m.stage.startswith("make (") and (m.rewritten or m.note)]
     if notes:
@@ -525,7 +563,8 @@ def machine() -> dict:
     except (OSError, StopIteration):
         pass
     return {"nproc": os.cpu_count(), "memory": memory, "python": platform.python_version(), "platform": platform.platform(),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "load_average": " ".join(f"{value:.1f}" for value in os.getloadavg())}
 
 
 def parse_sizes(text: str) -> list[str]:
@@ -546,8 +585,11 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"extrapolate the csv-table baseline from {SLOW_BASELINE_ROWS} flows up instead of building it")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure and verdict as JSON")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the figures and verdicts as Markdown tables")
-    parser.add_argument("--without-dot", action="store_true",
-                        help="build the site as without Graphviz (the diagram as a list); every site and make figure is then labelled so")
+    parser.add_argument("--dot-sizes", type=parse_sizes, metavar="SIZES",
+                        help="sizes whose site uses Graphviz (default: all); the others are built as without it "
+                             "(the diagram listed as text) and labelled so")
+    parser.add_argument("--make-sizes", type=parse_sizes, metavar="SIZES",
+                        help="sizes on which to time the whole make (default: all)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds before one measurement is abandoned (default 1800)")
     parser.add_argument("--work", type=Path, help="folder for data and builds (default: a temporary folder, removed)")
     parser.add_argument("--verbose", action="store_true")
@@ -558,8 +600,6 @@ def main(argv: list[str] | None = None) -> int:
     runner = Runner(work, args.timeout, args.verbose)
     info = machine()
     print(f"machine: {info['nproc']} CPUs, {info['memory']}, Python {info['python']}; work in {work}", flush=True)
-    if args.without_dot:
-        print("site and make figures are WITHOUT Graphviz: the diagram is listed as text", flush=True)
     theme = project_theme()
     jobs_size = "10000" if "10000" in args.sizes else args.sizes[-1]
     empty = work / "empty"
@@ -567,6 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     runner.measure("all", "baseline empty sphinx", [PYTHON, "-m", "sphinx", "-b", "html", "-q", str(empty / "src"), str(empty / "out")])
     for size in sorted(args.sizes, key=_size_key):
         run_size(runner, size, args, theme, jobs_size)
+    info["load_average_end"] = " ".join(f"{value:.1f}" for value in os.getloadavg())
     print_table(runner)
     targets = check_targets(runner, jobs_size)
     print("\ntargets:")
@@ -574,11 +615,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {target.status:<4} {target.name}: {target.detail}")
     command = " ".join([".venv/bin/python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])])
     if args.markdown:
-        args.markdown.write_text(markdown_report(runner, targets, info, command, args.without_dot))
+        args.markdown.write_text(markdown_report(runner, targets, info, command))
     if args.json:
         args.json.write_text(json.dumps({
             "machine": info, "command": command,
-            "theme": theme, "without_dot": args.without_dot, "measurements": [asdict(m) for m in runner.results],
+            "theme": theme, "measurements": [asdict(m) for m in runner.results],
             "targets": [asdict(t) for t in targets]}, indent=2) + "\n")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
