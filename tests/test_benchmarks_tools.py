@@ -177,3 +177,27 @@ def test_targets_judge_measured_figures(tmp_path: Path):
     assert verdicts["check 100k/10k <= 11"] == "PASS"  # 3x
     assert verdicts["site 100k/10k <= 11"] == "FAIL"
     assert verdicts["sphinx -j auto not slower than -j 1 (10000)"] == "FAIL"
+
+
+def test_timeout_ends_the_whole_process_tree_and_bounds_the_figure(tmp_path: Path):
+    import os
+    import signal
+
+    pid_file = tmp_path / "grandchild.pid"
+    runner = run.Runner(tmp_path, timeout=2, verbose=False)
+    # The command starts a grandchild that would outlive a timeout killing only the direct child.
+    script = ("import subprocess, sys, time; "
+              f"p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); open({str(pid_file)!r}, 'w').write(str(p.pid)); "
+              "time.sleep(60)")
+    result = runner.measure("t", "sleep", [sys.executable, "-c", script])
+    assert result.timed_out and not result.ok and result.seconds == 2
+    grandchild = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):
+        for _ in range(50):  # the kill is asynchronous: give the kernel a moment to reap
+            os.kill(grandchild, 0)
+            import time
+            time.sleep(0.1)
+        os.kill(grandchild, signal.SIGKILL)  # still alive: clean up before failing
+    baseline = run.Measurement("t", "base", 0.1, 10, True)
+    assert run.at_most(result, run.ratio(result, baseline), 5) is False  # at least 20x: fails already
+    assert run.at_most(result, run.ratio(result, baseline), 50) is None  # at least 20x: undecided
