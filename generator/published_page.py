@@ -59,9 +59,13 @@ class Text:
         return (line, column + offset - start)
 
 
+# Every repeated part is bounded or cannot overlap the next one, so that a page line of
+# any length is scanned in linear time (unbounded link text made a line of '[' quadratic).
+LINK_LABEL_CHARS = 500
+LINK_TARGET_CHARS = 2000
 _TOKEN = re.compile(
     r"(?P<br><br\s*/?>)"
-    r"|(?P<link>\[(?P<label>[^\]\n]*)\]\([^)\n]*\))"
+    rf"|(?P<link>\[(?P<label>[^\]\n]{{0,{LINK_LABEL_CHARS}}})\]\([^)\n]{{0,{LINK_TARGET_CHARS}}}\))"
     r"|(?P<tag></?[A-Za-z][^<>\n]*>)"
     r"|\\(?P<escaped>[!-/:-@\[-`{-~])"
     r"|(?P<strong>\*\*|__(?=\w)|(?<=\w)__)"
@@ -207,10 +211,12 @@ class Page:
         return found + self.prose
 
 
-_FRONT_MATTER_TITLE = re.compile(r"^title:\s*(.*?)\s*$", re.IGNORECASE)
-_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
-_ANCHOR = re.compile(r"""<a\s+(?:name|id)\s*=\s*["']?([^"'>\s]+)["']?\s*/?>|\{#([^}\s]+)\}""", re.IGNORECASE)
-_DELIMITER = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
+# Trailing spaces and closing '#'s are stripped in Python, not by the patterns: a lazy
+# title followed by optional spaces and '#'s backtracks cubically on a long run of spaces.
+_FRONT_MATTER_TITLE = re.compile(r"^title:(.*)$", re.IGNORECASE)
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})(?:\s+(.*))?$")
+_ANCHOR = re.compile(r"""<a\s+(?:name|id)\s*=\s*["']?([^"'>\s]{1,200})["']?\s*/?>|\{#([^}\s]{1,200})\}""", re.IGNORECASE)
+_DELIMITER_CELL = re.compile(r":?-+:?")
 _LIST_ITEM = re.compile(r"^(\s*(?:[-*+]|\d{1,3}[.)])\s+)")
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 
@@ -258,13 +264,32 @@ def _cells(raw: str) -> list[tuple[int, str]]:
     return trimmed
 
 
-def _heading(line_number: int, raw: str) -> Section | None:
+def is_delimiter_row(raw: str) -> bool:
+    """A table's delimiter row ('| --- | :-: |', '---|---'), checked cell by cell: one
+    pattern over the whole row backtracks quadratically on long lines."""
+    text = raw.strip()
+    if text.startswith("|"):
+        text = text[1:]
+    if text.endswith("|"):
+        text = text[:-1]
+    return all(_DELIMITER_CELL.fullmatch(cell.strip()) for cell in text.split("|"))
+
+
+def heading_title(raw: str) -> str | None:
+    """The raw text of an ATX heading without its closing '#'s, or None for another line."""
     match = _HEADING.match(raw)
     if not match:
         return None
-    anchor_match = _ANCHOR.search(match.group(2))
+    return (match.group(2) or "").rstrip().rstrip("#").rstrip()
+
+
+def _heading(line_number: int, raw: str) -> Section | None:
+    text = heading_title(raw)
+    if text is None:
+        return None
+    anchor_match = _ANCHOR.search(text)
     anchor = (anchor_match.group(1) or anchor_match.group(2)) if anchor_match else ""
-    body = _ANCHOR.sub("", match.group(2))
+    body = _ANCHOR.sub("", text)
     title = one_line(clean([(line_number, 1, body)]).text)
     return Section(slug(title), title, anchor, line_number)
 
@@ -280,7 +305,7 @@ def parse_page(source: str) -> Page:
                 for meta in lines[1:index]:
                     match = _FRONT_MATTER_TITLE.match(meta)
                     if match and not title:
-                        title = match.group(1).strip("\"'")
+                        title = match.group(1).strip().strip("\"'")
                 first = index + 1
                 break
 
@@ -321,7 +346,7 @@ def parse_page(source: str) -> Page:
                 title = heading.title
             index += 1
             continue
-        if "|" in raw and index + 1 < len(lines) and _DELIMITER.match(lines[index + 1]) and "-" in lines[index + 1]:
+        if "|" in raw and index + 1 < len(lines) and is_delimiter_row(lines[index + 1]):
             flush()
             index = _read_table(lines, index, section, page)
             continue

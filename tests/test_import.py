@@ -276,3 +276,46 @@ def test_oversized_page_is_refused(tmp_path, capsys):
     page.write_bytes(b"#" * (MAX_PAGE_BYTES + 1))
     assert run_import(page, tmp_path / "d.csv") == 1
     assert "big.md:1:1: page is larger than" in capsys.readouterr().err
+
+
+def pathological_page(size: int = 50_000) -> str:
+    """Lines that made the page patterns backtrack: runs of spaces in headings and front
+    matter, runs of '[' and '{#', and long rows under a table header."""
+    lines = [
+        "---", "title: a" + " " * 2000 + "b", "---",
+        "# a" + " " * 2000 + "x#x",
+        "#" + " " * 2000 + "#" + " " * 2000 + "x",
+        "[" * 5000,
+        "[a](" * 1500,
+        "# " + "{#" * 2500,
+        "| Port | Details |",
+        "|" + "-|" * 5000 + "x",
+        "Service | Port",
+        " " * 10000 + "x",
+        "| 80/TCP | " + "port " + " " * 3000 + "1 " + "(" * 2000 + "|",
+    ]
+    text = "\n".join(lines) + "\n"
+    return (text * (size // len(text) + 1))[:size]
+
+
+def test_pathological_lines_are_read_in_linear_time(tmp_path):
+    """Every pattern is linear in the line: a page of worst-case lines is imported and
+    compared well within the time limit, which only a backtracking regression reaches."""
+    import subprocess
+    import sys
+
+    from conftest import DATA, ROOT
+
+    page = tmp_path / "pathological.md"
+    page.write_text(pathological_page(), encoding="utf-8")
+    assert page.stat().st_size >= 50_000
+    commands = [
+        ["import", str(page), "--out", str(tmp_path / "draft.csv")],
+        ["check", "--data", str(DATA), "--against", str(page), "--dataset", "dpm-2012r2"],
+    ]
+    for command in commands:
+        done = subprocess.run([sys.executable, "-m", "generator", *command], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        assert "Traceback" not in done.stderr, done.stderr
+        assert done.returncode in (0, 1), done.stderr
+    assert (tmp_path / "draft.csv").is_file()
