@@ -1,8 +1,8 @@
 """What changed between two models: records added, removed and changed field by field.
 
 Pure functions over two `Model`s, no I/O and no output format. A record's identity is
-its key (a flow's id, a dataset's erratum id, a role's id, an inventory entry's role
-and host, a dataset's id), never its position, so reordering a file changes nothing.
+its key (a flow's id, a dataset's erratum id, a role's id, an inventory entry's role,
+host and address, a dataset's id), never its position, so reordering a file changes nothing.
 """
 from __future__ import annotations
 
@@ -97,7 +97,9 @@ def role_record(role: Role) -> Record:
 
 
 def host_record(host: Host) -> Record:
-    return Record(f"{host.role}/{host.host}", {name: str(getattr(host, name)) for name in HOST_FIELDS}, host)
+    # A host may have several rows (an IPv4 and an IPv6 address): each address is its own
+    # entry, and a changed address is one removed and one added, as in the firewall.
+    return Record(f"{host.role}/{host.host}/{host.address}", {name: str(getattr(host, name)) for name in HOST_FIELDS}, host)
 
 
 def dataset_record(dataset: Dataset) -> Record:

@@ -283,11 +283,27 @@ def test_roles_inventory_and_dataset_description_changes(data_dir, new_dir, caps
     assert code == 1 and payload["flows"]["changed"] == []
     assert payload["roles"]["changed"] == [{"key": "ops-manager", "id": "ops-manager", "fields": [
         {"field": "name", "old": "Operations Manager server", "new": "Operations Manager management server", "errata": []}]}]
-    assert payload["hosts"]["changed"][0]["key"] == "dpm-server/dpm01"
-    assert payload["hosts"]["changed"][0]["fields"][0] == {"field": "address", "old": "192.0.2.10", "new": "192.0.2.11", "errata": []}
+    assert payload["hosts"]["changed"] == []
+    assert [(h["role"], h["host"], h["address"]) for h in payload["hosts"]["added"]] == [("dpm-server", "dpm01", "192.0.2.11")]
+    assert [(h["role"], h["host"], h["address"]) for h in payload["hosts"]["removed"]] == [("dpm-server", "dpm01", "192.0.2.10")]
     assert payload["datasets"]["changed"][0]["fields"] == [{"field": "version", "old": "2026.11.0", "new": "2026.12.0", "errata": []}]
-    assert payload["summary"] == ("changed role ops-manager (name); changed host dpm-server/dpm01 (address); "
-                                  "changed dataset dpm-2012r2 (version); checks clean")
+    assert payload["summary"] == ("changed role ops-manager (name); added host dpm-server/dpm01/192.0.2.11; "
+                                  "removed host dpm-server/dpm01/192.0.2.10; changed dataset dpm-2012r2 (version); checks clean")
     code, report, _ = run(capsys, data_dir, new_dir)
     [roles] = tables_after(report, "Roles")
     assert roles[1] == ["ops-manager", "name", "Operations Manager server", "Operations Manager management server"]
+
+
+def test_a_host_with_an_ipv4_and_an_ipv6_address_is_two_entries(data_dir, new_dir, capsys):
+    for folder in (data_dir, new_dir):
+        append_row(folder / "inventory.csv", role="dpm-server", host="dpm01", address="2001:db8::10", note="IPv6 of dpm01")
+    header, rows = read_rows(new_dir / "inventory.csv")
+    write_rows(new_dir / "inventory.csv", header, rows[::-1])  # the same entries, IPv6 first
+    code, payload = run_json(capsys, data_dir, new_dir)
+    assert code == 0 and payload["identical"] and payload["hosts"] == {"added": [], "removed": [], "changed": []}
+
+    edit_row(new_dir / "inventory.csv", "address", "2001:db8::10", note="IPv6 address of dpm01")
+    code, payload = run_json(capsys, data_dir, new_dir)
+    assert code == 1 and payload["hosts"]["added"] == [] and payload["hosts"]["removed"] == []
+    assert payload["hosts"]["changed"] == [{"key": "dpm-server/dpm01/2001:db8::10", "id": "dpm-server/dpm01/2001:db8::10", "fields": [
+        {"field": "note", "old": "IPv6 of dpm01", "new": "IPv6 address of dpm01", "errata": []}]}]
