@@ -266,6 +266,18 @@ def test_platforms_from_option_and_settings(data_dir, tmp_path, capsys):
     assert {p.suffix for p in (tmp_path / "c" / "policy" / "out").iterdir()} == {".bat"}
 
 
+@pytest.mark.parametrize("value", ["5", "true", '["nftables", 5]', '{ name = "nftables" }'])
+def test_platforms_setting_of_the_wrong_type_is_a_located_error(data_dir, tmp_path, capsys, value):
+    settings = data_dir / "portbook.toml"
+    settings.write_text(settings.read_text(encoding="utf-8") + f"\n[policy]\nplatforms = {value}\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as stopped:
+        build(data_dir, tmp_path / "out")
+    # A message (not a number) as the exit value: Python prints it and exits with status 1.
+    message = stopped.value.code
+    assert isinstance(message, str) and message.startswith(f"{settings}:1:1: L009 [policy] platforms must be a list")
+    assert not (tmp_path / "out").exists()
+
+
 def test_second_dataset_and_ipv6_addresses_flow_into_the_policies(data_dir, tmp_path):
     web = data_dir / "web"
     web.mkdir()

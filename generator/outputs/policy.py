@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from ..csvfile import display_path
+from ..issues import settings_error
 from ..model import ANY, Flow, Model, Role
 from ..output_files import OutputFiles
 from ..views import INBOUND, role_addresses, role_lines
@@ -288,7 +290,11 @@ def platforms_for(model: Model, args: argparse.Namespace) -> tuple[list[str], li
     configured = model.settings.section("policy").get("platforms", DEFAULT_PLATFORMS)
     if isinstance(configured, str):
         configured = configured.split(",")
-    names = [str(name).strip() for name in configured if str(name).strip()]
+    if not isinstance(configured, list) or not all(isinstance(name, str) for name in configured):
+        raise settings_error(display_path(model.settings.path),
+                             f"[policy] platforms must be a list of platform names such as "
+                             f"{DEFAULT_PLATFORMS!r}, not {safe_comment(repr(configured), 40)}")
+    names = [name.strip() for name in configured if name.strip()]
     known = [name for name in names if name in PLATFORM_OPTIONS]
     notes = [f"[policy] platforms: {safe_comment(name, 40)!r} is not supported and is not rendered; "
              f"supported: {', '.join(PLATFORM_OPTIONS)}" for name in names if name not in PLATFORM_OPTIONS]
