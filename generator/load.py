@@ -171,6 +171,9 @@ def _load_metadata(folder: Path) -> tuple[dict | None, list[Issue]]:
         for key, value in sections.items():
             if not isinstance(value, dict) or not isinstance(value.get("title"), str):
                 problems.append(f"[sections.{key}] needs a 'title'")
+            # Rows cite sections by key (a slug), and outputs may make anchors or names of it.
+            if not _is_slug(key):
+                problems.append(f"section key {key!r} must be a lower-case slug")
     if isinstance(raw.get("id"), str) and raw.get("id") and not _is_slug(raw["id"]):
         problems.append(f"id {raw['id']!r} must be a lower-case slug")
     if problems:
