@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED, append_row, edit_row, line_of, read_rows, write_rows
+from conftest import DATA, SHARED, append_row, edit_row, line_of, read_rows, write_rows
 from generator.against import CODES
 from generator.cli import main
 
@@ -136,7 +136,7 @@ def test_codes_are_stable_and_documented():
 def test_seed_page_against_the_shipped_data(capsys):
     if not SEED.exists():
         pytest.skip(f"the published DPM page is not at {SEED}")
-    code, payload = report(Path("data"), SEED, capsys)
+    code, payload = report(DATA, SEED, capsys)
     assert code == 0 and payload["dataset"] == "dpm-2012r2" and payload["unexplained"] == 0
     errata = {d["message"].split("erratum ")[1].split()[0] for d in payload["differences"] if d["code"] == "P304"}
     assert errata == {"E1", "E2", "E3"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import SHARED, read_rows
+from conftest import DATA, ROOT, SHARED, read_rows
 from generator.cli import main
 from generator.pipeline import load_and_check
 from generator.published_page import (
@@ -189,7 +189,7 @@ def test_seed_page_import(tmp_path, capsys):
     if not SEED.exists():
         pytest.skip(f"the published DPM page is not at {SEED}")
     out = tmp_path / "dpm.csv"
-    assert main(["import", str(SEED), "--roles", "data/dpm-2012r2/roles.csv", "--out", str(out), "--format", "json"]) == 0
+    assert main(["import", str(SEED), "--roles", str(DATA / "dpm-2012r2" / "roles.csv"), "--out", str(out), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     _, rows = read_rows(out)
     first_table = [(r["port"], r["transport"]) for r in rows if r["reference"] == "configure-firewall-settings-for-dpm"]
@@ -304,7 +304,6 @@ def test_pathological_lines_are_read_in_linear_time(tmp_path):
     import subprocess
     import sys
 
-    from conftest import DATA, ROOT
 
     page = tmp_path / "pathological.md"
     page.write_text(pathological_page(), encoding="utf-8")
