@@ -304,7 +304,6 @@ def test_pathological_lines_are_read_in_linear_time(tmp_path):
     import subprocess
     import sys
 
-
     page = tmp_path / "pathological.md"
     page.write_text(pathological_page(), encoding="utf-8")
     assert page.stat().st_size >= 50_000
