@@ -328,8 +328,8 @@ def output_formats() -> list[str]:
     return list(OUTPUTS)
 
 
-# With --without-dot, Sphinx looks for Graphviz under a name that does not exist, as on a
-# machine without it: the site then lists the diagram's edges as text.
+# For sizes left out of --dot-sizes, Sphinx looks for Graphviz under a name that does not
+# exist, as on a machine without it: the site then lists the diagram's edges as text.
 NO_DOT = ["-D", "graphviz_dot=portbook-benchmark-without-dot"]
 
 
