@@ -129,12 +129,30 @@ def test_shipped_data_tables_equal_the_model(data_dir, tmp_path):
         if hosts:
             assert tables[0][1:] == [[h.host, h.address, h.note] for h in hosts]
 
+    # The shipped data as a reader of the role pages sees it, written out by hand.
+    headings = {}
+    for role in model.roles:
+        tokens, _ = parse((folder / "roles" / f"{role.id}.md").read_text(encoding="utf-8"))
+        headings[role.id] = next(text_of(t) for i, t in enumerate(tokens) if i and tokens[i - 1].tag == "h1")
+    assert headings == {"dpm-server": "DPM server", "protected-computer": "Protected computer",
+                        "domain-controller": "Domain controller", "sql-server": "Remote SQL Server",
+                        "ops-manager": "Operations Manager server"}
+    _, tables = parse((folder / "roles" / "sql-server.md").read_text(encoding="utf-8"))
+    traffic = {row[3]: row[:3] + row[4:6] for row in tables[-1][1:]}
+    assert traffic["sql-engine-default"] == ["inbound", "dpm-server", "1433/tcp", "ms-sql-s", "sqlservr.exe"]
+    assert traffic["sql-browser"] == ["inbound", "dpm-server", "1434/udp", "ms-sql-m", ""]
+    assert tables[-1][0] == ["direction", "peer", "port", "flow", "service", "program", "purpose", "condition"]
+
 
 def test_output_is_reproducible(data_dir, tmp_path):
     model = load_and_check(data_dir).model
     first, second = build(model, tmp_path / "a"), build(load_and_check(data_dir).model, tmp_path / "b")
-    for path in first.rglob("*.md"):
-        assert path.read_bytes() == (second / path.relative_to(first)).read_bytes()
+    files = sorted(path.relative_to(first) for path in first.rglob("*") if path.is_file())
+    assert files == sorted(path.relative_to(second) for path in second.rglob("*") if path.is_file())
+    assert sorted(name.as_posix() for name in files if name.suffix == ".md") == sorted(
+        ["reference.md", "errata.md"] + [f"roles/{role.id}.md" for role in model.roles])
+    for name in files:
+        assert (first / name).read_bytes() == (second / name).read_bytes()
 
 
 # conftest.write_rows leaves a lone CR unquoted, which no CSV reader can take back;
