@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/run.py [--sizes dpm,1000,10000,100000] [--roles 50]
                                        [--skip-slow-baselines] [--json FILE]
 
-For each size (the shipped DPM data, or N synthetic flows over R roles from
-benchmarks/synthetic.py) it measures, each in a fresh process: `check`, every
+For each size (the shipped DPM data, N synthetic flows over R roles from
+benchmarks/synthetic.py, or 'registry': the IANA registry as flows, from
+benchmarks/registry_flows.py) it measures, each in a fresh process: `check`, every
 output format, the Sphinx site, and the whole `make` on a copy of the tree (a
 full build, a build with nothing changed, and a build after editing one row,
 listing which outputs were rewritten). Beside them it measures the baselines
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import registry_flows  # noqa: E402
 import synthetic  # noqa: E402
 
 PYTHON = sys.executable
@@ -161,6 +163,11 @@ def _peak_kb(report: Path) -> float | None:
 def make_data(size: str, target: Path, roles: int, seed: int) -> None:
     if size == "dpm":
         shutil.copytree(ROOT / "data", target)
+    elif size == "registry":
+        source = registry_flows.default_source()
+        if source is None:
+            raise SystemExit("size 'registry' needs the IANA registry CSV or nmap-services (Debian package nmap-common)")
+        registry_flows.convert(source, target, roles)
     else:
         synthetic.generate(target, int(size), roles, seed)
 
@@ -570,15 +577,16 @@ def machine() -> dict:
 def parse_sizes(text: str) -> list[str]:
     sizes = [part.strip() for part in text.split(",") if part.strip()]
     for size in sizes:
-        if size != "dpm" and not (size.isdigit() and int(size) > 0):
-            raise argparse.ArgumentTypeError(f"size {size!r} is neither 'dpm' nor a number of flows")
+        if size not in ("dpm", "registry") and not (size.isdigit() and int(size) > 0):
+            raise argparse.ArgumentTypeError(f"size {size!r} is neither 'dpm', 'registry' nor a number of flows")
     return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes(DEFAULT_SIZES),
-                        help=f"comma-separated sizes: 'dpm' or a number of synthetic flows (default {DEFAULT_SIZES})")
+                        help="comma-separated sizes: 'dpm' (the shipped data), 'registry' (the IANA registry as flows, "
+                             f"benchmarks/registry_flows.py) or a number of synthetic flows (default {DEFAULT_SIZES})")
     parser.add_argument("--roles", type=int, default=50, help="roles of the synthetic datasets (default 50)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic datasets (default 1)")
     parser.add_argument("--skip-slow-baselines", action="store_true",
