@@ -179,6 +179,15 @@ def test_change_request_workbook(data_dir, new_dir, tmp_path, capsys):
     ]
 
 
+def test_a_workbook_that_cannot_be_written_fails_with_status_1(data_dir, new_dir, tmp_path, capsys):
+    edit_row(new_dir / FLOWS, "id", "sql-engine-default", port="1443")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the workbook's folder should be", encoding="utf-8")
+    code, out, err = run(capsys, data_dir, new_dir, "--xlsx", blocker / "change.xlsx")
+    assert code == 1 and f"error: cannot write {blocker / 'change.xlsx'}" in err
+    assert out == "" and blocker.is_file()
+
+
 def test_request_lines_cover_every_direction_of_added_and_removed_flows(data_dir, new_dir):
     header, rows = read_rows(new_dir / FLOWS)
     write_rows(new_dir / FLOWS, header, [row for row in rows if row["id"] != "smb-dpm-agent"])

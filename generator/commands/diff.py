@@ -10,7 +10,7 @@ summary for the pull request.
 Exit codes: 0 when the data is the same and NEW has no errors (warnings are listed
 but pass); 1 when anything differs or NEW has errors (they are listed in the report's checks section), and when
 OLD or NEW cannot be loaded at all (their issues are printed as FILE:LINE:COLUMN:
-CODE message, with no report); 2 on usage errors, such as an OLD or NEW that is
+CODE message, with no report) or the --xlsx workbook cannot be written; 2 on usage errors, such as an OLD or NEW that is
 neither a path nor a revision.
 """
 from __future__ import annotations
@@ -301,8 +301,9 @@ def run_diff(args: argparse.Namespace) -> int:
             try:
                 count = write_change_request(review, args.xlsx, args.xlsx_profile)
             except OSError as error:
+                # Exit status 2 is for usage errors only; a failed write is a failure of the run.
                 print(f"error: cannot write {args.xlsx}: {error.strerror or error}", file=sys.stderr)
-                return 2
+                return 1
             print(f"{args.xlsx}: change request with {count} line(s)", file=sys.stderr)
         sys.stdout.write(render_json(review) if args.format == "json" else render_markdown(review))
         for note in new.checked.notes:
@@ -315,8 +316,8 @@ def register(subparsers) -> None:
         "diff", help="review report of what changed between two versions of the data",
         description="Compare two versions of the data. OLD and NEW are each a data folder (or a folder "
                     "holding one at --data, such as '.'), a CSV file inside a data folder, or a git revision. "
-                    "Exit 0: same data and no errors in NEW; 1: differences, errors in NEW, or data "
-                    "that cannot be loaded; 2: usage error.")
+                    "Exit 0: same data and no errors in NEW; 1: differences, errors in NEW, data "
+                    "that cannot be loaded, or a workbook that cannot be written; 2: usage error.")
     parser.add_argument("old", metavar="OLD", help="data folder, CSV file in one, or git revision (HEAD~1)")
     parser.add_argument("new", metavar="NEW", help="data folder, CSV file in one, or git revision (HEAD)")
     parser.add_argument("--data", type=Path, default=Path("data"),
