@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .csvfile import display_path
-from .issues import render_text
+from .issues import render_json, render_text
 from .model import Dataset, Erratum, Flow, PortRange
 from .pipeline import Checked
 from .published_page import NameStatement, Page, PortStatement, parse_page, read_page
@@ -228,7 +228,11 @@ def run_against(checked: Checked, page_path: Path, wanted: str | None, fmt: str,
     """Compare the page with the checked data; the exit code of `check --against` (with
     --strict, warnings about the data fail it too)."""
     if not checked.ok:
-        sys.stderr.write(render_text(checked.issues))
+        # The data's own issues, in the format asked for, as `check` gives them.
+        if fmt == "json":
+            sys.stdout.write(render_json(checked.issues))
+        else:
+            sys.stderr.write(render_text(checked.issues))
         return 1
     text, error = read_page(page_path)
     if text is None:

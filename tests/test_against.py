@@ -126,6 +126,10 @@ def test_bad_data_stops_before_the_comparison(fabrikam, capsys):
     edit_row(fabrikam / "fabrikam-archive" / "flows.csv", "id", "fa-console", port="http")
     code, out, err = against(fabrikam, MSDOCS, capsys)
     assert code == 1 and "S103" in err and "P30" not in out
+    code, payload = report(fabrikam, MSDOCS, capsys)
+    assert code == 1 and payload["errors"] >= 1
+    [bad_port] = [item for item in payload["issues"] if item["code"] == "S103"]
+    assert bad_port["file"].endswith("flows.csv") and bad_port["field"] == "port"
 
 
 def test_codes_are_stable_and_documented():
