@@ -27,58 +27,19 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .csvfile import display_path
-from .issues import render_json, render_text
-from .model import Dataset, Erratum, Flow, PortRange
+from .issues import Issue, issue, render_json, render_text
+from .model import Dataset, Erratum, Flow, Location, Model
 from .pipeline import Checked
-from .published_page import NameStatement, Page, PortStatement, parse_page, read_page
+from .published_page import NameStatement, Page, PortStatement, parse_page, read_page, stated_range
 
 
-@dataclass(frozen=True)
-class Code:
-    code: str
-    name: str
-    explained: bool
-    summary: str
-
-
-# Stable codes of the comparison report; never reused for another meaning.
-CODES: dict[str, Code] = {
-    c.code: c
-    for c in [
-        Code("P301", "port-not-in-data", False, "The page states a port that no flow of the dataset has, and no erratum records."),
-        Code("P302", "name-not-in-data", False, "The page names a program or rule that no flow of the dataset has, and no erratum records."),
-        Code("P303", "flow-not-on-page", False, "A flow of the dataset whose port the page never states."),
-        Code("P304", "erratum", True, "The page's value differs from the data, as a recorded erratum explains."),
-        Code("P305", "dynamic-pool", True, "The page says dynamic ports without a range; the data records the platform's pool."),
-    ]
-}
-
-
-@dataclass(frozen=True)
-class Difference:
-    code: str
-    file: str
-    line: int
-    column: int
-    message: str
-
-    @property
-    def explained(self) -> bool:
-        return CODES[self.code].explained
-
-    def format(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.code} {self.message}"
-
-    def to_dict(self) -> dict:
-        record = asdict(self)
-        record.update(name=CODES[self.code].name, explained=self.explained)
-        return record
+def difference(code: str, file: str, line: int, column: int, message: str) -> Issue:
+    """One difference, as an issue with a P3xx code of `issues.CATALOG`."""
+    return issue(code, Location(file, line, column), message)
 
 
 def _normal(title: str) -> str:
@@ -107,14 +68,6 @@ def _fits(statement_transport: str, flow_transport: str) -> bool:
     return statement_transport == flow_transport
 
 
-def _published_range(erratum: Erratum) -> PortRange | None:
-    match = re.fullmatch(r"\s*(\d{1,5})\s*(?:(?:-|–|—|through|to)\s*(\d{1,5}))?\s*", erratum.published, re.IGNORECASE)
-    if not match:
-        return None
-    first = int(match.group(1))
-    return PortRange(first, int(match.group(2) or first))
-
-
 def _port_fits(statement: PortStatement, flow: Flow) -> bool:
     if not _fits(statement.transport, flow.transport):
         return False
@@ -123,12 +76,11 @@ def _port_fits(statement: PortStatement, flow: Flow) -> bool:
     return statement.ports == flow.ports
 
 
-def _port_errata(statement: PortStatement, dataset: Dataset) -> list[Erratum]:
-    flows = {flow.id: flow for flow in dataset.flows}
+def _port_errata(statement: PortStatement, dataset: Dataset, flows: dict[str, Flow]) -> list[Erratum]:
     return [
         erratum for erratum in dataset.errata
         if erratum.field == "port" and statement.ports is not None
-        and _published_range(erratum) == statement.ports
+        and stated_range(erratum.published) == statement.ports
         and erratum.flow in flows and _fits(statement.transport, flows[erratum.flow].transport)
     ]
 
@@ -141,10 +93,10 @@ def _close_ports(statement: PortStatement, dataset: Dataset) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def compare(page: Page, shown: str, dataset: Dataset) -> list[Difference]:
-    """Every difference between the page's statements and the dataset, in page order, then
-    the flows the page does not mention."""
-    differences: list[Difference] = []
+def compare(page: Page, shown: str, dataset: Dataset, model: Model) -> list[Issue]:
+    """Every difference between the page's statements and the dataset (one of the model's),
+    in page order, then the flows the page does not mention."""
+    differences: list[Issue] = []
     explained_flows: set[str] = set()
     seen: set[tuple] = set()
     statements = page.statements
@@ -155,17 +107,17 @@ def compare(page: Page, shown: str, dataset: Dataset) -> list[Difference]:
         seen.add(key)
         if any(_port_fits(statement, flow) for flow in dataset.flows):
             continue
-        errata = _port_errata(statement, dataset)
+        errata = _port_errata(statement, dataset, model.flow_by_id)
         if errata:
             for erratum in errata:
                 explained_flows.add(erratum.flow)
-                differences.append(Difference(
+                differences.append(difference(
                     "P304", shown, statement.line, statement.column,
                     f"page states {statement.label} ({statement.words!r}); erratum {erratum.id} records it as the published "
                     f"port of flow {erratum.flow}, which the data holds as {erratum.corrected}"))
             continue
         what = "dynamic ports" if statement.dynamic and statement.ports is None else statement.label
-        differences.append(Difference(
+        differences.append(difference(
             "P301", shown, statement.line, statement.column,
             f"page states {what} ({statement.words!r}) but no flow of {dataset.id} has it and no erratum records it"
             f"{_close_ports(statement, dataset)}"))
@@ -176,23 +128,23 @@ def compare(page: Page, shown: str, dataset: Dataset) -> list[Difference]:
     return differences
 
 
-def _compare_name(name: NameStatement, shown: str, dataset: Dataset) -> list[Difference]:
+def _compare_name(name: NameStatement, shown: str, dataset: Dataset) -> list[Issue]:
     wanted = name.name.casefold()
     if any(flow.value(name.kind).casefold() == wanted for flow in dataset.flows):
         return []
     errata = [e for e in dataset.errata if e.field == name.kind and e.published.casefold() == wanted]
     if errata:
-        return [Difference("P304", shown, name.line, name.column,
+        return [difference("P304", shown, name.line, name.column,
                            f"page names {name.kind} {name.name!r}; erratum {e.id} records it as the published {name.kind} "
                            f"of flow {e.flow}, which the data holds as {e.corrected!r}") for e in errata]
     known = sorted({flow.value(name.kind) for flow in dataset.flows if flow.value(name.kind)})
     close = difflib.get_close_matches(name.name, known, n=1, cutoff=0.8)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return [Difference("P302", shown, name.line, name.column,
+    return [difference("P302", shown, name.line, name.column,
                        f"page names {name.kind} {name.name!r} but no flow of {dataset.id} has it and no erratum records it{hint}")]
 
 
-def _unmentioned_flows(statements: list[PortStatement], shown: str, dataset: Dataset, explained: set[str]) -> list[Difference]:
+def _unmentioned_flows(statements: list[PortStatement], shown: str, dataset: Dataset, explained: set[str]) -> list[Issue]:
     differences = []
     exact = [s for s in statements if not (s.dynamic and s.ports is None)]
     dynamic = [s for s in statements if s.dynamic and s.ports is None]
@@ -205,18 +157,18 @@ def _unmentioned_flows(statements: list[PortStatement], shown: str, dataset: Dat
                  and ((section.anchor and s.section.anchor == section.anchor) or _normal(s.section.title) == _normal(section.title))]
         pool = (cited or fitting or [None])[0]
         if pool is not None:
-            differences.append(Difference(
+            differences.append(difference(
                 "P305", shown, pool.line, pool.column,
                 f"flow {flow.id} ({flow.label}) is the {flow.dynamic} dynamic pool; the page says dynamic ports without a range"))
             continue
         where = flow.where("port")
-        differences.append(Difference(
+        differences.append(difference(
             "P303", where.file, where.line, where.column,
             f"flow {flow.id} ({flow.label}) is not on {shown}: no statement there gives {flow.label}"))
     return differences
 
 
-def render_report(differences: list[Difference], shown: str, dataset: Dataset, statements: int) -> str:
+def render_report(differences: list[Issue], shown: str, dataset: Dataset, statements: int) -> str:
     lines = [item.format() for item in differences]
     unexplained = sum(not item.explained for item in differences)
     lines.append(f"{shown} against {dataset.id}: {statements} statement(s), {len(dataset.flows)} flow(s); "
@@ -244,7 +196,7 @@ def run_against(checked: Checked, page_path: Path, wanted: str | None, fmt: str,
         print(f"error: {problem}", file=sys.stderr)
         return 2
     shown = display_path(page_path)
-    differences = compare(page, shown, dataset)
+    differences = compare(page, shown, dataset, checked.model)
     statements = len(page.statements) + len(page.names)
     unexplained = sum(not item.explained for item in differences)
     if fmt == "json":
@@ -254,7 +206,7 @@ def run_against(checked: Checked, page_path: Path, wanted: str | None, fmt: str,
             "statements": statements,
             "unexplained": unexplained,
             "explained": len(differences) - unexplained,
-            "differences": [item.to_dict() for item in differences],
+            "differences": [item.to_dict() | {"explained": item.explained} for item in differences],
             "data_issues": [item.to_dict() for item in checked.issues],
         }
         sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")

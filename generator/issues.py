@@ -23,6 +23,9 @@ class Code:
     name: str
     severity: Severity
     summary: str
+    # For a difference between a published page and the data: a recorded correction or
+    # a platform default accounts for it, so it does not fail the comparison.
+    explained: bool = False
 
 
 # Every code the project can report. Codes are stable: a code is never reused
@@ -65,6 +68,13 @@ CATALOG: dict[str, Code] = {
         Code("C210", "role-conflict", Severity.ERROR, "Two datasets define the same role id with different names."),
         Code("C211", "unused-role", Severity.WARNING, "A role has no flows."),
         Code("C212", "dynamic-unmarked", Severity.WARNING, "A wide port range is not marked as a dynamic allocation pool."),
+        # A published page compared with a dataset (P), by `check --against`: unexplained
+        # differences are errors, explained ones warnings.
+        Code("P301", "port-not-in-data", Severity.ERROR, "The page states a port that no flow of the dataset has, and no erratum records."),
+        Code("P302", "name-not-in-data", Severity.ERROR, "The page names a program or rule that no flow of the dataset has, and no erratum records."),
+        Code("P303", "flow-not-on-page", Severity.ERROR, "A flow of the dataset whose port the page never states."),
+        Code("P304", "erratum", Severity.WARNING, "The page's value differs from the data, as a recorded erratum explains.", explained=True),
+        Code("P305", "dynamic-pool", Severity.WARNING, "The page says dynamic ports without a range; the data records the platform's pool.", explained=True),
     ]
 }
 
@@ -85,6 +95,10 @@ class Issue:
     @property
     def name(self) -> str:
         return CATALOG[self.code].name
+
+    @property
+    def explained(self) -> bool:
+        return CATALOG[self.code].explained
 
     def format(self) -> str:
         """The FILE:LINE:COLUMN: CODE message form that editors and CI understand."""
@@ -113,19 +127,24 @@ def has_errors(issues: list[Issue]) -> bool:
     return any(item.severity is Severity.ERROR for item in issues)
 
 
+def counts(issues: list[Issue]) -> tuple[int, int]:
+    """(errors, warnings) among the issues."""
+    errors = sum(item.severity is Severity.ERROR for item in issues)
+    return errors, len(issues) - errors
+
+
 def render_text(issues: list[Issue]) -> str:
     lines = [item.format() for item in issues]
-    errors = sum(item.severity is Severity.ERROR for item in issues)
-    warnings = len(issues) - errors
+    errors, warnings = counts(issues)
     lines.append(f"{errors} error(s), {warnings} warning(s)")
     return "\n".join(lines) + "\n"
 
 
 def render_json(issues: list[Issue]) -> str:
-    errors = sum(item.severity is Severity.ERROR for item in issues)
+    errors, warnings = counts(issues)
     payload = {
         "errors": errors,
-        "warnings": len(issues) - errors,
+        "warnings": warnings,
         "issues": [item.to_dict() for item in issues],
     }
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"

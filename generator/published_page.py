@@ -421,6 +421,12 @@ def _table_row(number: int, section: Section, cells: dict[str, Text]) -> TableRo
 
 # --- ports in a table's port cell ---
 
+def _range_of(match: re.Match) -> PortRange:
+    """The port or range of a match with groups 'first' and (optionally) 'last'."""
+    first = int(match.group("first"))
+    return PortRange(first, int(match.group("last") or first))
+
+
 _PORT_TOKEN = re.compile(
     r"(?ix)"
     r"(?P<all>\ball\s+ports\b|\bany(?:\s+port)?\b)"
@@ -467,11 +473,9 @@ def port_cell_statements(cell: Text, protocol: str, section: Section, details: l
         elif match.group("lone"):
             add(None, defaults, True, match.start(), match.end())
         else:
-            first = int(match.group("first"))
-            last = int(match.group("last") or first)
             own = (match.group("pre") or match.group("post") or "").lower()
             transports = [own] if own else defaults
-            add(PortRange(first, last), transports, False, match.start("first"), match.end())
+            add(_range_of(match), transports, False, match.start("first"), match.end())
             if match.group("dynamic"):
                 add(None, transports, True, match.start("dynamic") + 1, match.end("dynamic"))
     return found
@@ -488,7 +492,15 @@ _PROSE_PORT = [
     re.compile(rf"(?i){_RANGE}\s*/\s*(?P<tr>tcp|udp)\b"),  # 1433/tcp
     re.compile(rf"(?i){_RANGE}(?:\s+(?P<tr>tcp|udp))?\s+ports?\b"),  # the default 1433 port
 ]
+_WHOLE_RANGE = re.compile(rf"(?i)\s*{_RANGE}\s*")
 _DIGIT = re.compile(r"\d")
+
+
+def stated_range(text: str) -> PortRange | None:
+    """A port or range written the way pages write them ('1433', '1024-65535',
+    '1024 through 65535'), or None for any other text."""
+    match = _WHOLE_RANGE.fullmatch(text)
+    return _range_of(match) if match else None
 _DYNAMIC = re.compile(r"(?i)\bdynamic(?:ally)?\b")
 _PORT_WORD = re.compile(r"(?i)\bports?\b")
 _PROGRAM = re.compile(r"(?i)(?<![\w.-])[\w-]+\.exe\b")
@@ -526,11 +538,9 @@ def port_mentions(text: Text, section: Section, in_table: bool) -> list[PortStat
             if match.start("first") in taken:
                 continue
             taken.add(match.start("first"))
-            first = int(match.group("first"))
-            last = int(match.group("last") or first)
             transport = (match.groupdict().get("tr") or "").lower()
             line, column = text.at(start + match.start("first"))
-            found.append(PortStatement(PortRange(first, last), transport, False, one_line(match.group(0)),
+            found.append(PortStatement(_range_of(match), transport, False, one_line(match.group(0)),
                                        line, column, section, in_table, sentence))
         dynamic = _DYNAMIC.search(chunk)
         if dynamic and _PORT_WORD.search(chunk):

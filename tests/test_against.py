@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, SHARED, append_row, edit_row, line_of, read_rows, write_rows
-from generator.against import CODES
 from generator.cli import main
 
 PAGES = Path(__file__).parent / "pages"
@@ -132,9 +131,14 @@ def test_bad_data_stops_before_the_comparison(fabrikam, capsys):
     assert bad_port["file"].endswith("flows.csv") and bad_port["field"] == "port"
 
 
-def test_codes_are_stable_and_documented():
-    assert list(CODES) == ["P301", "P302", "P303", "P304", "P305"]
-    assert [c.explained for c in CODES.values()] == [False, False, False, True, True]
+def test_unexplained_differences_are_errors_and_explained_ones_warnings(fabrikam, capsys):
+    errata = fabrikam / "fabrikam-archive" / "errata.csv"
+    header, rows = read_rows(errata)
+    write_rows(errata, header, [row for row in rows if row["id"] != "FA1"])
+    code, payload = report(fabrikam, MSDOCS, capsys)
+    kinds = {(d["code"], d["name"], d["severity"], d["explained"]) for d in payload["differences"]}
+    assert kinds == {("P301", "port-not-in-data", "error", False), ("P304", "erratum", "warning", True)}
+    assert code == 1 and (payload["unexplained"], payload["explained"]) == (1, 1)
 
 
 def test_seed_page_against_the_shipped_data(capsys):
