@@ -28,11 +28,12 @@ from pathlib import Path
 from .. import diff as comparing
 from ..checks import CHECKS
 from ..csvfile import display_path
-from ..issues import CATALOG, Issue, Severity, render_text
+from ..issues import CATALOG, Issue, Severity, counts, has_errors, render_text
 from ..model import Model
 from ..output_files import replace_file
 from ..outputs.markdown import inline, table
 from ..pipeline import Checked, load_and_check
+from ..provenance import git
 from ..xlsx_profiles import PROFILES
 
 SETTINGS_FILE = "portbook.toml"
@@ -85,31 +86,31 @@ def _data_folder_of_file(path: Path) -> Path | None:
     return None
 
 
-def _git(args: list[str], binary: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], capture_output=True, text=not binary, check=False)
+def _git(args: list[str], spec: str, binary: bool = False) -> subprocess.CompletedProcess:
+    done = git(*args, binary=binary)
+    if done is None:
+        raise UsageError(f"{spec!r} is not a path, and git cannot be run (or did not answer) to read it as a revision")
+    return done
 
 
 def _read_revision(spec: str, data: Path, into: Path) -> str:
     """Copy the data folder as of revision `spec` into `into`; returns how to show it (REV:path)."""
     if spec.startswith("-"):
         raise UsageError(f"{spec!r} is neither a data folder, a CSV file in one, nor a git revision")
-    try:
-        found = _git(["rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}"])
-    except OSError as error:
-        raise UsageError(f"{spec!r} is not a path, and git cannot be run to read it as a revision: {error}") from None
+    found = _git(["rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}"], spec)
     if found.returncode != 0:
         raise UsageError(f"{spec!r} is neither a data folder, a CSV file in one, nor a git revision")
     commit = found.stdout.strip()
-    top = _git(["rev-parse", "--show-toplevel"]).stdout.strip()
+    top = _git(["rev-parse", "--show-toplevel"], spec).stdout.strip()
     inside = Path(os.path.relpath(Path(data).resolve(), Path(top).resolve())).as_posix()
     if inside.startswith(".."):
         raise UsageError(f"--data {data} is outside the git repository {top}")
-    listing = _git(["ls-tree", "-r", "-z", "--full-name", "--name-only", commit, "--", f":/{inside}"])
+    listing = _git(["ls-tree", "-r", "-z", "--full-name", "--name-only", commit, "--", f":/{inside}"], spec)
     names = [name for name in listing.stdout.split("\0") if name]
     if listing.returncode != 0 or not names:
         raise UsageError(f"revision {spec} has no data folder at {inside}/")
     for name in names:
-        blob = _git(["show", f"{commit}:{name}"], binary=True)
+        blob = _git(["show", f"{commit}:{name}"], spec, binary=True)
         if blob.returncode != 0:
             raise UsageError(f"cannot read {spec}:{name}: {blob.stderr.decode(errors='replace').strip()}")
         relative = Path(name).relative_to(inside)
@@ -142,15 +143,14 @@ def _failed_codes(issues: list[Issue], severity: Severity) -> list[str]:
 
 
 def checks_phrase(issues: list[Issue]) -> str:
-    errors = [item for item in issues if item.severity is Severity.ERROR]
-    warnings = [item for item in issues if item.severity is Severity.WARNING]
     if not issues:
         return "checks clean"
+    errors, warnings = counts(issues)
     parts = []
     if errors:
-        parts.append(f"{len(errors)} error(s) ({', '.join(_failed_codes(issues, Severity.ERROR))})")
+        parts.append(f"{errors} error(s) ({', '.join(_failed_codes(issues, Severity.ERROR))})")
     if warnings:
-        parts.append(f"{len(warnings)} warning(s) ({', '.join(_failed_codes(issues, Severity.WARNING))})")
+        parts.append(f"{warnings} warning(s) ({', '.join(_failed_codes(issues, Severity.WARNING))})")
     return "checks: " + ", ".join(parts)
 
 
@@ -167,7 +167,7 @@ class Review:
 
     @property
     def failed(self) -> bool:
-        return any(item.severity is Severity.ERROR for item in self.issues)
+        return has_errors(self.issues)
 
     def location(self, record: comparing.Record) -> str:
         where = record.item.location
@@ -227,8 +227,8 @@ def render_markdown(review: Review) -> str:
         out.append(table(["location", "code", "severity", "message"], (
             [f"{item.file}:{item.line}:{item.column}", item.code, item.severity.value, item.message]
             for item in review.issues)))
-    old_errors = sum(item.severity is Severity.ERROR for item in old.checked.issues)
-    out.append(f"The old data had {old_errors} error(s) and {len(old.checked.issues) - old_errors} warning(s).\n")
+    old_errors, old_warnings = counts(old.checked.issues)
+    out.append(f"The old data had {old_errors} error(s) and {old_warnings} warning(s).\n")
     return "\n".join(out)
 
 
@@ -245,8 +245,8 @@ def _comparison_json(comparison: comparing.Comparison) -> dict:
 
 
 def render_json(review: Review) -> str:
-    errors = sum(item.severity is Severity.ERROR for item in review.issues)
-    old_errors = sum(item.severity is Severity.ERROR for item in review.old.checked.issues)
+    errors, warnings = counts(review.issues)
+    old_errors, old_warnings = counts(review.old.checked.issues)
     payload = {
         "format": JSON_FORMAT,
         "old": review.old.describe(),
@@ -261,10 +261,10 @@ def render_json(review: Review) -> str:
         "checks": {
             "passed": errors == 0,
             "errors": errors,
-            "warnings": len(review.issues) - errors,
+            "warnings": warnings,
             "results": {code: result for code, _name, result, _count in _checks_table(review.issues)},
             "issues": [item.to_dict() for item in review.issues],
-            "old": {"errors": old_errors, "warnings": len(review.old.checked.issues) - old_errors},
+            "old": {"errors": old_errors, "warnings": old_warnings},
         },
     }
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"

@@ -13,7 +13,6 @@ import io
 import os
 import re
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from openpyxl.writer.excel import ExcelWriter
 
 from ..model import Model
 from ..output_files import OutputFiles
+from ..provenance import git
 from ..views import INBOUND, RequestLine, role_addresses, role_lines
 from ..xlsx_profiles import DECISION, DECISIONS, DEFAULT_PROFILE, PORT, PROFILES, REVIEW, Column, Profile, Row, RowFacts
 
@@ -66,11 +66,8 @@ def document_date() -> datetime.datetime:
 
 
 def _git(folder: Path, *arguments: str) -> str | None:
-    try:
-        done = subprocess.run(["git", "-C", str(folder), *arguments], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout if done.returncode == 0 else None
+    done = git(*arguments, folder=folder)
+    return done.stdout if done is not None and done.returncode == 0 else None
 
 
 def git_commit(folder: Path) -> str:
