@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .model import Dataset, Erratum, Flow, Host, Model, Role
-from .schema import ERRATA, FLOWS, INVENTORY, ROLES
+from .schema import DATASET_KEYS, ERRATA, FLOWS, INVENTORY, ROLES
 from .views import INBOUND, RequestLine
 
 # The flow fields a firewall rule is made of; a change elsewhere (purpose, condition,
@@ -75,12 +75,13 @@ class ModelDiff:
         return all(comparison.empty for comparison in self.comparisons)
 
 
-FLOW_FIELDS = ["id", "dataset"] + [column.name for column in FLOWS.columns if column.name != "id"]
-ERRATUM_FIELDS = ["id", "dataset"] + [column.name for column in ERRATA.columns if column.name != "id"]
-ROLE_FIELDS = ["id", "dataset"] + [column.name for column in ROLES.columns if column.name != "id"]
-HOST_FIELDS = [column.name for column in INVENTORY.columns]
-DATASET_FIELDS = ["id", "title", "short_title", "version", "source.title", "source.publisher",
-                  "source.document_id", "source.url"]
+FLOW_FIELDS = ["id", "dataset"] + [name for name in FLOWS.column_names if name != "id"]
+ERRATUM_FIELDS = ["id", "dataset"] + [name for name in ERRATA.column_names if name != "id"]
+ROLE_FIELDS = ["id", "dataset"] + [name for name in ROLES.column_names if name != "id"]
+HOST_FIELDS = INVENTORY.column_names
+# The keys of dataset.toml that describe the dataset; its sections are compared through
+# the flows and errata that cite them.
+DATASET_FIELDS = [key for key, *_ in DATASET_KEYS if not key.startswith("sections.")]
 
 
 def flow_record(flow: Flow) -> Record:
@@ -102,10 +103,15 @@ def host_record(host: Host) -> Record:
     return Record(f"{host.role}/{host.host}/{host.address}", {name: str(getattr(host, name)) for name in HOST_FIELDS}, host)
 
 
+def _dotted(item: object, key: str) -> str:
+    """The value of a dotted dataset.toml key ('source.title') on the model object."""
+    for name in key.split("."):
+        item = getattr(item, name)
+    return str(item)
+
+
 def dataset_record(dataset: Dataset) -> Record:
-    values = {name: str(getattr(dataset, name)) for name in DATASET_FIELDS if "." not in name}
-    values.update({f"source.{name}": str(getattr(dataset.source, name)) for name in ("title", "publisher", "document_id", "url")})
-    return Record(dataset.id, values, dataset)
+    return Record(dataset.id, {key: _dotted(dataset, key) for key in DATASET_FIELDS}, dataset)
 
 
 def _compare(kind: str, fields: list[str], old: Iterable[Record], new: Iterable[Record],

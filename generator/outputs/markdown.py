@@ -85,8 +85,8 @@ def _document(model: Model, title: str, blocks: list[str]) -> str:
     return "\n".join([generated_line(model), f"# {inline(title)}\n", *blocks])
 
 
-FLOW_COLUMNS = [column.name for column in FLOWS.columns]
-ERRATUM_COLUMNS = [column.name for column in ERRATA.columns]
+FLOW_COLUMNS = FLOWS.column_names
+ERRATUM_COLUMNS = ERRATA.column_names
 ROLE_LINE_COLUMNS = ["direction", "peer", "port", "flow", "service", "program", "purpose", "condition"]
 HOST_COLUMNS = ["host", "address", "note"]
 
