@@ -81,8 +81,8 @@ def generated_line(model: Model) -> str:
                   "edit the data, not this file.") + "\n"
 
 
-def _document(model: Model, title: str, blocks: list[str]) -> str:
-    return "\n".join([generated_line(model), f"# {inline(title)}\n", *blocks])
+def _document(generated: str, title: str, blocks: list[str]) -> str:
+    return "\n".join([generated, f"# {inline(title)}\n", *blocks])
 
 
 FLOW_COLUMNS = FLOWS.column_names
@@ -91,15 +91,15 @@ ROLE_LINE_COLUMNS = ["direction", "peer", "port", "flow", "service", "program", 
 HOST_COLUMNS = ["host", "address", "note"]
 
 
-def reference_page(model: Model) -> str:
+def reference_page(model: Model, generated: str) -> str:
     blocks = []
     for dataset in model.datasets:
         blocks.append(f"## {inline(dataset.title)}\n")
         blocks.append(table(FLOW_COLUMNS, ([flow.value(column) for column in FLOW_COLUMNS] for flow in dataset.flows)))
-    return _document(model, "Flows", blocks)
+    return _document(generated, "Flows", blocks)
 
 
-def role_page(model: Model, role_id: str) -> str:
+def role_page(model: Model, role_id: str, generated: str) -> str:
     role = model.role_by_id[role_id]
     blocks = [f"Role: {inline(role.id)}\n"]
     if role.description:
@@ -114,10 +114,10 @@ def role_page(model: Model, role_id: str) -> str:
          line.flow.program, line.flow.purpose, line.flow.condition]
         for line in role_lines(model, role_id)
     )))
-    return _document(model, role.name, blocks)
+    return _document(generated, role.name, blocks)
 
 
-def errata_page(model: Model) -> str:
+def errata_page(model: Model, generated: str) -> str:
     blocks = []
     for dataset in model.datasets:
         blocks.append(f"## {inline(dataset.title)}\n")
@@ -127,12 +127,14 @@ def errata_page(model: Model) -> str:
             )))
         else:
             blocks.append("No corrections of the published source.\n")
-    return _document(model, "Corrections of the published sources", blocks)
+    return _document(generated, "Corrections of the published sources", blocks)
 
 
 def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[str]:
-    files.add("reference.md", reference_page(model))
-    files.add("errata.md", errata_page(model))
+    # The fingerprint hashes every input file's digest: worked out once, not per page.
+    generated = generated_line(model)
+    files.add("reference.md", reference_page(model, generated))
+    files.add("errata.md", errata_page(model, generated))
     for role in model.roles:
-        files.add(f"roles/{role.id}.md", role_page(model, role.id))
+        files.add(f"roles/{role.id}.md", role_page(model, role.id, generated))
     return []
