@@ -153,8 +153,10 @@ def plan(model: Model) -> PolicySet:
     role_tokens: dict[str, str] = {}
     used_tokens: set[str] = set()
     networks: dict[str, dict] = {}
+    hosts_of = {role.id: role_addresses(model, role.id) for role in model.roles}
+    families_of = {role_id: _families([host.address for host in hosts]) for role_id, hosts in hosts_of.items()}
     for role in model.roles:
-        hosts = role_addresses(model, role.id)
+        hosts = hosts_of[role.id]
         if hosts:
             role_tokens[role.id] = name = _unique(token(role.id), used_tokens)
             networks[name] = {"values": [
@@ -181,9 +183,7 @@ def plan(model: Model) -> PolicySet:
             if not reason and line.peer not in role_tokens:
                 reason = f"peer role {line.peer} has no addresses in the inventory"
             if not reason:
-                local = [host.address for host in role_addresses(model, role.id)]
-                remote = [host.address for host in role_addresses(model, line.peer)]
-                common = _families(local) & _families(remote)
+                common = families_of[role.id] & families_of[line.peer]
                 if not common:
                     reason = f"role {role.id} and peer role {line.peer} share no IP version"
             if reason:
