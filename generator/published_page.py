@@ -11,6 +11,7 @@ go straight to the words.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -583,12 +584,19 @@ def role_aliases(roles: list[tuple[str, str]]) -> dict[str, str]:
     return {alias: next(iter(ids)) for alias, ids in owners.items() if len(ids) == 1}
 
 
+@functools.lru_cache(maxsize=8)
+def _alias_pattern(aliases: tuple[str, ...]) -> re.Pattern:
+    """One pattern for a set of aliases, longest first; compiled once per set, since every
+    cell of every row is searched with the same one."""
+    alternatives = "|".join(re.escape(alias).replace(r"\ ", r"\s+") for alias in sorted(aliases, key=len, reverse=True))
+    return re.compile(rf"(?i)(?<![\w-])({alternatives})(?:e?s)?(?![\w-])")
+
+
 def role_mentions(text: str, aliases: dict[str, str]) -> list[tuple[int, str]]:
     """(offset, role id) for every alias in the text, longest alias first, plurals included."""
     if not aliases:
         return []
-    alternatives = "|".join(re.escape(alias).replace(r"\ ", r"\s+") for alias in sorted(aliases, key=len, reverse=True))
-    pattern = re.compile(rf"(?i)(?<![\w-])({alternatives})(?:e?s)?(?![\w-])")
+    pattern = _alias_pattern(tuple(sorted(aliases)))
     return [(m.start(), aliases[one_line(m.group(1)).lower()]) for m in pattern.finditer(text)]
 
 
