@@ -448,6 +448,7 @@ def test_diagram_without_dot_falls_back_to_a_list_without_warnings(app_params, m
     app = build(make_app, args, kwargs, confoverrides={"graphviz_dot": "portbook-no-such-dot"})
     assert "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
     assert "was not found (Debian package graphviz)" in app.status.getvalue()
+    assert "the arrows are listed instead" in "".join(page(app, "diagram.html").text)
     text = "".join(page(app, "diagram.html").text)
     assert "Vault server <-> Backup agent host: 7410/tcp" in text
 

@@ -145,7 +145,10 @@ class PortTable(DataDirective):
             # long as the query).
             entries = [("single", f"{flow.port_text}; {flow.transport} {flow.id}", flow_anchor(flow.id), "", None) for flow in flows]
             result.append(addnodes.index(entries=entries))
-        result.append(make_port_table(model, [(flow.id, "") for flow in flows], columns, anchors="anchors" in self.options))
+        # The anchored reference table repeats what the role pages hold; its words would
+        # only make the search slower to build.
+        anchors = "anchors" in self.options
+        result.append(make_port_table(model, [(flow.id, "") for flow in flows], columns, anchors=anchors, search=not anchors))
         return result
 
 
@@ -195,7 +198,9 @@ class RolePage(DataDirective):
             chosen = [(line.flow.id, way) for line in lines if line.direction == way]
             part = self.section(title, f"{way}-{role.id}")
             if chosen:
-                entries = [("single", f"{model.flow_by_id[f].port_text}; {model.flow_by_id[f].transport} {role.id} {way}", f"{way}-{role.id}", "", None) for f, _ in chosen]
+                flows = [model.flow_by_id[flow_id] for flow_id, _ in chosen]
+                ports = dict.fromkeys((flow.port_text, flow.transport) for flow in flows)
+                entries = [("single", f"{port}; {transport} {role.id} {way}", f"{way}-{role.id}", "", None) for port, transport in ports]
                 part += addnodes.index(entries=entries)
                 part += make_port_table(model, chosen, [c for c in columns if c in COLUMNS] or list(LINE_COLUMNS))
             else:
@@ -205,15 +210,11 @@ class RolePage(DataDirective):
         programs = sorted({line.flow.program for line in lines if line.flow.program})
         rules = sorted({line.flow.rule for line in lines if line.flow.rule})
         part = self.section("Programs and firewall rules", f"programs-{role.id}")
-        if programs or rules:
-            items = nodes.bullet_list()
-            for label, values in (("Program", programs), ("Firewall rule", rules)):
-                for value in values:
-                    item = nodes.paragraph("", f"{label}: ")
-                    item += nodes.literal("", value)
-                    items += nodes.list_item("", item)
-            part += items
-        else:
+        # One paragraph per kind, as plain text: a role of a large dataset names hundreds.
+        for label, values in (("Programs", programs), ("Firewall rules", rules)):
+            if values:
+                part += nodes.paragraph("", f"{label}: " + "; ".join(values) + ".")
+        if not (programs or rules):
             part += nodes.paragraph("", "No flow of this role names a program or a firewall rule.")
         page += part
 
@@ -312,6 +313,7 @@ class PortDiagram(DataDirective):
 
     option_spec = {"dataset": directives.unchanged}
     MAX_LABELS = 8  # more ports on one arrow are summarised, so the drawing stays legible
+    MAX_EDGES = 120  # beyond this dot's layout takes minutes and the drawing is unreadable
 
     def edges(self, model: Model, wanted: set[str]) -> dict[tuple[str, str, bool], list[str]]:
         edges: dict[tuple[str, str, bool], list[str]] = {}
@@ -335,14 +337,19 @@ class PortDiagram(DataDirective):
             return ", ".join(shown) + (f" and {more} more" if more else "")
 
         dot = shutil.which(self.config.graphviz_dot)
+        reason = ""
         if dot is None:
-            logger.info(f"portbook: Graphviz {self.config.graphviz_dot!r} was not found (Debian package graphviz); "
-                        f"the diagram is shown as a list", location=self.get_location())
-            items = nodes.bullet_list()
-            for (source, destination, both), labels in edges.items():
-                item = nodes.paragraph("", f"{_role_name(model, source)} {'<->' if both else '->'} {_role_name(model, destination)}: {summary(labels)}")
-                items += nodes.list_item("", item)
-            return [items]
+            reason = f"Graphviz {self.config.graphviz_dot!r} was not found (Debian package graphviz)"
+        elif len(edges) > self.MAX_EDGES:
+            reason = f"{len(edges)} role pairs are too many to draw legibly (and dot would take minutes)"
+        if reason:
+            logger.info(f"portbook: {reason}; the diagram is shown as a list", location=self.get_location())
+            note = nodes.paragraph("", f"{reason}; the arrows are listed instead.")
+            listing = "\n".join(
+                f"{_role_name(model, source)} {'<->' if both else '->'} {_role_name(model, destination)}: {summary(labels)}"
+                for (source, destination, both), labels in edges.items()
+            )
+            return [note, nodes.literal_block(listing, listing, language="text", classes=["portbook-diagram-text"])]
         roles = sorted({role for key in edges for role in key[:2]}, key=lambda r: list(model.role_by_id).index(r) if r in model.role_by_id else 0)
         lines = ["digraph portbook {", '  graph [rankdir=LR, fontname="sans-serif"];',
                  '  node [shape=box, style="rounded", fontname="sans-serif"];', '  edge [fontname="sans-serif", fontsize=10];']

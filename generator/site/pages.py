@@ -21,8 +21,8 @@ from sphinx.environment import BuildEnvironment
 from ..model import Model
 from ..output_files import replace_file, safe_relative
 from .data import model_of
+from .table import role_doc
 
-ROLE_FOLDER = "roles"
 STUB_MARK = ".. Generated from the data for each role; edits are overwritten.\n"
 
 # Source folder -> folder holding the other generators' outputs (build/ by default).
@@ -34,17 +34,15 @@ def stub_text(role_id: str) -> str:
 
 
 def write_role_stubs(srcdir: Path, model: Model, suffix: str = ".rst") -> None:
-    folder = srcdir / ROLE_FOLDER
-    folder.mkdir(exist_ok=True)
-    wanted = {}
-    for role in model.roles:
-        name = safe_relative(f"{role.id}{suffix}")  # ids are slugs already; never a path
-        wanted[str(name)] = stub_text(role.id)
-    for existing in folder.glob(f"*{suffix}"):
-        if existing.name not in wanted and existing.read_text(encoding="utf-8").startswith(STUB_MARK):
-            existing.unlink()
-    for name, text in wanted.items():
-        replace_file(folder / name, text.encode())
+    # ids are slugs already; safe_relative makes sure none could name a path elsewhere
+    wanted = {srcdir / safe_relative(role_doc(role.id) + suffix): stub_text(role.id) for role in model.roles}
+    for folder in {path.parent for path in wanted} | {(srcdir / role_doc("x")).parent}:
+        folder.mkdir(parents=True, exist_ok=True)
+        for existing in folder.glob(f"*{suffix}"):
+            if existing not in wanted and existing.read_text(encoding="utf-8").startswith(STUB_MARK):
+                existing.unlink()
+    for path, text in wanted.items():
+        replace_file(path, text.encode())
 
 
 def set_outputs_dir(app: Sphinx) -> None:
@@ -86,7 +84,7 @@ def outdated_role_pages(app: Sphinx, env: BuildEnvironment, added: set[str], cha
     outputs = _outputs(env)
     stale = []
     for role in model.roles:
-        docname = f"{ROLE_FOLDER}/{role.id}"
+        docname = role_doc(role.id)
         if docname not in env.all_docs or docname in added or docname in changed:
             continue
         recorded = {(srcdir / dep).resolve() for dep in env.dependencies.get(docname, ())}

@@ -15,15 +15,15 @@ from typing import Callable
 from docutils import nodes
 
 from ..model import Flow, Model
-from ..views import REFERENCE_PAGE, flow_anchor
+from ..views import REFERENCE_PAGE, flow_anchor, role_page
 from .data import model_of
 
+# Docnames are the site's page paths (generator.views) without ".html".
 REFERENCE_DOC = REFERENCE_PAGE.removesuffix(".html")
 
 
 def role_doc(role_id: str) -> str:
-    """Docname of a role page; views.role_page gives the same path with .html."""
-    return f"roles/{role_id}"
+    return role_page(role_id).removesuffix(".html")
 
 
 @dataclass(frozen=True)
@@ -71,24 +71,34 @@ LINE_COLUMNS = ("peer", "port", "service", "program", "rule", "purpose", "condit
 class port_table(nodes.General, nodes.Element):
     """A table of flows. Attributes: `rows` (flow ids), `ways` ("inbound"/"outbound"
     per row on role pages, else empty), `columns` (keys of COLUMNS), `anchors` (give
-    each row its flow's stable anchor). Its only child is a Text with the table's
-    words so that the search index finds them; writers never show it."""
+    each row its flow's stable anchor). Its only child, if any, is a Text with the
+    table's words so that the search index finds them; writers never show it."""
 
 
-def make_port_table(model: Model, rows: list[tuple[str, str]], columns: list[str], anchors: bool = False) -> port_table:
+# Columns whose words go into the search index: the names people search for (services,
+# programs, rule names). Free text is left out because stemming every distinct word of
+# thousands of rows is most of a large build; ports are left out because Sphinx's search
+# drops plain numbers (index entries make ports findable instead).
+SEARCH_COLUMNS = {"service", "program", "rule", "transport"}
+
+
+def make_port_table(model: Model, rows: list[tuple[str, str]], columns: list[str], anchors: bool = False, search: bool = True) -> port_table:
+    """`search=False` leaves the table's words out of the search index, for a table whose
+    rows another page already carries (stemming every word is most of a big build)."""
     node = port_table()
     node["rows"] = [flow_id for flow_id, _ in rows]
     node["ways"] = [way for _, way in rows]
     node["columns"] = list(columns)
     node["anchors"] = anchors
     node["support_smartquotes"] = False
-    words: set[str] = set()
-    for flow_id, way in rows:
-        flow = model.flow_by_id[flow_id]
-        for column in columns:
-            words.update(COLUMNS[column].text(model, flow, way).split())
-        words.add(flow.label)
-    node += nodes.Text(" ".join(sorted(words)))
+    if search:
+        words: set[str] = set()
+        searched = [COLUMNS[name] for name in columns if name in SEARCH_COLUMNS]
+        for flow_id, way in rows:
+            flow = model.flow_by_id[flow_id]
+            for column in searched:
+                words.update(column.text(model, flow, way).split())
+        node += nodes.Text(" ".join(sorted(words)))
     return node
 
 
