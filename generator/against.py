@@ -3,17 +3,18 @@
 What counts as a difference, and when it is explained:
 
 * Every port the page states is compared, wherever it stands: a table's port cell, a
-  sentence in a table's details, or page prose ("listens on TCP port 1443", "the default
-  1433 port", "1024 through 65535"). A number counts as a port only next to the words
-  that make it one (port, TCP, UDP, N/tcp), so "System Center 2012" is not a port.
+  sentence in a table's details, or page prose ("TCP port N", "the default N port",
+  "N through M"). A number counts as a port only next to the words that make it one
+  (port, TCP, UDP, N/tcp), so a product's year or version is not a port.
 * The data *has* a stated port when some flow of the dataset carries exactly that port
   or range on a compatible transport (a statement without a transport fits any; "All
   protocols / All ports" fits a flow whose transport and port are both 'any').
   "Dynamic" ports without a range fit any flow marked as a dynamic pool on that transport.
 * The data *contradicts* a stated value when it lacks it but an erratum of the dataset
   records it as the published value of a flow's field (port, program, rule): that is
-  reported as explained (P304). 1443 next to 1433 is erratum E1 of the DPM data; the
-  page's dynamic range 1024-65535 is E2; the program name sqservr.exe is E3.
+  reported as explained (P304). A page that gives one port as the default and another
+  a sentence later, a dynamic range no platform uses, or a misspelt program name is
+  each explained by the erratum that records the page's value.
 * Otherwise the data *lacks* it: P301 for a port, P302 for a program (name.exe) or a
   rule name from a table's rule column. Both are unexplained.
 * A flow of the data that no statement fits, and whose errata correct no stated value,

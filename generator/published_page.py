@@ -4,9 +4,8 @@ where. Pure functions from page text to records (`read_page` is the one that ope
 no model.
 
 A page states ports in two ways: in pipe tables whose header names a port column, and
-in prose ("listens on TCP port 1443", "1024 through 65535"). Both become
-`PortStatement`s located at the page's LINE:COLUMN of the number, so that a reader can
-go straight to the words.
+in prose ("TCP port N", "N through M"). Both become `PortStatement`s located at the
+page's LINE:COLUMN of the number, so that a reader can go straight to the words.
 """
 from __future__ import annotations
 
@@ -488,17 +487,17 @@ _RANGE = r"(?<![\w.])(?P<first>\d{1,5})(?:\s*(?:-|–|—|\bthrough\b|\bto\b)\s*
 _LEAD = r"(?:\s+(?:range|number)s?)?(?:\s+(?:of|from))?:?\s+"
 # A number counts as a port only next to the words that make it one.
 _PROSE_PORT = [
-    re.compile(rf"(?i)\b(?P<tr>tcp|udp)\b(?:[\s-]+ports?\b)?{_LEAD}{_RANGE}"),  # TCP port 1443, UDP 1434
+    re.compile(rf"(?i)\b(?P<tr>tcp|udp)\b(?:[\s-]+ports?\b)?{_LEAD}{_RANGE}"),  # TCP port 8080, UDP 53
     re.compile(rf"(?i)\bports?\b{_LEAD}{_RANGE}"),  # port 80, ports 137 through 139
-    re.compile(rf"(?i){_RANGE}\s*/\s*(?P<tr>tcp|udp)\b"),  # 1433/tcp
-    re.compile(rf"(?i){_RANGE}(?:\s+(?P<tr>tcp|udp))?\s+ports?\b"),  # the default 1433 port
+    re.compile(rf"(?i){_RANGE}\s*/\s*(?P<tr>tcp|udp)\b"),  # 8080/tcp
+    re.compile(rf"(?i){_RANGE}(?:\s+(?P<tr>tcp|udp))?\s+ports?\b"),  # the default 8080 port
 ]
 _WHOLE_RANGE = re.compile(rf"(?i)\s*{_RANGE}\s*")
 _DIGIT = re.compile(r"\d")
 
 
 def stated_range(text: str) -> PortRange | None:
-    """A port or range written the way pages write them ('1433', '1024-65535',
+    """A port or range written the way pages write them ('8080', '1024-65535',
     '1024 through 65535'), or None for any other text."""
     match = _WHOLE_RANGE.fullmatch(text)
     return _range_of(match) if match else None
@@ -567,8 +566,8 @@ GENERIC_SUFFIX = "server"
 
 def role_aliases(roles: list[tuple[str, str]]) -> dict[str, str]:
     """Lower-case names by which a page may refer to each (id, name) role: the name, the id
-    with dashes as spaces, and both without a trailing 'server' ("DPM server" -> "DPM")
-    or with one added ("SQL" -> "SQL server"). A name two roles share is dropped."""
+    with dashes as spaces, and both without a trailing 'server' ("Web server" -> "Web")
+    or with one added ("Mail" -> "Mail server"). A name two roles share is dropped."""
     owners: dict[str, set[str]] = {}
     for role_id, name in roles:
         forms = {one_line(name).lower(), role_id.replace("-", " ").lower()}

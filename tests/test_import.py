@@ -119,10 +119,11 @@ def test_prose_ports_are_reported_with_their_sentences(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     mentions = {(m["port"], m["transport"]): m for m in report["prose_ports"]}
     assert set(mentions) == {("5342", "tcp"), ("5432", ""), ("5433", "udp")}
-    assert mentions[("5342", "tcp")]["sentence"] == "The catalog database answers on TCP port 5342 unless it was changed."
-    assert (mentions[("5342", "tcp")]["line"], mentions[("5342", "tcp")]["column"]) == (31, 46)
+    assert mentions[("5342", "tcp")]["sentence"] == ("Clients reach the catalog database at TCP port 5342 by default, "
+                                                     "though an administrator may pick another.")
+    assert (mentions[("5342", "tcp")]["line"], mentions[("5342", "tcp")]["column"]) == (31, 52)
     lines = MSDOCS.read_text(encoding="utf-8").splitlines()
-    assert lines[30][45:49] == "5342"
+    assert lines[30][51:55] == "5342"
     # A year in prose is not a port; table ports are not prose.
     assert "2019" not in json.dumps(report["prose_ports"]) and "7810" not in json.dumps(report["prose_ports"])
     assert {s["key"]: s["anchor"] for s in report["sections"]}["firewall-rules-the-installer-creates"] == "FW_RULES"
