@@ -8,8 +8,6 @@ errors stop the build with the same FILE:LINE:COLUMN messages as
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from sphinx.application import Sphinx
 
 from . import data, directives, pages, table
@@ -18,8 +16,7 @@ from . import data, directives, pages, table
 def _builder_inited(app: Sphinx) -> None:
     checked = data.load(app.config)
     pages.set_outputs_dir(app)
-    suffix = next(iter(app.config.source_suffix), ".rst")
-    pages.write_role_stubs(Path(app.srcdir), checked.model, suffix)
+    pages.add_role_documents(app, checked.model)
 
 
 def setup(app: Sphinx) -> dict:
@@ -27,6 +24,7 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("portbook_data", "", "env", types=frozenset({str}))
     app.add_config_value("portbook_outputs", "", "env", types=frozenset({str}))
     app.connect("builder-inited", _builder_inited)
+    app.connect("source-read", pages.role_source)
     app.connect("env-get-outdated", pages.outdated_role_pages)
 
     app.add_node(table.port_table, html=(table.visit_port_table_html, None))

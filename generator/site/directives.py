@@ -290,16 +290,25 @@ class ErrataTable(DataDirective):
         errata = [e for e in model.errata if not wanted or e.dataset in wanted]
         if not errata:
             return [nodes.paragraph("", "The data records no correction.")]
-        rows = []
+        docname = self.env.current_document.docname
+        result: list[nodes.Node] = []
         for erratum in errata:
             section = model.dataset_by_id[erratum.dataset].sections.get(erratum.reference)
-            rows.append([
-                nodes.Text(erratum.id), flow_link(erratum.flow, self.env.current_document.docname), nodes.Text(erratum.field),
-                nodes.literal("", erratum.published), nodes.literal("", erratum.corrected),
-                nodes.Text(erratum.rationale), nodes.Text(erratum.evidence),
-                nodes.Text(section.title if section else erratum.reference),
-            ])
-        return [docutils_table(["Erratum", "Flow", "Field", "Published", "Corrected", "Why", "Evidence", "Source section"], rows)]
+            part = self.section(f"{erratum.id}: {erratum.field} of {erratum.flow}", f"erratum-{erratum.dataset}-{erratum.id}")
+            fields = nodes.field_list()
+            for name, value in (
+                ("Flow", flow_link(erratum.flow, docname)),
+                ("Dataset", nodes.Text(model.dataset_by_id[erratum.dataset].title)),
+                ("Published", nodes.literal("", erratum.published)),
+                ("Corrected", nodes.literal("", erratum.corrected)),
+                ("Why", nodes.Text(erratum.rationale)),
+                ("Evidence", nodes.Text(erratum.evidence)),
+                ("Source section", nodes.Text(section.title if section else erratum.reference)),
+            ):
+                fields += nodes.field("", nodes.field_name("", name), nodes.field_body("", nodes.paragraph("", "", value)))
+            part += fields
+            result.append(part)
+        return result
 
 
 def _dot_string(text: str) -> str:
@@ -331,10 +340,10 @@ class PortDiagram(DataDirective):
         self.depend_on_data(wanted or None)
         edges = self.edges(model, wanted)
 
-        def summary(labels: list[str]) -> str:
+        def summary(labels: list[str], separator: str = ", ") -> str:
             shown = labels[: self.MAX_LABELS]
             more = len(labels) - len(shown)
-            return ", ".join(shown) + (f" and {more} more" if more else "")
+            return separator.join(shown) + (f" and {more} more" if more else "")
 
         dot = shutil.which(self.config.graphviz_dot)
         reason = ""
@@ -351,13 +360,13 @@ class PortDiagram(DataDirective):
             )
             return [note, nodes.literal_block(listing, listing, language="text", classes=["portbook-diagram-text"])]
         roles = sorted({role for key in edges for role in key[:2]}, key=lambda r: list(model.role_by_id).index(r) if r in model.role_by_id else 0)
-        lines = ["digraph portbook {", '  graph [rankdir=LR, fontname="sans-serif"];',
+        lines = ["digraph portbook {", '  graph [rankdir=TB, nodesep=0.6, ranksep=0.9, fontname="sans-serif"];',
                  '  node [shape=box, style="rounded", fontname="sans-serif"];', '  edge [fontname="sans-serif", fontsize=10];']
         for role in roles:
             lines.append(f"  {_dot_string(role)} [label={_dot_string(_role_name(model, role))}];")
         for (source, destination, both), labels in edges.items():
             extra = ", dir=both" if both else ""
-            lines.append(f"  {_dot_string(source)} -> {_dot_string(destination)} [label={_dot_string(summary(labels))}{extra}];")
+            lines.append(f"  {_dot_string(source)} -> {_dot_string(destination)} [label={_dot_string(summary(labels, chr(10)))}{extra}];")
         lines.append("}")
         node = graphviz()
         node["code"] = "\n".join(lines) + "\n"

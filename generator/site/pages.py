@@ -1,12 +1,13 @@
-"""Pages that follow the data: one generated stub per role, and the downloads
-each role page links to.
+"""Pages that follow the data: one page per role, and the downloads each role
+page links to.
 
-Role pages live at roles/<role>.html (generator.views.role_page). Each is a
-one-line stub, `.. role-page:: <role>`, written into the source folder's roles/
-when the builder starts; a stub is only rewritten when its text changes and is
-deleted when its role goes, so Sphinx's own change detection sees exactly the
-roles that were added or removed. Everything on the page comes from the
-directive, which records the data files it read.
+Role pages live at roles/<role>.html (generator.views.role_page) without a file
+per role in the source folder: the project's document discovery adds one
+document per role of the data, each read from the same small template whose
+text `source-read` replaces with `.. role-page:: <role>`. Sphinx then sees
+roles come and go as documents added and removed, and builds with different
+data folders can share one source folder, even at the same time. Everything on
+the page comes from the directive, which records the data files it read.
 """
 from __future__ import annotations
 
@@ -17,32 +18,44 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
+from sphinx.project import Project
 
 from ..model import Model
-from ..output_files import replace_file, safe_relative
 from .data import model_of
 from .table import role_doc
 
-STUB_MARK = ".. Generated from the data for each role; edits are overwritten.\n"
+# The file every role page is read from; its text is replaced in source-read.
+ROLE_TEMPLATE = Path(__file__).resolve().parent / "role-page.rst"
 
+# Source folder -> {docname: role id} of the role pages of the current build.
+_ROLE_DOCS: dict[Path, dict[str, str]] = {}
 # Source folder -> folder holding the other generators' outputs (build/ by default).
 _OUTPUTS: dict[Path, Path] = {}
 
 
-def stub_text(role_id: str) -> str:
-    return f"{STUB_MARK}\n.. role-page:: {role_id}\n"
+class DataProject(Project):
+    """Sphinx's project, plus one document per role of the data."""
+
+    def discover(self, exclude_paths=(), include_paths=("**",)) -> set[str]:
+        docnames = super().discover(exclude_paths, include_paths)
+        for docname in _ROLE_DOCS.get(Path(self.srcdir).resolve(), {}):
+            if docname not in docnames:  # a hand-written page of that name wins
+                docnames.add(docname)
+                self._docname_to_path[docname] = ROLE_TEMPLATE
+        return docnames
 
 
-def write_role_stubs(srcdir: Path, model: Model, suffix: str = ".rst") -> None:
-    # ids are slugs already; safe_relative makes sure none could name a path elsewhere
-    wanted = {srcdir / safe_relative(role_doc(role.id) + suffix): stub_text(role.id) for role in model.roles}
-    for folder in {path.parent for path in wanted} | {(srcdir / role_doc("x")).parent}:
-        folder.mkdir(parents=True, exist_ok=True)
-        for existing in folder.glob(f"*{suffix}"):
-            if existing not in wanted and existing.read_text(encoding="utf-8").startswith(STUB_MARK):
-                existing.unlink()
-    for path, text in wanted.items():
-        replace_file(path, text.encode())
+def add_role_documents(app: Sphinx, model: Model) -> None:
+    _ROLE_DOCS[Path(app.srcdir).resolve()] = {role_doc(role.id): role.id for role in model.roles}
+    if not isinstance(app.project, DataProject):
+        app.project.__class__ = DataProject  # same state; discovery now adds the role pages
+
+
+def role_source(app: Sphinx, docname: str, source: list[str]) -> None:
+    """source-read handler: the text of a role page is its directive, nothing else."""
+    role_id = _ROLE_DOCS.get(Path(app.srcdir).resolve(), {}).get(docname)
+    if role_id is not None and Path(app.env.doc2path(docname)) == ROLE_TEMPLATE:
+        source[0] = f".. role-page:: {role_id}\n"
 
 
 def set_outputs_dir(app: Sphinx) -> None:

@@ -8,3 +8,4 @@ portbook_data = str(Path(__file__).resolve().parent / "_data")
 exclude_patterns = ["_data", "_build"]
 html_theme = "basic"
 nitpicky = True
+html_copy_source = False
