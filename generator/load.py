@@ -233,7 +233,9 @@ def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset 
 
     flows = []
     if flows_table is not None:
-        flows, flow_issues = _build_flows(flows_table, flows_rejected, dataset_id, role_ids, sections)
+        # When roles.csv itself cannot be read, its own issue says why; naming every role
+        # every flow cites as unknown would bury it.
+        flows, flow_issues = _build_flows(flows_table, flows_rejected, dataset_id, role_ids if roles_table is not None else None, sections)
         issues += flow_issues
 
     errata = []
@@ -273,7 +275,7 @@ def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset 
     return dataset, issues
 
 
-def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids: dict, sections: dict) -> tuple[list[Flow], list[Issue]]:
+def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids: dict | None, sections: dict) -> tuple[list[Flow], list[Issue]]:
     """Flows from validated rows, checking what the cell rules cannot: references to
     roles and sections, and combinations of cells. Column-wise, since files can be large."""
     issues: list[Issue] = []
@@ -287,9 +289,9 @@ def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids:
         if index in rejected:
             continue
         problems = []
-        if source not in role_ids:
+        if role_ids is not None and source not in role_ids:
             problems.append(("S106", "source", f"source: unknown role {source!r}{did_you_mean(source, role_ids)}"))
-        if destination not in role_ids:
+        if role_ids is not None and destination not in role_ids:
             problems.append(("S106", "destination", f"destination: unknown role {destination!r}{did_you_mean(destination, role_ids)}"))
         if sections and reference not in sections:
             problems.append(("S109", "reference", f"reference: unknown section {reference!r}; the dataset defines {', '.join(sections)}"))

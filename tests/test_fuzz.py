@@ -384,3 +384,15 @@ def test_duplicate_ids_and_unknown_roles_are_located(data_dir):
     assert any(f"flows.csv:{len(rows)}:1: S107 " in line for line in problems), err
     at = f"flows.csv:{len(rows) + 1}:{cell_column(flows, len(rows) + 1, 'source')}: S106 source"
     assert any(at in line for line in problems), err
+
+
+def test_unreadable_roles_file_is_one_issue_not_one_per_flow(data_dir):
+    """When roles.csv cannot be read, its own located issue says why; flows citing its
+    roles are not each reported as naming an unknown role."""
+    roles = first_dataset(data_dir) / "roles.csv"
+    roles.write_bytes(roles.read_text(encoding="utf-8").encode("utf-16"))
+    code, _, err = run_cli(["check", "--data", str(data_dir)])
+    assert code == 1
+    problems = issue_lines(err)
+    assert [line for line in problems if "roles.csv" in line and " L002 " in line], err
+    assert not [line for line in problems if "flows.csv" in line and " S106 " in line], err
