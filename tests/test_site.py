@@ -475,3 +475,19 @@ def test_bad_data_stops_the_build_with_located_messages(app_params, make_app):
     with pytest.raises(DataError) as raised:
         make_app(*args, **kwargs)
     assert f"flows.csv:{line}:" in str(raised.value) and "S103" in str(raised.value)
+
+
+@site("stream")
+def test_long_tables_are_streamed_into_the_page_with_the_same_rows(app_params, make_app, monkeypatch):
+    from generator.site import table
+
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    inline = {name: page(app, name).rows for name in ("reference.html", "roles/odd.html")}
+    monkeypatch.setattr(table, "STREAM_ROWS", 3)  # every table of this data counts as long now
+    app = build(make_app, args, kwargs, freshenv=True)
+    for name, rows in inline.items():
+        text = (Path(app.outdir) / name).read_text(encoding="utf-8")
+        assert "portbook-rows" not in text
+        assert page(app, name).rows == rows
+        assert "<script>alert" not in text

@@ -84,11 +84,10 @@ def test_role_pages_and_search_in_a_browser(browser, served_site, data_dir):
     assert page.locator(f"tr#flow-{flow.id}").locator("td").all_inner_texts()[0] == flow.id
 
     # Sphinx search finds the pages of a port number (taken from the data, not assumed).
-    flow = next(f for f in model.flows if f.ports is not None and f.ports.is_single)
-    port = str(flow.ports.first)
-    page.goto(f"{served_site}/search.html?q={port}")
-    page.wait_for_selector("#search-results ul.search li a", timeout=30_000)
-    found = [link.get_attribute("href") for link in page.locator("#search-results ul.search li a").all()]
-    assert f"reference.html#flow-{flow.id}" in found
-    roles_of_port = {r for f in model.flows if f.label == flow.label for r in (f.source, f.destination)}
-    assert any(href.startswith(f"roles/{role}.html") for href in found for role in roles_of_port)
+    # The index entry of a port points at the first flow using it.
+    for flow in [f for f in model.flows if f.ports is not None and f.ports.is_single][:3]:
+        first = next(f for f in model.flows if f.port_text == flow.port_text and f.transport == flow.transport)
+        page.goto(f"{served_site}/search.html?q={flow.ports.first}")
+        page.wait_for_selector("#search-results ul.search li a", timeout=30_000)
+        found = [link.get_attribute("href") for link in page.locator("#search-results ul.search li a").all()]
+        assert f"reference.html#flow-{first.id}" in found, (flow.port_text, found)

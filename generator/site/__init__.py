@@ -29,6 +29,7 @@ def setup(app: Sphinx) -> dict:
 
     app.add_node(table.port_table, html=(table.visit_port_table_html, None))
     app.connect("doctree-resolved", table.port_tables_as_docutils)
+    app.connect("build-finished", table.stream_long_tables)
     app.connect("missing-reference", directives.resolve_flow_reference)
 
     app.add_directive("port-table", directives.PortTable)

@@ -139,11 +139,15 @@ class PortTable(DataDirective):
             return [nodes.paragraph("", "No flow matches.")]
         result: list[nodes.Node] = []
         if "anchors" in self.options:
-            # One index entry per flow, under its bare port: the general index lists flows by
-            # port, and the search page finds a port number through it (Sphinx leaves plain
-            # numbers out of its word index, but matches index entries at least twice as
-            # long as the query).
-            entries = [("single", f"{flow.port_text}; {flow.transport} {flow.id}", flow_anchor(flow.id), "", None) for flow in flows]
+            # One index entry per port and transport, at the first flow that uses it: the
+            # general index lists the ports, and the search page finds a port number
+            # through it (Sphinx leaves plain numbers out of its word index, but matches
+            # index entries at most twice as long as the query). One per flow would make
+            # the index as long as the data.
+            first: dict[tuple[str, str], str] = {}
+            for flow in flows:
+                first.setdefault((flow.port_text, flow.transport), flow.id)
+            entries = [("single", f"{port}; {transport}", flow_anchor(flow_id), "", None) for (port, transport), flow_id in first.items()]
             result.append(addnodes.index(entries=entries))
         # The anchored reference table repeats what the role pages hold; its words would
         # only make the search slower to build.
@@ -198,10 +202,6 @@ class RolePage(DataDirective):
             chosen = [(line.flow.id, way) for line in lines if line.direction == way]
             part = self.section(title, f"{way}-{role.id}")
             if chosen:
-                flows = [model.flow_by_id[flow_id] for flow_id, _ in chosen]
-                ports = dict.fromkeys((flow.port_text, flow.transport) for flow in flows)
-                entries = [("single", f"{port}; {transport} {role.id} {way}", f"{way}-{role.id}", "", None) for port, transport in ports]
-                part += addnodes.index(entries=entries)
                 part += make_port_table(model, chosen, [c for c in columns if c in COLUMNS] or list(LINE_COLUMNS))
             else:
                 part += nodes.paragraph("", empty)

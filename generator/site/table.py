@@ -9,7 +9,11 @@ nothing in it is parsed as markup.
 from __future__ import annotations
 
 import html
+import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, unquote
 from typing import Callable
 
 from docutils import nodes
@@ -108,43 +112,88 @@ def _table_rows(model: Model, node: port_table):
         yield flows[flow_id], way
 
 
-def visit_port_table_html(self, node: port_table) -> None:
-    """Write the whole table as escaped HTML and skip the node's children."""
-    builder = self.builder
-    model = model_of(builder.config)
-    here = builder.current_docname
+def html_rows(model: Model, node: port_table, builder, docname: str):
+    """The table's rows as HTML, one escaped string per row."""
     escape = html.escape
     columns = [COLUMNS[name] for name in node["columns"]]
     role_href: dict[str, str] = {}
     known_roles = model.role_by_id
-    reference = escape(builder.get_relative_uri(here, REFERENCE_DOC))
+    reference = escape(builder.get_relative_uri(docname, REFERENCE_DOC))
 
     def role_cell(role_id: str) -> str:
         if role_id not in role_href:
-            role_href[role_id] = escape(builder.get_relative_uri(here, role_doc(role_id))) if role_id in known_roles else ""
+            role_href[role_id] = escape(builder.get_relative_uri(docname, role_doc(role_id))) if role_id in known_roles else ""
         text = escape(_role_name(model, role_id))
         href = role_href[role_id]
         return f'<a class="reference internal" href="{href}">{text}</a>' if href else text
 
-    out = ['<div class="table-wrapper docutils container"><table class="docutils align-default portbook-table">\n<thead><tr>']
-    out += [f'<th class="head">{escape(column.header)}</th>' for column in columns]
-    out.append("</tr></thead>\n<tbody>\n")
     for flow, way in _table_rows(model, node):
         anchor = f' id="{escape(flow_anchor(flow.id))}"' if node["anchors"] else ""
-        out.append(f'<tr{anchor} data-flow="{escape(flow.id)}">')
+        cells = []
         for column in columns:
             value = column.text(model, flow, way)
             if column.link == "role":
-                cell = role_cell(value)
+                cells.append(f"<td>{role_cell(value)}</td>")
             elif column.link == "flow":
-                cell = f'<a class="reference internal" href="{reference}#{escape(flow_anchor(value))}">{escape(value)}</a>'
+                cells.append(f'<td><a class="reference internal" href="{reference}#{escape(flow_anchor(value))}">{escape(value)}</a></td>')
             else:
-                cell = escape(value)
-            out.append(f"<td>{cell}</td>")
-        out.append("</tr>\n")
-    out.append("</tbody>\n</table></div>\n")
-    self.body.append("".join(out))
+                cells.append(f"<td>{escape(value)}</td>")
+        yield f'<tr{anchor} data-flow="{escape(flow.id)}">{"".join(cells)}</tr>\n'
+
+
+# Tables longer than this are not put into the page text that Sphinx assembles (and
+# copies several times over) but streamed into the written file at the end of the build.
+STREAM_ROWS = 5000
+STREAM_BUILDERS = ("html", "dirhtml")
+STREAM_MARK = re.compile(r"<!--portbook-rows (\S+) (\d+)-->")
+
+
+def visit_port_table_html(self, node: port_table) -> None:
+    """Write the whole table as escaped HTML and skip the node's children."""
+    builder = self.builder
+    model = model_of(builder.config)
+    docname = builder.current_docname
+    escape = html.escape
+    head = "".join(f'<th class="head">{escape(COLUMNS[name].header)}</th>' for name in node["columns"])
+    self.body.append(f'<div class="table-wrapper docutils container"><table class="docutils align-default portbook-table">\n<thead><tr>{head}</tr></thead>\n<tbody>\n')
+    if len(node["rows"]) > STREAM_ROWS and builder.name in STREAM_BUILDERS:
+        index = _table_index(node)
+        self.body.append(f"<!--portbook-rows {quote(docname, safe='/')} {index}-->")
+    else:
+        self.body.extend(html_rows(model, node, builder, docname))
+    self.body.append("</tbody>\n</table></div>\n")
     raise nodes.SkipNode
+
+
+def _table_index(node: port_table) -> int:
+    """Position of the table among the port tables of its document."""
+    for index, other in enumerate(node.document.findall(port_table)):
+        if other is node:
+            return index
+    raise LookupError("port_table outside its document")
+
+
+def stream_long_tables(app, exception) -> None:
+    """build-finished handler: put the rows of long tables into the pages written with
+    a placeholder, streaming them to the file so no page-sized string is ever built."""
+    if exception is not None or app.builder.name not in STREAM_BUILDERS:
+        return
+    model = model_of(app.config)
+    for page in Path(app.outdir).rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        if "<!--portbook-rows " not in text:
+            continue
+        temporary = page.with_name(f".{page.name}.tmp")
+        with temporary.open("w", encoding="utf-8") as out:
+            position = 0
+            for mark in STREAM_MARK.finditer(text):
+                out.write(text[position : mark.start()])
+                docname, index = unquote(mark.group(1)), int(mark.group(2))
+                node = list(app.env.get_doctree(docname).findall(port_table))[index]
+                out.writelines(html_rows(model, node, app.builder, docname))
+                position = mark.end()
+            out.write(text[position:])
+        os.replace(temporary, page)
 
 
 def docutils_table(headers: list[str], rows: list[list[nodes.Node]], classes: tuple[str, ...] = ()) -> nodes.table:
