@@ -381,10 +381,13 @@ def test_role_pages_link_the_other_outputs_that_exist(app_params, make_app):
     (outputs / "xlsx" / "vault.xlsx").write_bytes(b"workbook bytes for the test")
     (outputs / "policy" / "vault" / "nft").mkdir(parents=True)
     (outputs / "policy" / "vault" / "nft" / "vault.nft").write_text("table inet filter {}\n")
+    (outputs / "policy" / "out").mkdir(parents=True)
+    (outputs / "policy" / "out" / "vault.bat").write_text("rem vault\n")
+    (outputs / "policy" / "out" / "agent.bat").write_text("rem agent\n")
     app = build(make_app, args, kwargs)
     vault = page(app, "roles/vault.html")
     hrefs = [attrs["href"] for tag, attrs in vault.tags if tag == "a" and "download" in attrs.get("class", "")]
-    assert [h.rsplit("/", 1)[-1] for h in hrefs] == ["vault.xlsx", "vault.nft"]
+    assert [h.rsplit("/", 1)[-1] for h in hrefs] == ["vault.xlsx", "vault.bat", "vault.nft"]
     for href in hrefs:
         copied = (Path(app.outdir) / "roles" / href).resolve()
         assert copied.is_file()
@@ -397,7 +400,7 @@ def test_role_pages_link_the_other_outputs_that_exist(app_params, make_app):
     app = build(make_app, args, kwargs)
     vault = page(app, "roles/vault.html")
     hrefs = [attrs["href"] for tag, attrs in vault.tags if tag == "a" and "download" in attrs.get("class", "")]
-    assert [h.rsplit("/", 1)[-1] for h in hrefs] == ["vault.xlsx", "vault.md", "vault.nft"]
+    assert [h.rsplit("/", 1)[-1] for h in hrefs] == ["vault.xlsx", "vault.md", "vault.bat", "vault.nft"]
 
 
 @site("parallel")

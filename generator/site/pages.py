@@ -64,11 +64,16 @@ def set_outputs_dir(app: Sphinx) -> None:
 
 
 def role_downloads(outputs: Path, role_id: str) -> list[Path]:
-    """The files other generators made for a role, where they exist."""
+    """The files other generators made for a role, where they exist: its workbook, its
+    Markdown table, and every policy file named after it or kept in a folder named after it."""
     found = [outputs / "xlsx" / f"{role_id}.xlsx", outputs / "markdown" / "roles" / f"{role_id}.md"]
-    policy = outputs / "policy" / role_id
+    policy = outputs / "policy"
     if policy.is_dir():
-        found += sorted(path for path in policy.rglob("*") if path.is_file() and not path.name.startswith("."))
+        found += sorted(
+            path for path in policy.rglob("*")
+            if path.is_file() and not path.name.startswith(".")
+            and (path.stem == role_id or role_id in path.relative_to(policy).parts[:-1])
+        )
     return [path for path in found if path.is_file()]
 
 
