@@ -15,7 +15,7 @@ SOURCES  := $(shell find generator -name '*.py' 2>/dev/null)
 # Every module in generator/outputs/ is a format built by `python -m generator build`.
 FORMATS  := $(filter-out _%,$(basename $(notdir $(wildcard generator/outputs/*.py))))
 SITE_SRC := conf.py $(shell find source -type f 2>/dev/null)
-SPHINXOPTS ?= -W --keep-going -n
+SPHINXOPTS ?= -q -W --keep-going -n
 
 .PHONY: all setup check build html test fuzz bench clean $(FORMATS)
 .DELETE_ON_ERROR:
@@ -53,8 +53,9 @@ $(STAMPS)/html: $(STAMPS)/check $(SITE_SRC) $(addprefix $(STAMPS)/,$(FORMATS))
 test: $(READY)
 	$(PY) -m pytest
 
+# The fuzz suite at a thousand examples per property (`make test` runs a few dozen).
 fuzz: $(READY)
-	$(PY) -m pytest -m slow -p no:cacheprovider --hypothesis-profile=long tests
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -m slow tests/test_fuzz.py
 
 bench: $(READY)
 	$(PY) benchmarks/run.py
