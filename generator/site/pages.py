@@ -85,10 +85,10 @@ def download_nodes(env: BuildEnvironment, role_id: str) -> list[nodes.Node]:
     """:download:-style links; Sphinx copies the files into _downloads/ and records them
     as dependencies of the page, so a changed file re-reads it."""
     outputs = _outputs(env)
-    docdir = (Path(env.srcdir) / env.doc2path(env.current_document.docname, base=False)).parent
     links = []
     for path in role_downloads(outputs, role_id):
-        target = Path(os.path.relpath(path, docdir)).as_posix()
+        # A leading "/" makes Sphinx take the path from the source folder, whatever the page.
+        target = "/" + Path(os.path.relpath(path, env.srcdir)).as_posix()
         shown = path.relative_to(outputs).as_posix()
         links.append(addnodes.download_reference("", "", nodes.literal("", shown), reftarget=target, refexplicit=True))
     return links
