@@ -11,7 +11,7 @@ READY  := $(VENV)/.installed
 
 DATA_DIR ?= data
 DATA     := $(shell find $(DATA_DIR) -type f -not -name '.*' 2>/dev/null)
-SOURCES  := $(shell find generator -name '*.py' 2>/dev/null)
+SOURCES  := $(shell find generator -name '*.py' -o -name '*.rst' 2>/dev/null)
 # Every module in generator/outputs/ is a format built by `python -m generator build`.
 FORMATS  := $(filter-out _%,$(basename $(notdir $(wildcard generator/outputs/*.py))))
 SITE_SRC := conf.py $(shell find source -type f 2>/dev/null)
