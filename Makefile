@@ -46,8 +46,11 @@ $(STAMPS)/%: $(STAMPS)/check
 
 html: $(STAMPS)/html
 
-$(STAMPS)/html: $(STAMPS)/check $(SITE_SRC) $(addprefix $(STAMPS)/,$(FORMATS))
-	$(PY) -m sphinx -b html -c . $(SPHINXOPTS) -D portbook_data=$(abspath $(DATA_DIR)) source $(BUILD)/html
+# Sphinx re-reads pages whose data changed by itself; after a change to the extension
+# or conf.py every page is re-read (-E), since Sphinx cannot tell what the code touched.
+$(STAMPS)/html: $(STAMPS)/check $(SITE_SRC) $(SOURCES) $(addprefix $(STAMPS)/,$(FORMATS))
+	$(PY) -m sphinx -b html -c . $(SPHINXOPTS) $(if $(filter generator/% conf.py,$?),-E) \
+		-D portbook_data=$(abspath $(DATA_DIR)) source $(BUILD)/html
 	@mkdir -p $(@D) && touch $@
 
 test: $(READY)
