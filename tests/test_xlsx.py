@@ -181,7 +181,7 @@ def test_cover_sheet_names_the_data_and_leaves_fields_for_the_requester(data_dir
     assert pairs["Data fingerprint (sha256)"] == checked.model.fingerprint
     for path, digest in checked.model.files.items():
         assert pairs[path] == f"sha256 {digest}"
-    assert pairs["Git commit"].startswith("not available")  # the data copy is not in a checkout
+    assert pairs["Git commit of the data"].startswith("not available")  # the data copy is not in a checkout
     assert pairs["Role"] == "Remote SQL Server (sql-server)"
     assert pairs["Addresses"] == "192.0.2.30 (sql01)"
     for field in ("Ticket number", "Requester", "Change window"):
@@ -410,19 +410,29 @@ def test_cover_names_the_git_commit_of_the_data(data_dir, tmp_path, no_epoch):
     if git is None:
         pytest.skip("git is not installed: install Debian package git")
 
+    repository = data_dir.parent
+
     def run(*arguments: str) -> str:
-        return subprocess.run([git, "-C", str(data_dir), *arguments], capture_output=True, text=True, check=True, timeout=60).stdout
+        return subprocess.run([git, "-C", str(repository), *arguments], capture_output=True, text=True, check=True, timeout=60).stdout
+
+    def commit(message: str) -> None:
+        run("add", ".")
+        run("-c", "user.name=Test", "-c", "user.email=test@example.invalid", "commit", "-q", "-m", message)
 
     run("init", "-q")
-    run("add", ".")
-    run("-c", "user.name=Test", "-c", "user.email=test@example.invalid", "commit", "-q", "-m", "data")
+    (repository / ".gitignore").write_text("/clean/\n/dirty/\n", encoding="utf-8")
+    commit("data")
     head = run("rev-parse", "HEAD").strip()
+    # A later commit that leaves the data alone does not change the workbooks.
+    (repository / "notes.txt").write_text("unrelated\n", encoding="utf-8")
+    commit("notes")
 
     def commit_on_cover(out: Path) -> str:
         assert build(data_dir, out) == 0
         cover = load_workbook(out / "xlsx" / "dpm-server.xlsx")["Cover"]
-        return {row[0]: row[1] for row in cover.iter_rows(values_only=True) if row and row[0]}["Git commit"]
+        return {row[0]: row[1] for row in cover.iter_rows(values_only=True) if row and row[0]}["Git commit of the data"]
 
     assert commit_on_cover(tmp_path / "clean") == head
+    assert run("rev-parse", "HEAD").strip() != head
     edit_row(data_dir / "dpm-2012r2" / "flows.csv", "id", "dcom-endpoint-mapper", purpose="Changed since the commit.")
     assert commit_on_cover(tmp_path / "dirty") == f"{head} (the data folder has uncommitted changes)"

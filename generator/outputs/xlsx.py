@@ -71,9 +71,10 @@ def _git(folder: Path, *arguments: str) -> str | None:
 
 
 def git_commit(folder: Path) -> str:
-    """The commit of the repository holding the data ("" outside git or without git), marked
-    when the data folder differs from it, since the commit then does not describe the data."""
-    commit = (_git(folder, "rev-parse", "HEAD") or "").strip()
+    """The last commit that changed the data folder ("" outside git or without git), marked
+    when the folder differs from it. Not HEAD: a commit that leaves the data alone must not
+    change every workbook."""
+    commit = (_git(folder, "log", "-1", "--format=%H", "--", ".") or "").strip()
     if not re.fullmatch(r"[0-9a-f]{40,64}", commit):
         return ""
     if _git(folder, "status", "--porcelain", "--", "."):
@@ -261,7 +262,7 @@ def _cover_sheet(workbook: Workbook, facts: RowFacts, title: str, roles: list[st
 
     heading("Generated from", "")
     pair("Data fingerprint (sha256)", model.fingerprint)
-    pair("Git commit", commit or "not available (the data is not in a git checkout)")
+    pair("Git commit of the data", commit or "not available (the data is not in a git checkout)")
     for path in sorted(model.files):
         pair(path, f"sha256 {model.files[path]}")
 
