@@ -134,6 +134,12 @@ def _port_message(value: str) -> str:
     return f"port {value!r} is not a number from 1 to 65535, a range N-M, or 'any'{hint}"
 
 
+def _bounds_message(value: str) -> str:
+    if re.search(r"(?:^|-)0[0-9]", value):
+        return f"port {value!r} has a leading zero; write ports without them"
+    return f"port {value!r} is outside 1-65535"
+
+
 ID_RULE = CellRule(
     "S102",
     _matches(ID_PATTERN),
@@ -156,7 +162,7 @@ FLOWS = Table(
             "port", "port", "Destination port: a number from 1 to 65535, a range N-M, or 'any'.", "1433",
             rules=(
                 CellRule("S103", _matches(r"[0-9]{1,5}(?:-[0-9]{1,5})?|(?i:any)"), _port_message),
-                CellRule("S103", _port_bounds, lambda v: f"port {v!r} is outside 1-65535"),
+                CellRule("S103", _port_bounds, _bounds_message),
                 CellRule("S104", _port_order, lambda v: f"range {v!r} ends before it starts"),
             ),
         ),

@@ -46,6 +46,7 @@ def test_excel_habits_are_accepted(data_dir: Path):
         ("65536", "S103", "outside 1-65535"),
         ("1e3", "S103", "plain decimal"),
         ("0x50", "S103", "plain decimal"),
+        ("00080", "S103", "leading zero"),
         ("-1", "S103", "not a number"),
         ("80,443", "S103", "one port or range per row"),
         ("5000-1025", "S104", "ends before it starts"),
