@@ -313,7 +313,7 @@ def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids:
     return flows, issues
 
 
-def _load_inventory(path: Path, role_ids: set[str]) -> tuple[list[Host], dict[str, str], list[Issue]]:
+def _load_inventory(path: Path, role_ids: set[str] | None) -> tuple[list[Host], dict[str, str], list[Issue]]:
     csv_table, rejected, issues = _read_table(path, schema.INVENTORY)
     if csv_table is None:
         return [], {}, issues
@@ -326,7 +326,7 @@ def _load_inventory(path: Path, role_ids: set[str]) -> tuple[list[Host], dict[st
         def at(column: str) -> Location:
             return csv_table.where(index, column)
 
-        if v["role"] not in role_ids:
+        if role_ids is not None and v["role"] not in role_ids:
             issues.append(issue("S106", at("role"), f"role: unknown role {v['role']!r}{did_you_mean(v['role'], role_ids)}", "role"))
             continue
         try:
@@ -365,7 +365,10 @@ def load(data_dir: Path) -> tuple[Model | None, list[Issue]]:
         files.update(dataset.files)
     inventory: list[Host] = []
     if settings.inventory is not None:
-        role_ids = {role.id for dataset in datasets for role in dataset.roles}
+        # When a file failed to load, role references cannot be resolved: say nothing
+        # rather than one unknown-role error per inventory row.
+        files_failed = any(found.code.startswith("L") for found in issues)
+        role_ids = None if files_failed else {role.id for dataset in datasets for role in dataset.roles}
         inventory, inventory_files, inventory_issues = _load_inventory(settings.inventory, role_ids)
         issues += inventory_issues
         files.update(inventory_files)

@@ -206,3 +206,9 @@ def test_line_numbers_survive_multiline_cells(data_dir: Path):
     assert codes(issues) == [("S103", line, "port")]
     raw = path.read_text(encoding="utf-8").splitlines()[line - 1]
     assert raw.startswith("sql-browser,")
+
+
+def test_unreadable_roles_file_is_reported_once(data_dir: Path):
+    (data_dir / "dpm-2012r2" / "roles.csv").write_bytes(b"id,name,description\n\xff\xfe\n")
+    _, issues = load(data_dir)
+    assert [(i.code, i.file.rsplit("/", 1)[-1]) for i in issues] == [("L002", "roles.csv")]
