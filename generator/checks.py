@@ -72,12 +72,17 @@ def _close_port(port: int, candidates: list[int]) -> int | None:
 def registry_mismatch(model: Model, registry: Registry) -> Iterator[Issue]:
     """A row that names a registered service must use a port and transport registered for it.
     A near miss such as 1443/tcp for ms-sql-s (1433/tcp) gets a "did you mean"."""
+    @lru_cache(maxsize=None)
+    def registered_for(service: str, transport: str, first: int, last: int) -> bool:
+        transports = ("tcp", "udp") if transport == ANY else (transport,)
+        return any(first in r and last in r for t in transports for r in registry.ports(service, t))
+
     for flow in model.flows:
-        if not flow.service or not registry.knows(flow.service) or flow.ports is None or flow.dynamic:
+        if not flow.service or flow.ports is None or flow.dynamic or not registry.knows(flow.service):
+            continue
+        if registered_for(flow.service, flow.transport, flow.ports.first, flow.ports.last):
             continue
         transports = ["tcp", "udp"] if flow.transport == ANY else [flow.transport]
-        if any(flow.ports.first in r and flow.ports.last in r for t in transports for r in registry.ports(flow.service, t)):
-            continue
         registered = registry.all_ports(flow.service)
         same_transport = [r.first for t, r in registered if t in transports and r.is_single]
         hint = ""
@@ -172,27 +177,76 @@ def program_spelling(model: Model, registry: Registry) -> Iterator[Issue]:
                 )
 
 
-PORT_MENTION = re.compile(
-    r"(?ix)"
-    r"\b(?P<a>\d{1,5})\s*/\s*(?:tcp|udp)\b"  # 1433/tcp
-    r"|\b(?:tcp|udp)\s+(?:ports?\s+)?(?P<b>\d{1,5})\b"  # TCP 1433, UDP port 1434
-    r"|\bports?\s+(?P<c>\d{1,5})\b"  # port 80
-    r"|\b(?P<d>\d{2,5})\s*(?:-|–|\bthrough\b|\bto\b)\s*(?P<e>\d{2,5})\b"  # 1024-65535, 1024 through 65535
-)
+# A number is a port mention when its neighbourhood says so: "1433/tcp", "TCP 1433",
+# "UDP port 1434", "port 80", or either end of "1024-65535" / "1024 through 65535".
+# The scan looks for those words and signs with str.find and tries a short anchored
+# pattern at each hit: regular expressions sweeping whole sentences were the slowest
+# part of checking large datasets.
+_AFTER_KEYWORD = re.compile(r"(?:(?:tcp|udp)(?:\s+ports?)?|ports?)\s+(\d{1,5})(?![\w])")
+_AROUND_SLASH = re.compile(r"(\d{1,5})\s*/\s*(?:tcp|udp)(?![\w])")
+_RANGE = re.compile(r"(\d{2,5})\s*(?:-|–|through|to)\s*(\d{2,5})(?![\w])")
+_NUMBER_BEFORE = re.compile(r"\d{1,5}\s*$")
+_KEYWORDS = ("port", "tcp", "udp")
+_RANGE_SIGNS = ("-", "–", "through", "to")
 FREE_TEXT_COLUMNS = ("purpose", "condition", "assumption", "rule")
+
+
+def _starts_word(text: str, index: int) -> bool:
+    return index == 0 or not (text[index - 1].isalnum() or text[index - 1] in "._")
+
+
+def _occurrences(text: str, needle: str):
+    index = text.find(needle)
+    while index != -1:
+        yield index
+        index = text.find(needle, index + 1)
+
+
+def _number_start(text: str, end: int) -> int | None:
+    """Where the number ending just before `end` (spaces allowed) starts, if it is a whole number."""
+    match = _NUMBER_BEFORE.search(text, max(0, end - 12), end)
+    if match is None or not _starts_word(text, match.start()):
+        return None
+    return match.start()
+
+
+# The same shapes as a single pattern for Arrow's vectorised matcher, which rules out
+# most texts before the exact scan below runs on the rest.
+_MENTION_SHAPES = r"(?i)(?:port|tcp|udp)s?\s+\d|\d\s*/\s*(?:tcp|udp)|\d\s*(?:-|–|through|to)\s*\d"
+
+
+def _may_mention_ports(texts: list[str]) -> list[bool]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.match_substring_regex(pa.array(texts, type=pa.large_string()), _MENTION_SHAPES).to_pylist()
 
 
 @lru_cache(maxsize=65536)
 def port_mentions(text: str) -> tuple[int, ...]:
     """Port numbers a sentence states; cached because many rows share their wording."""
-    if not any(char.isdigit() for char in text):
-        return ()
-    return tuple(
-        int(match.group(group))
-        for match in PORT_MENTION.finditer(text)
-        for group in ("a", "b", "c", "d", "e")
-        if match.group(group)
-    )
+    lower = text.lower()
+    found: dict[int, int] = {}  # position -> port, so a number matched twice counts once
+    for keyword in _KEYWORDS:
+        for index in _occurrences(lower, keyword):
+            match = _AFTER_KEYWORD.match(lower, index) if _starts_word(lower, index) else None
+            if match:
+                found[match.start(1)] = int(match.group(1))
+    for index in _occurrences(lower, "/"):
+        start = _number_start(lower, index)
+        if start is not None:
+            match = _AROUND_SLASH.match(lower, start)
+            if match:
+                found[start] = int(match.group(1))
+    for sign in _RANGE_SIGNS:
+        for index in _occurrences(lower, sign):
+            start = _number_start(lower, index)
+            if start is not None:
+                match = _RANGE.match(lower, start)
+                if match:
+                    found[start] = int(match.group(1))
+                    found[match.start(2)] = int(match.group(2))
+    return tuple(found[position] for position in sorted(found))
 
 
 @check("C206")
@@ -205,10 +259,13 @@ def prose_port(model: Model, registry: Registry) -> Iterator[Issue]:
         explained: dict[str, set[int]] = defaultdict(set)
         for erratum in dataset.errata:
             explained[erratum.flow].update(int(n) for n in re.findall(r"\d{1,5}", erratum.published))
-        for flow in dataset.flows:
-            for column in FREE_TEXT_COLUMNS:
-                for port in port_mentions(getattr(flow, column)):
-                    if port in singles or port in explained[flow.id]:
+        for column in FREE_TEXT_COLUMNS:
+            texts = [getattr(flow, column) for flow in dataset.flows]
+            for flow, text, candidate in zip(dataset.flows, texts, _may_mention_ports(texts)):
+                if not candidate:
+                    continue
+                for port in port_mentions(text):
+                    if port in singles or port in explained.get(flow.id, ()):
                         continue
                     if flow.ports is not None and port in flow.ports:
                         continue

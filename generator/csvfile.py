@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,37 +21,6 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_FIELD_CHARS = 4096
 MAX_ROW_CHARS = 32 * 1024
 MAX_COLUMNS = 64
-
-
-class FieldColumns(Mapping[str, int]):
-    """Column name -> 1-based character column of a record's cell, worked out only when a
-    message asks for it (most rows never need it, and scanning every row is slow)."""
-
-    __slots__ = ("_table", "_line", "_starts")
-
-    def __init__(self, table: "CsvTable", line: int):
-        self._table = table
-        self._line = line
-        self._starts: list[int] | None = None
-
-    def _positions(self) -> list[int]:
-        if self._starts is None:
-            self._starts = _field_starts(self._table.physical_lines[self._line - 1])
-        return self._starts
-
-    def __getitem__(self, name: str) -> int:
-        try:
-            index = self._table.header.index(name)
-        except ValueError:
-            raise KeyError(name) from None
-        starts = self._positions()
-        return starts[index] if index < len(starts) else 1
-
-    def __iter__(self):
-        return iter(self._table.header)
-
-    def __len__(self) -> int:
-        return len(self._table.header)
 
 
 @dataclass
@@ -72,11 +40,18 @@ class CsvTable:
     def physical_lines(self) -> list[str]:
         return io.StringIO(self.text, newline="").readlines()
 
-    def cell_columns(self, index: int) -> FieldColumns:
-        return FieldColumns(self, self.lines[index])
+    def column(self, line: int, name: str) -> int:
+        """1-based character column of cell `name` in the record starting at `line`, worked
+        out only when a message asks for it: scanning every row up front is slow."""
+        try:
+            index = self.header.index(name)
+        except ValueError:
+            return 1
+        starts = _field_starts(self.physical_lines[line - 1])
+        return starts[index] if index < len(starts) else 1
 
     def where(self, index: int, name: str) -> Location:
-        return Location(self.path, self.lines[index], self.cell_columns(index).get(name, 1))
+        return Location(self.path, self.lines[index], self.column(self.lines[index], name))
 
     def row(self, index: int) -> dict[str, str]:
         return {name: values[index] for name, values in self.columns.items()}

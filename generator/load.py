@@ -260,7 +260,7 @@ def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset 
             errata.append(Erratum(
                 id=v["id"], dataset=dataset_id, flow=v["flow"], field=v["field"], published=v["published"],
                 corrected=v["corrected"], rationale=v["rationale"], evidence=v["evidence"], reference=v["reference"],
-                location=Location(errata_table.path, errata_table.lines[index], 1), columns=errata_table.cell_columns(index),
+                location=Location(errata_table.path, errata_table.lines[index], 1), cells=errata_table,
             ))
 
     if metadata is None:
@@ -308,7 +308,7 @@ def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids:
             dynamic=dynamic.lower(), source=source, destination=destination,
             bidirectional=direction.lower() == "both", service=service, program=program,
             rule=rule, purpose=purpose, condition=condition, reference=reference,
-            assumption=assumption, location=Location(path, line, 1), columns=table.cell_columns(index),
+            assumption=assumption, location=Location(path, line, 1), cells=table,
         ))
     return flows, issues
 

@@ -5,10 +5,10 @@ objects only; `generator.load` is the one place that builds them from files.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol
 
 ANY = "any"
 
@@ -45,6 +45,16 @@ class Location:
     file: str
     line: int = 0
     column: int = 0
+
+
+class CellLocator(Protocol):
+    """Where a named cell of the row starting at `line` begins (1-based character column)."""
+
+    def column(self, line: int, name: str) -> int: ...
+
+
+def _cell(location: Location, cells: CellLocator | None, column: str) -> Location:
+    return Location(location.file, location.line, cells.column(location.line, column) if cells else 1)
 
 
 @dataclass(frozen=True)
@@ -85,8 +95,7 @@ class Flow:
     reference: str
     assumption: str
     location: Location = field(default=Location(""), compare=False)
-    # Column name -> 1-based character column, for located messages.
-    columns: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+    cells: CellLocator | None = field(default=None, compare=False, repr=False)
 
     @property
     def port_text(self) -> str:
@@ -110,7 +119,7 @@ class Flow:
         return role in (self.source, self.destination)
 
     def where(self, column: str) -> Location:
-        return Location(self.location.file, self.location.line, self.columns.get(column, 1))
+        return _cell(self.location, self.cells, column)
 
     def value(self, column: str) -> str:
         """The flow's value for a CSV column, as text (used by errata and diffs)."""
@@ -135,10 +144,10 @@ class Erratum:
     evidence: str
     reference: str
     location: Location = field(default=Location(""), compare=False)
-    columns: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
+    cells: CellLocator | None = field(default=None, compare=False, repr=False)
 
     def where(self, column: str) -> Location:
-        return Location(self.location.file, self.location.line, self.columns.get(column, 1))
+        return _cell(self.location, self.cells, column)
 
 
 @dataclass(frozen=True)
