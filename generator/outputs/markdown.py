@@ -22,6 +22,7 @@ inside inline text; `inline` output is never placed at the start of a line, wher
 from __future__ import annotations
 
 import argparse
+import re
 import string
 from typing import Iterable, Sequence
 
@@ -43,14 +44,22 @@ def _reference(char: str) -> str:
     return f"&#{ord(char)};"
 
 
-def _literal(char: str, following: str) -> str:
-    if char in _JOINERS and (not following or following.isspace()):
-        return char  # ends a sentence or a label: cannot join a URL or domain
-    return _LINE_ENDS.get(char) or _ESCAPED.get(char) or char
+# One pass of the regular-expression engine instead of a Python call per character:
+# every character that needs escaping, and a joiner only where a non-space follows
+# (a joiner that ends a sentence or a label cannot join a URL or a domain).
+_NEEDS_ESCAPE = re.compile(
+    "[" + re.escape("".join(char for char in _ESCAPED if char not in _JOINERS)) + "\n\r]"
+    + "|[" + re.escape("".join(_JOINERS)) + "](?=\\S)"
+)
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    return _LINE_ENDS.get(char) or _ESCAPED[char]
 
 
 def _literals(text: str) -> str:
-    return "".join(_literal(char, text[index + 1:index + 2]) for index, char in enumerate(text))
+    return _NEEDS_ESCAPE.sub(_escape, text)
 
 
 def inline(text: object) -> str:
