@@ -171,6 +171,17 @@ def test_sheet_manners(data_dir, tmp_path, no_epoch):
     assert transport_width < purpose_width
     longest_flow = max(len(str(row[1].value)) for row in sheet.iter_rows(min_row=2))
     assert sheet.column_dimensions["B"].width >= min(longest_flow, 30)
+    # Rows are tall enough for their wrapped text: at least one 15-point line per
+    # column-width of the longest cell, so printed text does not overlap the next row.
+    justification = header.index("Business justification")
+    tall = 0
+    for index, row in enumerate(sheet.iter_rows(min_row=2), 2):
+        text = str(row[justification].value or "")
+        lines = -(-len(text) // int(purpose_width - 2))
+        if lines > 1:
+            tall += 1
+            assert sheet.row_dimensions[index].height >= 15 * lines
+    assert tall  # the shipped data has justifications longer than one line
 
 
 def test_cover_sheet_names_the_data_and_leaves_fields_for_the_requester(data_dir, tmp_path, no_epoch):

@@ -178,10 +178,28 @@ def _widths(columns: list[Column], rows: list[list]) -> list[float]:
     return widths
 
 
+# Points per line of wrapped 11-point text, and the tallest row a spreadsheet allows.
+LINE_HEIGHT = 15
+MAX_ROW_HEIGHT = 409
+
+
+def _row_height(values: list, widths: list[float]) -> float | None:
+    """Height that shows every line of the row's wrapped cells, or None for one line.
+    Spreadsheets do not size rows to wrapped text on opening a file that leaves the
+    height out (LibreOffice prints overlapping text), so it is estimated here."""
+    lines = 1
+    for value, width in zip(values, widths):
+        if isinstance(value, str) and (len(value) > width - 2 or "\n" in value):
+            per_line = max(int(width) - 2, 1)
+            lines = max(lines, sum(-(-len(part) // per_line) or 1 for part in value.split("\n")))
+    return min(lines * LINE_HEIGHT, MAX_ROW_HEIGHT) if lines > 1 else None
+
+
 def _request_sheet(workbook: Workbook, profile: Profile, columns: list[Column], rows: list[list], data_name: str) -> None:
     sheet = _add_sheet(workbook, profile.sheet_title)
     styles = _Styles(sheet)
-    for index, width in enumerate(_widths(columns, rows), 1):
+    widths = _widths(columns, rows)
+    for index, width in enumerate(widths, 1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     last_column = get_column_letter(len(columns))
     last_row = len(rows) + 1
@@ -209,7 +227,10 @@ def _request_sheet(workbook: Workbook, profile: Profile, columns: list[Column], 
 
     sheet.append([styles.cell(column.title, "header") for column in columns])
     kinds = [column.kind for column in columns]
-    for values in rows:
+    for row_index, values in enumerate(rows, 2):
+        height = _row_height(values, widths)
+        if height is not None:
+            sheet.row_dimensions[row_index].height = height
         sheet.append([styles.cell(value, kind) for value, kind in zip(values, kinds)])
 
 
