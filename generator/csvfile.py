@@ -7,6 +7,7 @@ read: bad encodings, NUL bytes, unbalanced quotes and oversized input.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ class CsvTable:
     lines: list[int]  # physical line where each record starts
     columns: dict[str, list[str]]
     text: str = field(repr=False, default="")
+    sha256: str = ""  # of the bytes read, so nobody reads the file again to hash it
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -195,7 +197,7 @@ def read_csv(path: Path, known: list[str], required: list[str]) -> tuple[CsvTabl
         columns = {name: [values[i] for i in keep] for name, values in columns.items()}
     for name in known:
         columns.setdefault(name, [""] * len(lines))
-    table = CsvTable(shown, header, lines, columns, text)
+    table = CsvTable(shown, header, lines, columns, text, hashlib.sha256(data).hexdigest())
     for name, values in columns.items():
         if max(map(len, values), default=0) > MAX_FIELD_CHARS:
             for index, value in enumerate(values):

@@ -35,17 +35,16 @@ SETTINGS_FILE = "portbook.toml"
 DATASET_FILE = "dataset.toml"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _read_toml(path: Path) -> tuple[dict | None, list[Issue]]:
+def _read_toml(path: Path, files: dict[str, str]) -> tuple[dict | None, list[Issue]]:
+    """Parse a TOML file, recording the sha256 of the bytes read in `files`."""
     shown = display_path(path)
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle), []
+        data = path.read_bytes()
     except OSError as error:
         return None, [issue("L001", Location(shown, 0, 0), f"cannot read file: {error.strerror or error}")]
+    files[shown] = hashlib.sha256(data).hexdigest()
+    try:
+        return tomllib.loads(data.decode("utf-8")), []
     except UnicodeDecodeError:
         return None, [issue("L002", Location(shown, 1, 1), "file is not valid UTF-8")]
     except tomllib.TOMLDecodeError as error:
@@ -54,12 +53,12 @@ def _read_toml(path: Path) -> tuple[dict | None, list[Issue]]:
         return None, [issue("L009", Location(shown, line, column), f"invalid TOML: {error.args[0] if error.args else error}")]
 
 
-def load_settings(data_dir: Path) -> tuple[Settings, list[Issue]]:
+def load_settings(data_dir: Path, files: dict[str, str]) -> tuple[Settings, list[Issue]]:
     path = data_dir / SETTINGS_FILE
     settings = Settings(path=path)
     if not path.exists():
         return settings, []
-    raw, issues = _read_toml(path)
+    raw, issues = _read_toml(path, files)
     if raw is None:
         return settings, issues
     settings.raw = raw
@@ -151,9 +150,9 @@ def _duplicates(csv_table: CsvTable, column: str, rejected: set[int], seen: dict
     return issues
 
 
-def _load_metadata(folder: Path) -> tuple[dict | None, list[Issue]]:
+def _load_metadata(folder: Path, files: dict[str, str]) -> tuple[dict | None, list[Issue]]:
     path = folder / DATASET_FILE
-    raw, issues = _read_toml(path)
+    raw, issues = _read_toml(path, files)
     if raw is None:
         return None, issues
     where = Location(display_path(path), 1, 1)
@@ -188,9 +187,9 @@ def _is_slug(value: str) -> bool:
 
 
 def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset | None, list[Issue]]:
-    metadata, issues = _load_metadata(folder)
-    tables: dict[str, tuple[CsvTable | None, set[int]]] = {}
     files: dict[str, str] = {}
+    metadata, issues = _load_metadata(folder, files)
+    tables: dict[str, tuple[CsvTable | None, set[int]]] = {}
     for table in schema.DATASET_TABLES:
         path = folder / table.filename
         if table.name in schema.OPTIONAL_TABLES and not path.exists():
@@ -200,9 +199,7 @@ def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset 
         issues += table_issues
         tables[table.name] = (csv_table, rejected)
         if csv_table is not None:
-            files[csv_table.path] = _sha256(path)
-    if metadata is not None:
-        files[display_path(folder / DATASET_FILE)] = _sha256(folder / DATASET_FILE)
+            files[csv_table.path] = csv_table.sha256
 
     roles_table, roles_rejected = tables["roles"]
     flows_table, flows_rejected = tables["flows"]
@@ -335,16 +332,14 @@ def _load_inventory(path: Path, role_ids: set[str] | None) -> tuple[list[Host], 
             issues.append(issue("S110", at("address"), f"address: {v['address']!r} is not an IP address or network", "address"))
             continue
         hosts.append(Host(v["role"], v["host"], address, v["note"], Location(csv_table.path, csv_table.lines[index], 1)))
-    return hosts, {csv_table.path: _sha256(path)}, issues
+    return hosts, {csv_table.path: csv_table.sha256}, issues
 
 
 def load(data_dir: Path) -> tuple[Model | None, list[Issue]]:
     """Load every dataset under `data_dir`. The model is None when errors prevent building it."""
     data_dir = Path(data_dir)
-    settings, issues = load_settings(data_dir)
     files: dict[str, str] = {}
-    if settings.path.exists():
-        files[display_path(settings.path)] = _sha256(settings.path)
+    settings, issues = load_settings(data_dir, files)
     folders = sorted(p.parent for p in data_dir.glob(f"*/{DATASET_FILE}"))
     if not folders:
         issues.append(issue("L001", Location(display_path(data_dir), 0, 0), f"no dataset found: expected {data_dir}/<name>/{DATASET_FILE}"))

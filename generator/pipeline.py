@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .checks import run_checks
 from .issues import Issue, has_errors, sort_key
-from .load import load, load_settings
+from .load import load
 from .model import Model, Settings
 from .registry import Registry, build_registry
 
