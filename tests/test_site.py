@@ -1,7 +1,6 @@
 """The Sphinx extension, built for real with sphinx.testing over a small data folder."""
 from __future__ import annotations
 
-import csv
 import shutil
 import textwrap
 from html.parser import HTMLParser
@@ -10,16 +9,13 @@ from pathlib import Path
 import pytest
 
 from generator.pipeline import load_and_check
+from generator.schema import ERRATA, FLOWS, INVENTORY, ROLES
 from generator.site.data import DataError
 from generator.views import INBOUND, OUTBOUND, role_lines
-from tests.conftest import append_row, edit_row
+from tests.conftest import append_row, edit_row, read_rows, write_rows
 from tests.hostile import HOSTILE_TEXT
 
 pytest_plugins = ("sphinx.testing.fixtures",)
-
-FLOW_HEADER = ["id", "transport", "port", "dynamic", "source", "destination", "direction", "service",
-               "program", "rule", "purpose", "condition", "reference", "assumption"]
-
 
 @pytest.fixture(scope="session")
 def rootdir() -> Path:
@@ -31,12 +27,14 @@ def site(name: str, builder: str = "html"):
     return pytest.mark.sphinx(builder, testroot="site", srcdir=f"site-{name}")
 
 
-def _write_csv(path: Path, header: list[str], rows: list[dict[str, str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        # Quote every cell: the hostile corpus holds a bare carriage return.
-        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n", quoting=csv.QUOTE_ALL)
-        writer.writeheader()
-        writer.writerows({name: row.get(name, "") for name in header} for row in rows)
+def write_dataset(folder: Path, metadata: str, roles: list[dict], flows: list[dict], errata: list[dict] = ()) -> None:
+    """One dataset folder: dataset.toml from `metadata`, and its CSV files."""
+    folder.mkdir()
+    (folder / "dataset.toml").write_text(textwrap.dedent(metadata))
+    write_rows(folder / "roles.csv", ROLES.column_names, roles)
+    write_rows(folder / "flows.csv", FLOWS.column_names, flows)
+    if errata:
+        write_rows(folder / "errata.csv", ERRATA.column_names, list(errata))
 
 
 def flow(id, transport, port, source, destination, purpose, **more) -> dict[str, str]:
@@ -49,30 +47,16 @@ def write_lab_data(folder: Path) -> Path:
     the same agents. One role's name and a run of flows carry hostile text."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "portbook.toml").write_text('[registry]\nsystem = ""\n\n[inventory]\nfile = "inventory.csv"\n')
-    _write_csv(folder / "inventory.csv", ["role", "host", "address", "note"], [
+    write_rows(folder / "inventory.csv", INVENTORY.column_names, [
         dict(role="vault", host="vault1", address="10.0.0.5", note="Lab vault"),
         dict(role="agent", host="agents", address="10.0.1.0/24", note="Lab agent subnet"),
     ])
-    backup = folder / "lab-backup"
-    backup.mkdir()
-    (backup / "dataset.toml").write_text(textwrap.dedent("""\
-        id = "lab-backup"
-        title = "Tapevault 3 backup suite"
-        short_title = "Tapevault 3"
-        version = "1.0"
-
-        [source]
-        title = "Tapevault network notes"
-
-        [sections.overview]
-        title = "Network overview"
-        """))
-    _write_csv(backup / "roles.csv", ["id", "name", "description"], [
+    backup_roles = [
         dict(id="vault", name="Vault server", description="Keeps the backup copies."),
         dict(id="agent", name="Backup agent host", description="Any host whose disks the vault copies."),
         dict(id="catalog", name="Catalog database", description="Database of what was copied when."),
         dict(id="odd", name="<b>bold</b> *odd* role", description="<script>alert(1)</script>"),
-    ])
+    ]
     flows = [
         flow("vault-agent-control", "tcp", "7410", "vault", "agent", "Job control between the vault and its agents.",
              direction="both", service="tv-control", program="vaultd", rule="Tapevault control"),
@@ -87,15 +71,23 @@ def write_lab_data(folder: Path) -> Path:
         row = flow(f"hostile-{index}", "tcp", str(7500 + index), "agent", "odd", "Hostile text carrier.")
         row[text_columns[index % len(text_columns)]] = text
         flows.append(row)
-    _write_csv(backup / "flows.csv", FLOW_HEADER, flows)
-    _write_csv(backup / "errata.csv", ["id", "flow", "field", "published", "corrected", "rationale", "evidence", "reference"], [
+    write_dataset(folder / "lab-backup", """\
+        id = "lab-backup"
+        title = "Tapevault 3 backup suite"
+        short_title = "Tapevault 3"
+        version = "1.0"
+
+        [source]
+        title = "Tapevault network notes"
+
+        [sections.overview]
+        title = "Network overview"
+        """, backup_roles, flows, [
         dict(id="E1", flow="agent-data-push", field="port", published="7141", corrected="7411",
              rationale="Digits swapped in the notes; the agent binary connects to 7411.",
              evidence="Packet capture of an agent backup <b>run</b>", reference="overview"),
     ])
-    monitor = folder / "lab-monitor"
-    monitor.mkdir()
-    (monitor / "dataset.toml").write_text(textwrap.dedent("""\
+    write_dataset(folder / "lab-monitor", """\
         id = "lab-monitor"
         title = "Pollster monitoring"
         version = "0.1"
@@ -105,26 +97,14 @@ def write_lab_data(folder: Path) -> Path:
 
         [sections.overview]
         title = "Ports"
-        """))
-    _write_csv(monitor / "roles.csv", ["id", "name", "description"], [
+        """, [
         dict(id="monitor", name="Monitor", description="Polls agents for metrics."),
         dict(id="agent", name="Backup agent host", description="Any host whose disks the vault copies."),
-    ])
-    _write_csv(monitor / "flows.csv", FLOW_HEADER, [
+    ], [
         flow("monitor-poll", "tcp", "9100", "monitor", "agent", "Metrics scrape of each agent."),
         flow("monitor-trap", "udp", "9162", "agent", "monitor", "Agents push alerts to the monitor."),
     ])
     return folder
-
-
-def update_row(path: Path, flow_id: str, **changes: str) -> None:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header, rows = list(reader.fieldnames), list(reader)
-    for row in rows:
-        if row["id"] == flow_id:
-            row.update(changes)
-    _write_csv(path, header, rows)
 
 
 def prepare(app_params) -> tuple[list, dict, Path]:
@@ -275,9 +255,8 @@ def test_anchors_do_not_depend_on_row_order(app_params, make_app):
     app = build(make_app, args, kwargs)
     before = {row["flow"]: row["id"] for row in page(app, "reference.html").rows if row["flow"]}
     flows_csv = srcdir / "_data" / "lab-backup" / "flows.csv"
-    with flows_csv.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    _write_csv(flows_csv, FLOW_HEADER, rows[::-1])
+    header, rows = read_rows(flows_csv)
+    write_rows(flows_csv, header, rows[::-1])
     app = build(make_app, args, kwargs)
     after_rows = [row for row in page(app, "reference.html").rows if row["flow"]]
     assert [row["flow"] for row in after_rows] != list(before)  # the order did change
@@ -360,7 +339,7 @@ def test_a_data_edit_rewrites_the_pages_that_use_it_and_only_those(app_params, m
     out = Path(app.outdir)
     watched = ["reference.html", "roles/vault.html", "plain.html", "schema.html", "monitor.html"]
     before = {name: (out / name).stat().st_mtime_ns for name in watched}
-    update_row(srcdir / "_data" / "lab-backup" / "flows.csv", "catalog-sql", purpose="Catalog reads, writes and vacuum.")
+    edit_row(srcdir / "_data" / "lab-backup" / "flows.csv", "id", "catalog-sql", purpose="Catalog reads, writes and vacuum.")
     app = build(make_app, args, kwargs)
     status = app.status.getvalue()
     after = {name: (out / name).stat().st_mtime_ns for name in watched}
