@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Iterable, Iterator
 
-from .issues import CATALOG, Issue, issue, sort_key
+from .issues import CATALOG, Issue, did_you_mean, issue, sort_key
 from .model import ANY, Flow, Model, PortRange
 from .registry import Registry
 from .schema import DYNAMIC_RANGES
@@ -99,11 +99,10 @@ def registry_mismatch(model: Model, registry: Registry) -> Iterator[Issue]:
 @check("C202")
 def unknown_service(model: Model, registry: Registry) -> Iterator[Issue]:
     """A service name that no registry knows is probably misspelt (or belongs in the vendor registry)."""
-    names = list(registry.entries)
     for flow in model.flows:
         if flow.service and not registry.knows(flow.service):
-            close = difflib.get_close_matches(flow.service.lower(), names, n=1, cutoff=0.8)
-            hint = f" (did you mean {close[0]!r}?)" if close else "; add it to the vendor registry if it is a vendor port"
+            hint = (did_you_mean(flow.service, registry.entries, cutoff=0.8)
+                    or "; add it to the vendor registry if it is a vendor port")
             yield issue("C202", flow.where("service"), f"{flow.id}: service {flow.service!r} is not in the registry{hint}", "service")
 
 

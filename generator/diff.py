@@ -13,10 +13,6 @@ from .model import Dataset, Erratum, Flow, Host, Model, Role
 from .schema import DATASET_KEYS, ERRATA, FLOWS, INVENTORY, ROLES
 from .views import INBOUND, RequestLine
 
-# The flow fields a firewall rule is made of; a change elsewhere (purpose, condition,
-# service name, ...) needs no firewall change.
-FIREWALL_FIELDS = ("transport", "port", "source", "destination", "direction", "program")
-
 
 @dataclass(frozen=True)
 class Record:

@@ -31,8 +31,6 @@ class PortRange:
     def __contains__(self, port: int) -> bool:
         return self.first <= port <= self.last
 
-    def overlaps(self, other: "PortRange") -> bool:
-        return self.first <= other.last and other.first <= self.last
 
     def __str__(self) -> str:
         return str(self.first) if self.is_single else f"{self.first}-{self.last}"
@@ -238,16 +236,38 @@ class Model:
     def dataset_by_id(self) -> dict[str, Dataset]:
         return {dataset.id: dataset for dataset in self.datasets}
 
+    @cached_property
+    def flows_by_role(self) -> dict[str, list[Flow]]:
+        """Role id -> the flows touching it, in data order: indexed once, since every
+        output asks per role and scanning all flows per role grows as roles x flows."""
+        index: dict[str, list[Flow]] = {}
+        for flow in self.flows:
+            for role in dict.fromkeys((flow.source, flow.destination)):
+                index.setdefault(role, []).append(flow)
+        return index
+
+    @cached_property
+    def hosts_by_role(self) -> dict[str, list[Host]]:
+        index: dict[str, list[Host]] = {}
+        for host in self.inventory:
+            index.setdefault(host.role, []).append(host)
+        return index
+
     def flows_of_role(self, role: str) -> list[Flow]:
-        return [flow for flow in self.flows if flow.touches(role)]
+        return list(self.flows_by_role.get(role, ()))
 
     def hosts_of_role(self, role: str) -> list[Host]:
-        return [host for host in self.inventory if host.role == role]
+        return list(self.hosts_by_role.get(role, ()))
+
+    def role_name(self, role: str) -> str:
+        """The role's name for people; the id itself when no dataset defines it."""
+        found = self.role_by_id.get(role)
+        return found.name if found is not None else role
 
     def errata_of_flow(self, flow: str) -> list[Erratum]:
         return [erratum for erratum in self.errata if erratum.flow == flow]
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """One hash over every input file, for "generated from" lines. Paths count relative
         to the data folder, so the same data gives the same fingerprint wherever it is read."""

@@ -17,3 +17,9 @@ def git(*arguments: str, folder: Path | None = None, binary: bool = False) -> su
         return subprocess.run(command, capture_output=True, text=not binary, timeout=GIT_TIMEOUT, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def git_text(*arguments: str, folder: Path | None = None) -> str | None:
+    """What `git arguments...` printed, or None when git failed or could not run."""
+    done = git(*arguments, folder=folder)
+    return done.stdout if done is not None and done.returncode == 0 else None

@@ -31,7 +31,7 @@ def role_lines(model: Model, role: str) -> list[RequestLine]:
     touching the role, one line per direction in which it involves the role. A flow between
     two hosts of the same role gives an inbound and an outbound line."""
     lines = []
-    for flow in model.flows:
+    for flow in model.flows_by_role.get(role, ()):
         for source, destination in flow.directions():
             if destination == role:
                 lines.append(RequestLine(flow, role, INBOUND, source, destination))
@@ -43,6 +43,11 @@ def role_lines(model: Model, role: str) -> list[RequestLine]:
 def role_addresses(model: Model, role: str) -> list[Host]:
     """The inventory hosts of a role (empty when the inventory does not cover it)."""
     return model.hosts_of_role(role)
+
+
+def datasets_text(model: Model) -> str:
+    """The datasets and their versions, as generated files name their source."""
+    return ", ".join(f"{dataset.id} {dataset.version}" for dataset in model.datasets)
 
 
 def flow_anchor(flow_id: str) -> str:

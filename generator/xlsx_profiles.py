@@ -44,8 +44,7 @@ class RowFacts:
         return found
 
     def role_name(self, role: str) -> str:
-        found = self.model.role_by_id.get(role)
-        return found.name if found is not None else role
+        return self.model.role_name(role)
 
     def _address_text(self, role: str, with_names: bool) -> str:
         key = (role, "named" if with_names else "bare")
@@ -120,8 +119,7 @@ class Profile:
 
 
 def _service(row: Row) -> str:
-    flow = row.line.flow
-    return flow.label if flow.ports is not None or flow.transport != "any" else "any"
+    return row.line.flow.label
 
 
 def _empty(row: Row) -> str:

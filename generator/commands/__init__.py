@@ -3,7 +3,6 @@ which adds its parser and sets `func` to a function taking the parsed arguments 
 returning the exit code."""
 from __future__ import annotations
 
-import importlib
 import pkgutil
 
 

@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +35,7 @@ from ..output_files import replace_file
 from ..outputs.markdown import inline, table
 from ..pipeline import Checked, load_and_check
 from ..provenance import git
+from ..views import datasets_text
 from ..xlsx_profiles import PROFILES
 
 SETTINGS_FILE = "portbook.toml"
@@ -176,11 +178,12 @@ class Review:
 
 def _checks_table(issues: list[Issue]) -> list[list[str]]:
     """Every check, passed or failed, plus any load-time code that fired."""
-    fired = {item.code for item in issues}
+    found = Counter(item.code for item in issues)
+    fired = set(found)
     codes = [entry.code for entry in CHECKS] + sorted(fired - {entry.code for entry in CHECKS})
     rows = []
     for code in dict.fromkeys(codes):
-        count = sum(item.code == code for item in issues)
+        count = found[code]
         result = "pass" if not count else ("fail" if CATALOG[code].severity is Severity.ERROR else "warn")
         rows.append([code, CATALOG[code].name, result, str(count)])
     return rows
@@ -191,7 +194,7 @@ def render_markdown(review: Review) -> str:
     out = [f"# Data review: {inline(old.spec)} to {inline(new.spec)}\n",
            f"Summary: {inline(review.summary)}\n",
            table(["", "data", "datasets", "fingerprint"], [
-               [label, side.shown_as, ", ".join(f"{d.id} {d.version}" for d in side.model.datasets),
+               [label, side.shown_as, datasets_text(side.model),
                 side.model.fingerprint[:12]] for label, side in (("old", old), ("new", new))
            ])]
     titles = {"flow": "Flows", "erratum": "Errata", "role": "Roles", "host": "Inventory", "dataset": "Datasets"}

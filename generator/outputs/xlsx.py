@@ -27,7 +27,9 @@ from openpyxl.writer.excel import ExcelWriter
 
 from ..model import Model
 from ..output_files import OutputFiles
-from ..provenance import git
+from ..csvfile import display_path
+from ..issues import settings_error
+from ..provenance import git_text
 from ..views import INBOUND, RequestLine, role_addresses, role_lines
 from ..xlsx_profiles import DECISION, DECISIONS, DEFAULT_PROFILE, PORT, PROFILES, REVIEW, Column, Profile, Row, RowFacts
 
@@ -65,19 +67,14 @@ def document_date() -> datetime.datetime:
     return EARLIEST
 
 
-def _git(folder: Path, *arguments: str) -> str | None:
-    done = git(*arguments, folder=folder)
-    return done.stdout if done is not None and done.returncode == 0 else None
-
-
 def git_commit(folder: Path) -> str:
     """The last commit that changed the data folder ("" outside git or without git), marked
     when the folder differs from it. Not HEAD: a commit that leaves the data alone must not
     change every workbook."""
-    commit = (_git(folder, "log", "-1", "--format=%H", "--", ".") or "").strip()
+    commit = (git_text("log", "-1", "--format=%H", "--", ".", folder=folder) or "").strip()
     if not re.fullmatch(r"[0-9a-f]{40,64}", commit):
         return ""
-    if _git(folder, "status", "--porcelain", "--", "."):
+    if git_text("status", "--porcelain", "--", ".", folder=folder):
         commit += " (the data folder has uncommitted changes)"
     return commit
 
@@ -330,11 +327,11 @@ class _FixedTimeZip(zipfile.ZipFile):
 
 
 def _workbook(model: Model, lines: list[RequestLine], *, title: str, roles: list[str], profile: Profile,
-              with_action: bool, commit: str) -> bytes:
+              with_action: bool, commit: str, facts: RowFacts | None = None) -> bytes:
     columns = list(profile.columns)
     if with_action:
         columns.insert(profile.action_at, profile.action)
-    facts = RowFacts(model)
+    facts = facts or RowFacts(model)  # one per build when given: its caches serve every workbook
     getters = [column.value for column in columns]
     rows = []
     for number, line in enumerate(lines, 1):
@@ -373,8 +370,8 @@ def selected_profile(model: Model, args: argparse.Namespace) -> Profile:
     name = str(model.settings.section("xlsx").get("profile", DEFAULT_PROFILE))
     if name not in PROFILES:
         # A bad setting is bad input: reported like the loader's messages, without a traceback.
-        raise SystemExit(f"{model.settings.path}:1:1: L009 [xlsx] profile {name!r} is not a known layout; "
-                         f"known: {', '.join(PROFILES)}")
+        raise settings_error(display_path(model.settings.path),
+                             f"[xlsx] profile {name!r} is not a known layout; known: {', '.join(PROFILES)}")
     return PROFILES[name]
 
 
@@ -383,6 +380,7 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
     commit = git_commit(model.settings.path.parent)
     uncovered = {role.id for role in model.roles if not role_addresses(model, role.id)}
     placeholder_lines: dict[str, int] = {}
+    facts = RowFacts(model)
     for role in model.roles:
         lines = role_lines(model, role.id)
         for line in lines:
@@ -390,6 +388,6 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
                     placeholder_lines[end] = placeholder_lines.get(end, 0) + 1
         title = f"Firewall change request: {role.name}"
         files.add(f"{role.id}.xlsx", _workbook(model, lines, title=title, roles=[role.id], profile=profile,
-                                                    with_action=False, commit=commit))
+                                                    with_action=False, commit=commit, facts=facts))
     return [f"role {role} has no inventory addresses: {count} lines use a placeholder"
             for role, count in placeholder_lines.items()]

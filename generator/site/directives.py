@@ -18,7 +18,7 @@ from ..model import Model
 from ..views import INBOUND, OUTBOUND, flow_anchor, role_addresses, role_lines
 from .data import data_files, model_of
 from .pages import download_nodes
-from .table import (COLUMNS, FLOW_COLUMNS, LINE_COLUMNS, REFERENCE_DOC, _role_name, docutils_table,
+from .table import (COLUMNS, FLOW_COLUMNS, LINE_COLUMNS, REFERENCE_DOC, docutils_table,
                     make_port_table, role_doc)
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def resolve_flow_reference(app, env, node: addnodes.pending_xref, contnode: node
 
 
 def role_link(model: Model, role_id: str, docname: str) -> nodes.Node:
-    name = _role_name(model, role_id)
+    name = model.role_name(role_id)
     if role_id not in model.role_by_id:
         return nodes.Text(name)
     return addnodes.pending_xref(
@@ -125,7 +125,7 @@ class PortTable(DataDirective):
 
         def keep(flow) -> bool:
             return (
-                (not wanted["role"] or flow.source in wanted["role"] or flow.destination in wanted["role"])
+                (not wanted["role"] or any(flow.touches(role) for role in wanted["role"]))
                 and (not wanted["source"] or flow.source in wanted["source"])
                 and (not wanted["destination"] or flow.destination in wanted["destination"])
                 and (not wanted["transport"] or flow.transport in wanted["transport"])
@@ -170,14 +170,13 @@ class RolePage(DataDirective):
             self.warn(f"role-page: unknown role {role_id!r}")
             return []
         self.depend_on_data()
-        docname = self.env.current_document.docname
         page = self.section(role.name, f"role-{role.id}")
         if role.description:
             page += nodes.paragraph("", role.description)
         lines = role_lines(model, role.id)
         datasets = sorted({line.flow.dataset for line in lines})
         intro = nodes.paragraph()
-        intro += nodes.Text(f"Role id ")
+        intro += nodes.Text("Role id ")
         intro += nodes.literal("", role.id)
         intro += nodes.Text(f": {sum(l.direction == INBOUND for l in lines)} inbound and "
                             f"{sum(l.direction == OUTBOUND for l in lines)} outbound lines")
@@ -355,15 +354,16 @@ class PortDiagram(DataDirective):
             logger.info(f"portbook: {reason}; the diagram is shown as a list", location=self.get_location())
             note = nodes.paragraph("", f"{reason}; the arrows are listed instead.")
             listing = "\n".join(
-                f"{_role_name(model, source)} {'<->' if both else '->'} {_role_name(model, destination)}: {summary(labels)}"
+                f"{model.role_name(source)} {'<->' if both else '->'} {model.role_name(destination)}: {summary(labels)}"
                 for (source, destination, both), labels in edges.items()
             )
             return [note, nodes.literal_block(listing, listing, language="text", classes=["portbook-diagram-text"])]
-        roles = sorted({role for key in edges for role in key[:2]}, key=lambda r: list(model.role_by_id).index(r) if r in model.role_by_id else 0)
+        order = {role: index for index, role in enumerate(model.role_by_id)}
+        roles = sorted({role for key in edges for role in key[:2]}, key=lambda r: order.get(r, 0))
         lines = ["digraph portbook {", '  graph [rankdir=TB, nodesep=0.6, ranksep=0.9, fontname="sans-serif"];',
                  '  node [shape=box, style="rounded", fontname="sans-serif"];', '  edge [fontname="sans-serif", fontsize=10];']
         for role in roles:
-            lines.append(f"  {_dot_string(role)} [label={_dot_string(_role_name(model, role))}];")
+            lines.append(f"  {_dot_string(role)} [label={_dot_string(model.role_name(role))}];")
         for (source, destination, both), labels in edges.items():
             extra = ", dir=both" if both else ""
             lines.append(f"  {_dot_string(source)} -> {_dot_string(destination)} [label={_dot_string(summary(labels, chr(10)))}{extra}];")

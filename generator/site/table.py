@@ -19,7 +19,7 @@ from typing import Callable
 from docutils import nodes
 
 from ..model import Flow, Model
-from ..views import REFERENCE_PAGE, flow_anchor, role_page
+from ..views import INBOUND, REFERENCE_PAGE, flow_anchor, role_page
 from .data import model_of
 
 # Docnames are the site's page paths (generator.views) without ".html".
@@ -38,13 +38,8 @@ class Column:
     lines_only: bool = False  # needs a directed line (role pages), not a bare flow
 
 
-def _role_name(model: Model, role_id: str) -> str:
-    role = model.role_by_id.get(role_id)
-    return role.name if role else role_id
-
-
 def _peer(flow: Flow, way: str) -> str:
-    return flow.source if way == "inbound" else flow.destination
+    return flow.source if way == INBOUND else flow.destination
 
 
 COLUMNS: dict[str, Column] = {
@@ -123,7 +118,7 @@ def html_rows(model: Model, node: port_table, builder, docname: str):
     def role_cell(role_id: str) -> str:
         if role_id not in role_href:
             role_href[role_id] = escape(builder.get_relative_uri(docname, role_doc(role_id))) if role_id in known_roles else ""
-        text = escape(_role_name(model, role_id))
+        text = escape(model.role_name(role_id))
         href = role_href[role_id]
         return f'<a class="reference internal" href="{href}">{text}</a>' if href else text
 
@@ -232,7 +227,7 @@ def port_tables_as_docutils(app, doctree: nodes.document, docname: str) -> None:
             for column in columns:
                 value = column.text(model, flow, way)
                 if column.link == "role":
-                    value = _role_name(model, value)
+                    value = model.role_name(value)
                 cells.append(nodes.Text(value))
             rows.append(cells)
         node.replace_self(docutils_table([column.header for column in columns], rows))
