@@ -56,6 +56,42 @@ def expressible_inbound(model, role: str) -> list:
     ]
 
 
+def term_groups(model, role: str) -> dict[tuple[str, str], list]:
+    """The expressible inbound lines of a role by (peer role, transport), in order of
+    first appearance: each group is one term, allowing its peers in on its ports."""
+    groups: dict[tuple[str, str], list] = {}
+    for line in expressible_inbound(model, role):
+        groups.setdefault((line.peer, line.flow.transport), []).append(line)
+    return groups
+
+
+def term_names(model, role: str) -> list[str]:
+    return [f"allow-{transport}-from-{peer}" for peer, transport in term_groups(model, role)]
+
+
+def merged(intervals) -> list[tuple[int, int]]:
+    """Port intervals merged where they overlap or touch: two lists allow the same ports
+    exactly when their merged forms are equal."""
+    result: list[list[int]] = []
+    for first, last in sorted(intervals):
+        if result and first <= result[-1][1] + 1:
+            result[-1][1] = max(result[-1][1], last)
+        else:
+            result.append([first, last])
+    return [tuple(item) for item in result]
+
+
+def flow_ports(lines) -> list[tuple[int, int]]:
+    return merged((line.flow.ports.first, line.flow.ports.last) for line in lines)
+
+
+def parse_ports(text: str) -> list[tuple[int, int]]:
+    """A netsh port list ('80,135,49152-65535') or an nftables one ('{ 80, 135 }')."""
+    items = [item.strip() for item in text.strip("{} ").split(",")]
+    pairs = [item.split("-") if "-" in item else (item, item) for item in items]
+    return merged((int(first), int(last)) for first, last in pairs)
+
+
 def parse_netsh(text: str) -> list[dict[str, str]]:
     """Every netsh rule of a rendered batch file as key -> value; any other line must be a
     ':' comment line of inert characters, so an injected command cannot hide in between."""
@@ -70,6 +106,30 @@ def parse_netsh(text: str) -> list[dict[str, str]]:
         else:
             assert re.fullmatch(r":[A-Za-z0-9 .,:()/+_=$-]*", line), line
     return rules
+
+
+NFT_RULE = re.compile(r"(ip6?) saddr (\{[^}]*\}|\S+) \1 daddr (\{[^}]*\}|\S+) (tcp|udp) dport (\{[^}]*\}|\S+) ct state new accept")
+
+
+def nft_chains(text: str) -> dict[str, list[dict]]:
+    """Every term chain of an nftables output with its accept rules, parsed; a line that is
+    neither a rule, a comment nor chain syntax fails the test."""
+    chains: dict[str, list[dict]] = {}
+    current = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if match := re.fullmatch(r"chain (allow-[a-z0-9-]+) \{", line):
+            current = chains.setdefault(match[1], [])
+        elif line.startswith("chain root") or line == "}":
+            current = None
+        elif current is not None and not line.startswith("comment "):
+            match = NFT_RULE.fullmatch(line)
+            assert match, line
+            family, sources, destinations, protocol, ports = match.groups()
+            current.append({"family": family, "protocol": protocol, "ports": parse_ports(ports),
+                            "sources": networks(sources.strip("{} ").split(", ")),
+                            "destinations": networks(destinations.strip("{} ").split(", "))})
+    return chains
 
 
 def nft_check(*paths: Path) -> None:
@@ -95,8 +155,14 @@ def test_written_policies_load_in_aerleon_and_render_to_the_shipped_outputs(ship
     for path in policies:
         parsed = aerleon_yaml.ParseFile(path.name, base_dir=str(path.parent), definitions=definitions)
         terms = [term for _, filter_terms in parsed.filters for term in filter_terms]
-        assert [term.name for term in terms] == [f"allow-{line.flow.id}" for line in expressible_inbound(model, path.stem)]
+        groups = term_groups(model, path.stem)
+        assert [term.name for term in terms] == term_names(model, path.stem)
         assert all(term.action == ["accept"] for term in terms)
+        for term, ((peer, transport), lines) in zip(terms, groups.items()):
+            assert term.protocol == [transport]
+            assert merged(term.destination_port) == flow_ports(lines)
+            assert networks(term.source_address) == networks(h.address for h in role_addresses(model, peer))
+            assert networks(term.destination_address) == networks(h.address for h in role_addresses(model, path.stem))
         # Rendering the files as a user would gives exactly the outputs shipped beside them.
         document = {"filename": path.stem, **yaml.safe_load(path.read_text(encoding="utf-8"))}
         rendered = api.Generate([document], definitions)
@@ -126,19 +192,18 @@ def test_windows_rules_allow_each_expressible_inbound_line(shipped):
         for rule in rules:
             assert (rule["dir"], rule["action"], rule["enable"]) == ("in", "allow", "yes")
             by_name.setdefault(rule["name"], []).append(rule)
-        lines = expressible_inbound(model, role)
-        assert sorted(by_name) == sorted(f"i_allow-{line.flow.id}" for line in lines)
+        groups = term_groups(model, role)
+        assert sorted(by_name) == sorted(f"i_{name}" for name in term_names(model, role))
         local = networks(host.address for host in role_addresses(model, role))
-        for line in lines:
-            found = by_name[f"i_allow-{line.flow.id}"]
+        for (peer, transport), lines in groups.items():
+            found = by_name[f"i_allow-{transport}-from-{peer}"]
             # Aerleon writes one rule per local address, each with every remote address.
             assert networks(rule["localip"] for rule in found) == local
             for rule in found:
-                assert rule["protocol"] == line.flow.transport
-                assert rule["localport"] == str(line.flow.ports)
-                assert networks(rule["remoteip"].split(",")) == networks(h.address for h in role_addresses(model, line.peer))
-    dpm = parse_netsh((shipped / "out" / "dpm-server.bat").read_text(encoding="utf-8"))
-    assert {rule["name"] for rule in dpm}.isdisjoint({"i_allow-dpm-service-program", "i_allow-replication-agent-program"})
+                # Exactly the ports of the peer's flows over this transport, from exactly its hosts.
+                assert rule["protocol"] == transport
+                assert parse_ports(rule["localport"]) == flow_ports(lines)
+                assert networks(rule["remoteip"].split(",")) == networks(h.address for h in role_addresses(model, peer))
 
 
 def test_nftables_outputs_pass_nft_check_and_drop_by_default(shipped):
@@ -148,13 +213,38 @@ def test_nftables_outputs_pass_nft_check_and_drop_by_default(shipped):
     for path in outputs:
         text = path.read_text(encoding="utf-8")
         assert "type filter hook input priority 0; policy drop;" in text
-        rules = [line.strip() for line in text.splitlines() if line.strip().endswith("ct state new accept")]
-        assert len(rules) == len(expressible_inbound(model, path.stem))
+        chains = nft_chains(text)
+        groups = term_groups(model, path.stem)
+        assert list(chains) == term_names(model, path.stem)
+        for (peer, transport), lines in groups.items():
+            [rule] = chains[f"allow-{transport}-from-{peer}"]
+            assert rule == {
+                "family": "ip", "protocol": transport, "ports": flow_ports(lines),
+                "sources": networks(h.address for h in role_addresses(model, peer)),
+                "destinations": networks(h.address for h in role_addresses(model, path.stem)),
+            }
+        # Each term names the flows it carries.
+        for peer, transport in groups:
+            assert f'comment "{transport} from role {peer}, ' in text
     sql = (shipped / "out" / "sql-server.nft").read_text(encoding="utf-8")
-    assert "ip saddr 192.0.2.10/32 ip daddr 192.0.2.30/32 tcp dport 1433 ct state new accept" in sql
-    # The program a flow names has no port-based equivalent; it travels in the comment.
-    assert re.search(r'comment "flow sql-engine-default - program sqlservr.exe - ', sql)
+    assert re.search(r'comment "tcp from role dpm-server, 5 flows: sql-engine-default, sql-named-instance, ', sql)
     nft_check(*outputs)
+
+
+def test_each_term_lists_one_service_per_flow_and_each_service_describes_its_flow(shipped):
+    model = load_and_check(DATA).model
+    services = yaml.safe_load((shipped / "def" / "services.yaml").read_text(encoding="utf-8"))["services"]
+    flows = {flow.id: flow for flow in model.flows}
+    for path in sorted((shipped / "policies" / "pol").glob("*.yaml")):
+        terms = yaml.safe_load(path.read_text(encoding="utf-8"))["filters"][0]["terms"]
+        expected = [[policy_output.token(line.flow.id) for line in lines] for lines in term_groups(model, path.stem).values()]
+        assert [term["destination-port"] for term in terms] == expected
+    for name, [service] in services.items():
+        flow = next(flow for flow_id, flow in flows.items() if policy_output.token(flow_id) == name)
+        assert (str(service["port"]), service["protocol"]) == (str(flow.ports), flow.transport)
+        assert service["comment"].startswith(f"flow {flow.id} - ")
+    # The program a flow names has no port-based equivalent; it travels in the comment.
+    assert services["SQL_ENGINE_DEFAULT"][0]["comment"].startswith("flow sql-engine-default - program sqlservr.exe - ")
 
 
 def test_every_skipped_line_is_listed_with_its_reason(shipped, data_dir, tmp_path, capsys):
@@ -189,7 +279,8 @@ def test_role_without_addresses_gets_no_policy_and_its_lines_are_listed(data_dir
     networks_file = yaml.safe_load((folder / "def" / "networks.yaml").read_text(encoding="utf-8"))
     assert "SQL_SERVER" not in networks_file["networks"]
     dpm = parse_netsh((folder / "out" / "dpm-server.bat").read_text(encoding="utf-8"))
-    assert "i_allow-central-console" not in {rule["name"] for rule in dpm}
+    assert "i_allow-tcp-from-ops-manager" not in {rule["name"] for rule in dpm}
+    assert not any("203.0.113.15" in rule["remoteip"] for rule in dpm)
     nft_check(folder / "out" / "dpm-server.nft")
 
 
@@ -225,12 +316,13 @@ def test_hostile_text_comes_out_inert(data_dir, tmp_path):
         # Each term is one chain holding one accept rule per address family it uses:
         # no text was split into extra statements.
         chains = re.findall(r"^    chain (allow-[a-z0-9-]+) \{$", text, re.MULTILINE)
-        assert len(chains) == len(expressible_inbound(model, path.stem))
+        assert chains == term_names(model, path.stem)
         assert text.count("ct state new accept") == len(chains)
+        assert all(len(rules) == 1 for rules in nft_chains(text).values())
     for path in sorted((folder / "out").glob("*.bat")):
         rules = parse_netsh(path.read_text(encoding="utf-8"))
         names = {rule["name"] for rule in rules}
-        assert names == {f"i_allow-{line.flow.id}" for line in expressible_inbound(model, path.stem)}
+        assert names == {f"i_{name}" for name in term_names(model, path.stem)}
     for path in sorted(folder.rglob("*.yaml")):
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         for filter_ in loaded.get("filters", []):
@@ -315,7 +407,7 @@ def test_second_dataset_and_ipv6_addresses_flow_into_the_policies(data_dir, tmp_
     assert "ip6 saddr 2001:db8:1::/64 ip6 daddr 2001:db8::80/128 tcp dport 443 ct state new accept" in web_nft
     assert "192.0.2.128" not in web_nft  # the IPv4 clients have no IPv4 server to reach
     [rule] = parse_netsh((folder / "out" / "web-server.bat").read_text(encoding="utf-8"))
-    assert (rule["name"], rule["localport"], rule["localip"]) == ("i_allow-web-https", "443", "2001:db8::80/128")
+    assert (rule["name"], rule["localport"], rule["localip"]) == ("i_allow-tcp-from-web-client", "443", "2001:db8::80/128")
     # A role reached over both IP versions gets a dual-stack nftables table; only the
     # peer with an IPv6 address is allowed in over IPv6.
     dpm = yaml.safe_load((folder / "policies" / "pol" / "dpm-server.yaml").read_text(encoding="utf-8"))
@@ -324,3 +416,44 @@ def test_second_dataset_and_ipv6_addresses_flow_into_the_policies(data_dir, tmp_
     ip6_rules = {line.strip() for line in dpm_nft.splitlines() if line.strip().startswith("ip6 ")}
     assert ip6_rules == {"ip6 saddr 2001:db8::15/128 ip6 daddr 2001:db8::10/128 tcp dport 6075 ct state new accept"}
     nft_check(folder / "out" / "web-server.nft", folder / "out" / "dpm-server.nft")
+
+
+def test_flows_from_one_peer_share_a_term_that_allows_exactly_their_ports(data_dir, tmp_path):
+    flows = data_dir / "dpm-2012r2" / "flows.csv"
+    base = {"transport": "tcp", "source": "ops-manager", "destination": "dpm-server", "direction": "one-way",
+            "purpose": "Console traffic.", "reference": "ports"}
+    # The same port again, a range touching it, one overlapping it, a disjoint one, and UDP.
+    append_row(flows, id="console-again", port="6075", **base)
+    append_row(flows, id="console-touching", port="6075-6080", **base)
+    append_row(flows, id="console-overlap", port="6070-6076", **base)
+    append_row(flows, id="console-far", port="7000", **base)
+    append_row(flows, id="console-udp", **base | {"transport": "udp", "port": "6075"})
+    # A flow between two hosts of one role gives that role's term its own hosts as peers.
+    append_row(flows, id="agent-peer", port="5720", **base | {"source": "protected-computer", "destination": "protected-computer", "direction": "both"})
+    assert build(data_dir, tmp_path) == 0
+    folder = tmp_path / "policy"
+    model = load_and_check(data_dir).model
+
+    dpm = nft_chains((folder / "out" / "dpm-server.nft").read_text(encoding="utf-8"))
+    [tcp] = dpm["allow-tcp-from-ops-manager"]
+    assert tcp["ports"] == [(6070, 6080), (7000, 7000)]
+    assert tcp["sources"] == networks(["203.0.113.15"])
+    [udp] = dpm["allow-udp-from-ops-manager"]
+    assert udp["ports"] == [(6075, 6075)]
+    agents = nft_chains((folder / "out" / "protected-computer.nft").read_text(encoding="utf-8"))
+    [own] = agents["allow-tcp-from-protected-computer"]
+    assert own["ports"] == [(5720, 5720)] and own["sources"] == own["destinations"]
+    # The flow appears once among its term's services although it gives two inbound lines.
+    policy = yaml.safe_load((folder / "policies" / "pol" / "protected-computer.yaml").read_text(encoding="utf-8"))
+    [term] = [t for t in policy["filters"][0]["terms"] if t["name"] == "allow-tcp-from-protected-computer"]
+    assert term["destination-port"] == ["AGENT_PEER"]
+    assert "1 flow: agent-peer" in term["comment"]
+
+    rules = parse_netsh((folder / "out" / "dpm-server.bat").read_text(encoding="utf-8"))
+    by_name = {rule["name"]: rule for rule in rules}
+    assert parse_ports(by_name["i_allow-tcp-from-ops-manager"]["localport"]) == [(6070, 6080), (7000, 7000)]
+    for role in ("dpm-server", "protected-computer"):
+        for (peer, transport), lines in term_groups(model, role).items():
+            chain = nft_chains((folder / "out" / f"{role}.nft").read_text(encoding="utf-8"))[f"allow-{transport}-from-{peer}"]
+            assert [rule["ports"] for rule in chain] == [flow_ports(lines)]
+    nft_check(folder / "out" / "dpm-server.nft", folder / "out" / "protected-computer.nft")

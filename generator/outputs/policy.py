@@ -2,10 +2,17 @@
 
 For every role, the inbound lines of `views.role_lines` become accept terms on the
 role's own hosts (destination = the role's inventory addresses, source = the peer
-role's). The files under build/policy/ form an Aerleon repository a network
-engineer can keep: naming definitions in def/, policies in policies/, and the
-outputs Aerleon's own API rendered from them in out/. Lines Aerleon cannot express
-are listed with the reason in SKIPPED.md and in the returned notes.
+role's). Lines from the same peer role over the same transport share one term that
+lists one service per flow: the union of their ports for the same two address
+sets, exactly what one term per flow would allow, in far fewer terms (a role's
+term count is bounded by its peers, not by its flows, which keeps Aerleon's
+per-term work from growing with the data). Each service is named after its flow
+and carries the flow's description, so every port of a term traces to its flow.
+
+The files under build/policy/ form an Aerleon repository a network engineer can
+keep: naming definitions in def/, policies in policies/, and the outputs Aerleon's
+own API rendered from them in out/. Lines Aerleon cannot express are listed with
+the reason in SKIPPED.md and in the returned notes.
 
 Term names derive from flow ids and comments from the data's free text, both
 reduced to characters every supported platform carries inertly, because Aerleon
@@ -77,10 +84,10 @@ def token(text: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", text.upper())
 
 
-def term_name(flow_id: str) -> str:
+def term_name(transport: str, peer: str) -> str:
     """A term name every platform accepts: nftables uses it as a chain name and netsh as
     an unquoted rule name, so only a-z, 0-9 and '-', led by a word that no keyword is."""
-    return "allow-" + re.sub(r"[^a-z0-9-]", "-", flow_id.lower())
+    return "allow-" + re.sub(r"[^a-z0-9-]", "-", f"{transport}-from-{peer}".lower())
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,7 @@ def _families(addresses: list[str]) -> set[int]:
     return {ipaddress.ip_network(address, strict=False).version for address in addresses}
 
 
-def _term_comment(flow: Flow) -> str:
+def _flow_comment(flow: Flow) -> str:
     parts = [f"flow {flow.id}"]
     if flow.program:
         parts.append(f"program {flow.program}")
@@ -133,6 +140,14 @@ def _term_comment(flow: Flow) -> str:
     if flow.rule:
         parts.append(f"rule {flow.rule}")
     return safe_comment(" - ".join(parts))
+
+
+def _term_comment(transport: str, peer: str, flow_ids: list[str]) -> str:
+    """Which flows a term carries, as far as the comment limit allows; the term's services
+    name every one of them."""
+    count = len(flow_ids)
+    return safe_comment(f"{transport} from role {peer}, {count} flow{'s' if count > 1 else ''}: "
+                        f"{', '.join(flow_ids)}")
 
 
 def _why_not(flow: Flow) -> str:
@@ -174,7 +189,7 @@ def plan(model: Model) -> PolicySet:
             without.append((role.id, "no flow is inbound to this role"))
             continue
         policy = RolePolicy(role, _unique(role.id.replace(".", "_"), used_stems))
-        used_names: set[str] = set()
+        groups: dict[tuple[str, str], list[Flow]] = {}  # (peer role, transport) -> its flows
         for line in inbound:
             flow = line.flow
             reason = _why_not(flow)
@@ -192,15 +207,21 @@ def plan(model: Model) -> PolicySet:
             if flow.id not in service_tokens:
                 service_tokens[flow.id] = name = _unique(token(flow.id), used_services)
                 port = flow.ports.first if flow.ports.is_single else str(flow.ports)
-                services[name] = [{"port": port, "protocol": flow.transport}]
+                services[name] = [{"port": port, "protocol": flow.transport, "comment": _flow_comment(flow)}]
             policy.families |= common
+            grouped = groups.setdefault((line.peer, flow.transport), [])
+            # A flow within one role gives its inbound line once per direction.
+            if not grouped or grouped[-1] is not flow:
+                grouped.append(flow)
+        used_names: set[str] = set()
+        for (peer, transport), flows in groups.items():
             policy.terms.append({
-                "name": _unique(term_name(flow.id), used_names),
-                "comment": _term_comment(flow),
-                "source-address": role_tokens[line.peer],
+                "name": _unique(term_name(transport, peer), used_names),
+                "comment": _term_comment(transport, peer, [flow.id for flow in flows]),
+                "source-address": role_tokens[peer],
                 "destination-address": role_tokens[role.id],
-                "destination-port": service_tokens[flow.id],
-                "protocol": flow.transport,
+                "destination-port": [service_tokens[flow.id] for flow in flows],
+                "protocol": transport,
                 "action": "accept",
             })
         if policy.terms:
@@ -232,8 +253,14 @@ def render(policy_set: PolicySet, platforms: list[str]) -> tuple[dict[str, str],
     return outputs, notes
 
 
+# libyaml's emitter where PyYAML was built with it: the pure-Python one took longer
+# than Aerleon itself on large data.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def _yaml(data: dict, heading: str) -> str:
-    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=False, width=1000, default_flow_style=False)
+    body = yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=False, width=1000,
+                     default_flow_style=False)
     return f"# {heading}\n{body}"
 
 
