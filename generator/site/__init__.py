@@ -2,15 +2,17 @@
 schema as pages, always built from the current data folder.
 
 conf.py lists "generator.site" in `extensions` and sets `portbook_data` to the
-data folder. The model is loaded and checked once per build (see .data); data
-errors stop the build with the same FILE:LINE:COLUMN messages as
-`python -m generator check`.
+data folder. The model is loaded and checked once per build, before any page is
+read (see .data), so parallel workers inherit it; data errors stop the build with
+the same FILE:LINE:COLUMN messages as `python -m generator check`. A build after
+a data edit reads again only the pages whose data changed (see .reads) and
+replaces only the output files whose bytes changed (see .builders).
 """
 from __future__ import annotations
 
 from sphinx.application import Sphinx
 
-from . import data, directives, pages, table
+from . import builders, data, directives, pages, reads, table
 
 
 def _builder_inited(app: Sphinx) -> None:
@@ -23,14 +25,20 @@ def setup(app: Sphinx) -> dict:
     app.setup_extension("sphinx.ext.graphviz")
     app.add_config_value("portbook_data", "", "env", types=frozenset({str}))
     app.add_config_value("portbook_outputs", "", "env", types=frozenset({str}))
+    app.add_builder(builders.HTMLBuilder, override=True)
+    app.add_builder(builders.DirectoryBuilder, override=True)
     app.connect("builder-inited", _builder_inited)
     app.connect("source-read", pages.role_source)
-    app.connect("env-get-outdated", pages.outdated_role_pages)
+    app.connect("env-get-outdated", reads.outdated_documents)
+    app.connect("env-purge-doc", reads.purge_document)
+    app.connect("env-merge-info", reads.merge_documents)
+    app.connect("env-updated", reads.navigation_changed)
 
     app.add_node(table.port_table, html=(table.visit_port_table_html, None))
     app.connect("doctree-resolved", table.port_tables_as_docutils)
-    app.connect("build-finished", table.stream_long_tables)
     app.connect("missing-reference", directives.resolve_flow_reference)
+    app.connect("missing-reference", pages.resolve_output_reference)
+    app.connect("build-finished", pages.copy_outputs)
 
     app.add_directive("port-table", directives.PortTable)
     app.add_directive("role-page", directives.RolePage)
@@ -41,6 +49,6 @@ def setup(app: Sphinx) -> dict:
     app.add_directive("data-schema", directives.DataSchema)
     app.add_directive("issue-codes", directives.IssueCodes)
     app.add_role("port", directives.PortRole())
-    # The environment holds nothing of ours beyond Sphinx's own dependency records,
-    # so parallel reading needs no merge step.
-    return {"version": "1", "env_version": 1, "parallel_read_safe": True, "parallel_write_safe": True}
+    # env_version names the layout of what the environment holds for us (reads.ENV_KEY);
+    # a build with another version starts from a fresh environment.
+    return {"version": "2", "env_version": 2, "parallel_read_safe": True, "parallel_write_safe": True}

@@ -76,14 +76,3 @@ def model_of(config: Config) -> Model:
     if cached is None:
         return load(config).model
     return cached[1].model
-
-
-def data_files(model: Model, datasets: set[str] | None = None) -> list[str]:
-    """Absolute paths of the data files behind `datasets` (all when None), plus the
-    settings and inventory every page shares."""
-    dataset_files = {path for dataset in model.datasets for path in dataset.files}
-    chosen = set(model.files) - dataset_files
-    for dataset in model.datasets:
-        if datasets is None or dataset.id in datasets:
-            chosen.update(dataset.files)
-    return sorted(str(Path(path).resolve()) for path in chosen)

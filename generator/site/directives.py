@@ -1,9 +1,15 @@
 """Directives and roles that put the data on pages. Every one of them builds
 nodes from the model; none writes reStructuredText to be parsed again, so text
-from the data can never turn into markup."""
+from the data can never turn into markup.
+
+Each directive takes what it shows from a reader (see .reads): a function of the
+data and the directive's arguments returning plain values, recorded for the page
+so that the next build reads the page again only when those values change.
+"""
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from docutils import nodes
@@ -16,10 +22,11 @@ from sphinx.util.docutils import SphinxDirective, SphinxRole
 from .. import checks, issues, schema
 from ..model import Model
 from ..views import INBOUND, OUTBOUND, flow_anchor, role_addresses, role_lines
-from .data import data_files, model_of
-from .pages import download_nodes
+from .data import model_of
+from .pages import output_links, role_outputs
+from .reads import read, reader
 from .table import (COLUMNS, FLOW_COLUMNS, LINE_COLUMNS, REFERENCE_DOC, docutils_table,
-                    make_port_table, role_doc)
+                    make_port_table, role_doc, shown_cells)
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +74,8 @@ def literal_data(result: list[nodes.Node]) -> list[nodes.Node]:
 
 
 class DataDirective(SphinxDirective):
-    """Base of the directives that read the model: gives access to it and records
-    which data files the page depends on, so an edit re-reads exactly those pages.
-    Subclasses implement `make`."""
+    """Base of the directives that show data. Subclasses implement `make`, taking the
+    data through `read` so that the page is read again exactly when it changes."""
 
     def run(self) -> list[nodes.Node]:
         return literal_data(self.make())
@@ -78,9 +84,12 @@ class DataDirective(SphinxDirective):
     def model(self) -> Model:
         return model_of(self.config)
 
-    def depend_on_data(self, datasets: set[str] | None = None) -> None:
-        for path in data_files(self.model, datasets):
-            self.env.note_dependency(path)
+    def read(self, function, *arguments):
+        return read(self.env, function, *arguments)
+
+    def given_options(self) -> tuple[tuple[str, str], ...]:
+        """The directive's options as reader arguments (a flag gives "")."""
+        return tuple(sorted((name, str(value) if value is not None else "") for name, value in self.options.items()))
 
     def warn(self, message: str) -> None:
         logger.warning(message, location=self.get_location(), type="portbook", subtype="directive")
@@ -92,68 +101,119 @@ class DataDirective(SphinxDirective):
         return section
 
 
+FILTERS = ("role", "source", "destination", "transport", "service", "dataset")
+
+
+@dataclass(frozen=True)
+class FlowTable:
+    warnings: list[str]
+    columns: list[str]
+    anchors: bool
+    index: list[tuple]  # index entries, when the rows have anchors
+    cells: list[tuple]  # shown_cells of the chosen flows; each starts with the flow's id
+
+
+@reader
+def flow_table(env, options: tuple[tuple[str, str], ...]) -> FlowTable:
+    model = model_of(env.config)
+    given = dict(options)
+    wanted = {name: set(_list(given.get(name))) for name in FILTERS}
+    warnings = []
+    for name in ("role", "source", "destination"):
+        for value in sorted(wanted[name] - set(model.role_by_id)):
+            warnings.append(f"port-table: unknown role {value!r} in :{name}:")
+    for value in sorted(wanted["dataset"] - set(model.dataset_by_id)):
+        warnings.append(f"port-table: unknown dataset {value!r} in :dataset:")
+    columns = _list(given.get("columns")) or list(FLOW_COLUMNS)
+    bad = [name for name in columns if name not in COLUMNS or COLUMNS[name].lines_only]
+    if bad:
+        usable = ", ".join(name for name, column in COLUMNS.items() if not column.lines_only)
+        warnings.append(f"port-table: unknown column(s) {', '.join(map(repr, bad))}; use {usable}")
+        columns = [name for name in columns if name not in bad] or list(FLOW_COLUMNS)
+
+    def keep(flow) -> bool:
+        return (
+            (not wanted["role"] or any(flow.touches(role) for role in wanted["role"]))
+            and (not wanted["source"] or flow.source in wanted["source"])
+            and (not wanted["destination"] or flow.destination in wanted["destination"])
+            and (not wanted["transport"] or flow.transport in wanted["transport"])
+            and (not wanted["service"] or flow.service in wanted["service"])
+            and (not wanted["dataset"] or flow.dataset in wanted["dataset"])
+        )
+
+    flows = [flow for flow in model.flows if keep(flow)]
+    anchors = "anchors" in given
+    index = []
+    if anchors:
+        # One index entry per port and transport, at the first flow that uses it: the
+        # general index lists the ports, and the search page finds a port number
+        # through it (Sphinx leaves plain numbers out of its word index, but matches
+        # index entries at most twice as long as the query). One per flow would make
+        # the index as long as the data.
+        first: dict[tuple[str, str], str] = {}
+        for flow in flows:
+            first.setdefault((flow.port_text, flow.transport), flow.id)
+        index = [("single", f"{port}; {transport}", flow_anchor(flow_id), "", None) for (port, transport), flow_id in first.items()]
+    return FlowTable(warnings, columns, anchors, index, shown_cells(model, [(flow.id, "") for flow in flows], columns))
+
+
 class PortTable(DataDirective):
     """``.. port-table::`` lists flows, filtered by role, source, destination, transport,
     service and dataset (each option takes a comma-separated list), showing `:columns:`.
     `:anchors:` gives each row its flow's stable anchor (the reference page uses it)."""
 
     option_spec = {
-        "role": directives.unchanged,
-        "source": directives.unchanged,
-        "destination": directives.unchanged,
-        "transport": directives.unchanged,
-        "service": directives.unchanged,
-        "dataset": directives.unchanged,
+        **{name: directives.unchanged for name in FILTERS},
         "columns": directives.unchanged,
         "anchors": directives.flag,
     }
 
     def make(self) -> list[nodes.Node]:
-        model = self.model
-        wanted = {name: set(_list(self.options.get(name))) for name in ("role", "source", "destination", "transport", "service", "dataset")}
-        for name in ("role", "source", "destination"):
-            for value in sorted(wanted[name] - set(model.role_by_id)):
-                self.warn(f"port-table: unknown role {value!r} in :{name}:")
-        for value in sorted(wanted["dataset"] - set(model.dataset_by_id)):
-            self.warn(f"port-table: unknown dataset {value!r} in :dataset:")
-        columns = _list(self.options.get("columns")) or list(FLOW_COLUMNS)
-        bad = [name for name in columns if name not in COLUMNS or COLUMNS[name].lines_only]
-        if bad:
-            usable = ", ".join(name for name, column in COLUMNS.items() if not column.lines_only)
-            self.warn(f"port-table: unknown column(s) {', '.join(map(repr, bad))}; use {usable}")
-            columns = [name for name in columns if name not in bad] or list(FLOW_COLUMNS)
-
-        def keep(flow) -> bool:
-            return (
-                (not wanted["role"] or any(flow.touches(role) for role in wanted["role"]))
-                and (not wanted["source"] or flow.source in wanted["source"])
-                and (not wanted["destination"] or flow.destination in wanted["destination"])
-                and (not wanted["transport"] or flow.transport in wanted["transport"])
-                and (not wanted["service"] or flow.service in wanted["service"])
-                and (not wanted["dataset"] or flow.dataset in wanted["dataset"])
-            )
-
-        flows = [flow for flow in model.flows if keep(flow)]
-        self.depend_on_data(wanted["dataset"] or None)
-        if not flows:
+        table = self.read(flow_table, self.given_options())
+        for message in table.warnings:
+            self.warn(message)
+        if not table.cells:
             return [nodes.paragraph("", "No flow matches.")]
         result: list[nodes.Node] = []
-        if "anchors" in self.options:
-            # One index entry per port and transport, at the first flow that uses it: the
-            # general index lists the ports, and the search page finds a port number
-            # through it (Sphinx leaves plain numbers out of its word index, but matches
-            # index entries at most twice as long as the query). One per flow would make
-            # the index as long as the data.
-            first: dict[tuple[str, str], str] = {}
-            for flow in flows:
-                first.setdefault((flow.port_text, flow.transport), flow.id)
-            entries = [("single", f"{port}; {transport}", flow_anchor(flow_id), "", None) for (port, transport), flow_id in first.items()]
-            result.append(addnodes.index(entries=entries))
+        if table.index:
+            result.append(addnodes.index(entries=list(table.index)))
         # The anchored reference table repeats what the role pages hold; its words would
         # only make the search slower to build.
-        anchors = "anchors" in self.options
-        result.append(make_port_table(model, [(flow.id, "") for flow in flows], columns, anchors=anchors, search=not anchors))
+        rows = [(cells[0], "") for cells in table.cells]
+        result.append(make_port_table(self.model, rows, table.columns, anchors=table.anchors, search=not table.anchors))
         return result
+
+
+@dataclass(frozen=True)
+class RolePageContent:
+    name: str
+    description: str
+    datasets: list[str]  # titles of the datasets the role's lines come from
+    hosts: list[tuple[str, str, str]]
+    columns: list[str]
+    inbound: list[tuple]  # shown_cells of the inbound lines
+    outbound: list[tuple]
+    programs: list[str]
+    rules: list[str]
+
+
+@reader
+def role_page(env, role_id: str, columns: tuple[str, ...]) -> RolePageContent | None:
+    model = model_of(env.config)
+    role = model.role_by_id.get(role_id)
+    if role is None:
+        return None
+    lines = role_lines(model, role.id)
+    chosen = [name for name in columns if name in COLUMNS] or list(LINE_COLUMNS)
+    ways = {way: [(line.flow.id, way) for line in lines if line.direction == way] for way in (INBOUND, OUTBOUND)}
+    return RolePageContent(
+        role.name, role.description,
+        [model.dataset_by_id[dataset].title for dataset in sorted({line.flow.dataset for line in lines})],
+        [(host.host, host.address, host.note) for host in role_addresses(model, role.id)],
+        chosen, shown_cells(model, ways[INBOUND], chosen), shown_cells(model, ways[OUTBOUND], chosen),
+        sorted({line.flow.program for line in lines if line.flow.program}),
+        sorted({line.flow.rule for line in lines if line.flow.rule}),
+    )
 
 
 class RolePage(DataDirective):
@@ -163,62 +223,52 @@ class RolePage(DataDirective):
     option_spec = {"columns": directives.unchanged}
 
     def make(self) -> list[nodes.Node]:
-        model = self.model
         role_id = self.arguments[0]
-        role = model.role_by_id.get(role_id)
+        role = self.read(role_page, role_id, tuple(_list(self.options.get("columns"))))
         if role is None:
             self.warn(f"role-page: unknown role {role_id!r}")
             return []
-        self.depend_on_data()
-        page = self.section(role.name, f"role-{role.id}")
+        page = self.section(role.name, f"role-{role_id}")
         if role.description:
             page += nodes.paragraph("", role.description)
-        lines = role_lines(model, role.id)
-        datasets = sorted({line.flow.dataset for line in lines})
         intro = nodes.paragraph()
         intro += nodes.Text("Role id ")
-        intro += nodes.literal("", role.id)
-        intro += nodes.Text(f": {sum(l.direction == INBOUND for l in lines)} inbound and "
-                            f"{sum(l.direction == OUTBOUND for l in lines)} outbound lines")
-        if datasets:
-            intro += nodes.Text(" from " + ", ".join(model.dataset_by_id[d].title for d in datasets))
+        intro += nodes.literal("", role_id)
+        intro += nodes.Text(f": {len(role.inbound)} inbound and {len(role.outbound)} outbound lines")
+        if role.datasets:
+            intro += nodes.Text(" from " + ", ".join(role.datasets))
         intro += nodes.Text(".")
         page += intro
 
-        hosts = role_addresses(model, role.id)
-        part = self.section("Hosts", f"hosts-{role.id}")
-        if hosts:
-            part += docutils_table(["Host", "Address", "Note"], [[nodes.Text(h.host), nodes.literal("", h.address), nodes.Text(h.note)] for h in hosts])
+        part = self.section("Hosts", f"hosts-{role_id}")
+        if role.hosts:
+            part += docutils_table(["Host", "Address", "Note"], [[nodes.Text(host), nodes.literal("", address), nodes.Text(note)] for host, address, note in role.hosts])
         else:
             part += nodes.paragraph("", "The inventory names no host for this role.")
         page += part
 
-        columns = _list(self.options.get("columns")) or list(LINE_COLUMNS)
-        for way, title, empty in (
-            (INBOUND, "Inbound: open on these hosts", "No other role connects to this role."),
-            (OUTBOUND, "Outbound: allow from these hosts", "This role opens no connection."),
+        for way, cells, title, empty in (
+            (INBOUND, role.inbound, "Inbound: open on these hosts", "No other role connects to this role."),
+            (OUTBOUND, role.outbound, "Outbound: allow from these hosts", "This role opens no connection."),
         ):
-            chosen = [(line.flow.id, way) for line in lines if line.direction == way]
-            part = self.section(title, f"{way}-{role.id}")
-            if chosen:
-                part += make_port_table(model, chosen, [c for c in columns if c in COLUMNS] or list(LINE_COLUMNS))
+            part = self.section(title, f"{way}-{role_id}")
+            if cells:
+                part += make_port_table(self.model, [(row[0], row[1]) for row in cells], role.columns)
             else:
                 part += nodes.paragraph("", empty)
             page += part
 
-        programs = sorted({line.flow.program for line in lines if line.flow.program})
-        rules = sorted({line.flow.rule for line in lines if line.flow.rule})
-        part = self.section("Programs and firewall rules", f"programs-{role.id}")
+        part = self.section("Programs and firewall rules", f"programs-{role_id}")
         # One paragraph per kind, as plain text: a role of a large dataset names hundreds.
-        for label, values in (("Programs", programs), ("Firewall rules", rules)):
+        for label, values in (("Programs", role.programs), ("Firewall rules", role.rules)):
             if values:
                 part += nodes.paragraph("", f"{label}: " + "; ".join(values) + ".")
-        if not (programs or rules):
+        if not (role.programs or role.rules):
             part += nodes.paragraph("", "No flow of this role names a program or a firewall rule.")
         page += part
 
-        part = self.section("Downloads", f"downloads-{role.id}")
-        links = download_nodes(self.env, role.id)
+        part = self.section("Downloads", f"downloads-{role_id}")
+        links = output_links(self.read(role_outputs, role_id), self.env.current_document.docname)
         if links:
             items = nodes.bullet_list()
             for link in links:
@@ -230,51 +280,70 @@ class RolePage(DataDirective):
         return [page]
 
 
+@reader
+def role_table(env) -> list[tuple]:
+    model = model_of(env.config)
+    rows = []
+    for role in model.roles:
+        lines = role_lines(model, role.id)
+        rows.append((role.id, role.name, role.description, sum(l.direction == INBOUND for l in lines),
+                     sum(l.direction == OUTBOUND for l in lines), len(role_addresses(model, role.id))))
+    return rows
+
+
 class RoleList(DataDirective):
     """``.. role-list::`` tables every role with a link to its page."""
 
     def make(self) -> list[nodes.Node]:
         model = self.model
-        self.depend_on_data()
         docname = self.env.current_document.docname
-        rows = []
-        for role in model.roles:
-            lines = role_lines(model, role.id)
-            rows.append([
-                role_link(model, role.id, docname), nodes.literal("", role.id), nodes.Text(role.description),
-                nodes.Text(str(sum(l.direction == INBOUND for l in lines))),
-                nodes.Text(str(sum(l.direction == OUTBOUND for l in lines))),
-                nodes.Text(str(len(role_addresses(model, role.id)))),
-            ])
+        rows = [[
+            role_link(model, role_id, docname), nodes.literal("", role_id), nodes.Text(description),
+            nodes.Text(str(inbound)), nodes.Text(str(outbound)), nodes.Text(str(hosts)),
+        ] for role_id, name, description, inbound, outbound, hosts in self.read(role_table)]
         return [docutils_table(["Role", "Id", "Description", "Inbound", "Outbound", "Hosts"], rows)]
 
 
+@reader
+def dataset_table(env) -> tuple[list[tuple], tuple[int, int, int, int]]:
+    model = model_of(env.config)
+    rows = [(dataset.title, dataset.id, dataset.version, dataset.source.title, dataset.source.url, dataset.source.publisher,
+             len(dataset.flows), len(dataset.roles), len(dataset.errata)) for dataset in model.datasets]
+    return rows, (len(model.flows), len(model.roles), len(model.errata), len(model.inventory))
+
+
 class DatasetSummary(DataDirective):
-    """``.. dataset-summary::`` tables what each dataset covers."""
+    """``.. dataset-summary::`` tables what each dataset covers. It names each dataset's
+    version, not a hash of all the data, so the page changes only when what it says does."""
 
     def make(self) -> list[nodes.Node]:
-        model = self.model
-        self.depend_on_data()
+        datasets, (flows, roles, errata, hosts) = self.read(dataset_table)
         rows = []
-        for dataset in model.datasets:
+        for title, dataset_id, version, source_title, url, publisher, *counts in datasets:
             source = nodes.inline()
-            if dataset.source.url:
-                source += nodes.reference("", dataset.source.title, refuri=dataset.source.url)
-            else:
-                source += nodes.Text(dataset.source.title)
-            if dataset.source.publisher:
-                source += nodes.Text(f" ({dataset.source.publisher})")
-            rows.append([
-                nodes.Text(dataset.title), nodes.literal("", dataset.id), nodes.Text(dataset.version), source,
-                nodes.Text(str(len(dataset.flows))), nodes.Text(str(len(dataset.roles))), nodes.Text(str(len(dataset.errata))),
-            ])
+            source += nodes.reference("", source_title, refuri=url) if url else nodes.Text(source_title)
+            if publisher:
+                source += nodes.Text(f" ({publisher})")
+            rows.append([nodes.Text(title), nodes.literal("", dataset_id), nodes.Text(version), source,
+                         *(nodes.Text(str(count)) for count in counts)])
         table = docutils_table(["Dataset", "Id", "Version", "Transcribed from", "Flows", "Roles", "Errata"], rows)
-        total = nodes.paragraph("", f"In all: {len(model.flows)} flows between {len(model.roles)} roles, "
-                                    f"{len(model.errata)} corrections of the published sources, "
-                                    f"{len(model.inventory)} inventory hosts. Data fingerprint ")
-        total += nodes.literal("", model.fingerprint[:16])
-        total += nodes.Text(".")
+        total = nodes.paragraph("", f"In all: {flows} flows between {roles} roles, {errata} corrections of the "
+                                    f"published sources, {hosts} inventory hosts.")
         return [table, total]
+
+
+@reader
+def errata_list(env, datasets: tuple[str, ...]) -> list[tuple]:
+    model = model_of(env.config)
+    rows = []
+    for erratum in model.errata:
+        if datasets and erratum.dataset not in datasets:
+            continue
+        dataset = model.dataset_by_id[erratum.dataset]
+        section = dataset.sections.get(erratum.reference)
+        rows.append((erratum.id, erratum.dataset, erratum.field, erratum.flow, dataset.title, erratum.published,
+                     erratum.corrected, erratum.rationale, erratum.evidence, section.title if section else erratum.reference))
+    return rows
 
 
 class ErrataTable(DataDirective):
@@ -283,26 +352,22 @@ class ErrataTable(DataDirective):
     option_spec = {"dataset": directives.unchanged}
 
     def make(self) -> list[nodes.Node]:
-        model = self.model
-        wanted = set(_list(self.options.get("dataset")))
-        self.depend_on_data(wanted or None)
-        errata = [e for e in model.errata if not wanted or e.dataset in wanted]
+        errata = self.read(errata_list, tuple(sorted(set(_list(self.options.get("dataset"))))))
         if not errata:
             return [nodes.paragraph("", "The data records no correction.")]
         docname = self.env.current_document.docname
         result: list[nodes.Node] = []
-        for erratum in errata:
-            section = model.dataset_by_id[erratum.dataset].sections.get(erratum.reference)
-            part = self.section(f"{erratum.id}: {erratum.field} of {erratum.flow}", f"erratum-{erratum.dataset}-{erratum.id}")
+        for erratum_id, dataset_id, field, flow_id, dataset_title, published, corrected, why, evidence, section in errata:
+            part = self.section(f"{erratum_id}: {field} of {flow_id}", f"erratum-{dataset_id}-{erratum_id}")
             fields = nodes.field_list()
             for name, value in (
-                ("Flow", flow_link(erratum.flow, docname)),
-                ("Dataset", nodes.Text(model.dataset_by_id[erratum.dataset].title)),
-                ("Published", nodes.literal("", erratum.published)),
-                ("Corrected", nodes.literal("", erratum.corrected)),
-                ("Why", nodes.Text(erratum.rationale)),
-                ("Evidence", nodes.Text(erratum.evidence)),
-                ("Source section", nodes.Text(section.title if section else erratum.reference)),
+                ("Flow", flow_link(flow_id, docname)),
+                ("Dataset", nodes.Text(dataset_title)),
+                ("Published", nodes.literal("", published)),
+                ("Corrected", nodes.literal("", corrected)),
+                ("Why", nodes.Text(why)),
+                ("Evidence", nodes.Text(evidence)),
+                ("Source section", nodes.Text(section)),
             ):
                 fields += nodes.field("", nodes.field_name("", name), nodes.field_body("", nodes.paragraph("", "", value)))
             part += fields
@@ -315,6 +380,28 @@ def _dot_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n") + '"'
 
 
+@dataclass(frozen=True)
+class DiagramContent:
+    names: list[tuple[str, str]]  # (role id, name) of every role with an arrow, in data order
+    edges: list[tuple[str, str, bool, list[str]]]  # source, destination, both ways, port labels
+
+
+@reader
+def diagram_edges(env, datasets: tuple[str, ...]) -> DiagramContent:
+    model = model_of(env.config)
+    edges: dict[tuple[str, str, bool], list[str]] = {}
+    for flow in model.flows:
+        if datasets and flow.dataset not in datasets:
+            continue
+        labels = edges.setdefault((flow.source, flow.destination, flow.bidirectional), [])
+        if flow.label not in labels:
+            labels.append(flow.label)
+    order = {role: index for index, role in enumerate(model.role_by_id)}
+    roles = sorted({role for key in edges for role in key[:2]}, key=lambda r: order.get(r, 0))
+    return DiagramContent([(role, model.role_name(role)) for role in roles],
+                          [(source, destination, both, labels) for (source, destination, both), labels in edges.items()])
+
+
 class PortDiagram(DataDirective):
     """``.. port-diagram::`` draws roles as boxes and flows as arrows labelled with ports.
     Without Graphviz's dot the same edges are listed as text."""
@@ -323,21 +410,9 @@ class PortDiagram(DataDirective):
     MAX_LABELS = 8  # more ports on one arrow are summarised, so the drawing stays legible
     MAX_EDGES = 120  # beyond this dot's layout takes minutes and the drawing is unreadable
 
-    def edges(self, model: Model, wanted: set[str]) -> dict[tuple[str, str, bool], list[str]]:
-        edges: dict[tuple[str, str, bool], list[str]] = {}
-        for flow in model.flows:
-            if wanted and flow.dataset not in wanted:
-                continue
-            labels = edges.setdefault((flow.source, flow.destination, flow.bidirectional), [])
-            if flow.label not in labels:
-                labels.append(flow.label)
-        return edges
-
     def make(self) -> list[nodes.Node]:
-        model = self.model
-        wanted = set(_list(self.options.get("dataset")))
-        self.depend_on_data(wanted or None)
-        edges = self.edges(model, wanted)
+        diagram = self.read(diagram_edges, tuple(sorted(set(_list(self.options.get("dataset"))))))
+        names = dict(diagram.names)
 
         def summary(labels: list[str], separator: str = ", ") -> str:
             shown = labels[: self.MAX_LABELS]
@@ -348,30 +423,28 @@ class PortDiagram(DataDirective):
         reason = ""
         if dot is None:
             reason = f"Graphviz {self.config.graphviz_dot!r} was not found (Debian package graphviz)"
-        elif len(edges) > self.MAX_EDGES:
-            reason = f"{len(edges)} role pairs are too many to draw legibly (and dot would take minutes)"
+        elif len(diagram.edges) > self.MAX_EDGES:
+            reason = f"{len(diagram.edges)} role pairs are too many to draw legibly (and dot would take minutes)"
         if reason:
             logger.info(f"portbook: {reason}; the diagram is shown as a list", location=self.get_location())
             note = nodes.paragraph("", f"{reason}; the arrows are listed instead.")
             listing = "\n".join(
-                f"{model.role_name(source)} {'<->' if both else '->'} {model.role_name(destination)}: {summary(labels)}"
-                for (source, destination, both), labels in edges.items()
+                f"{names[source]} {'<->' if both else '->'} {names[destination]}: {summary(labels)}"
+                for source, destination, both, labels in diagram.edges
             )
             return [note, nodes.literal_block(listing, listing, language="text", classes=["portbook-diagram-text"])]
-        order = {role: index for index, role in enumerate(model.role_by_id)}
-        roles = sorted({role for key in edges for role in key[:2]}, key=lambda r: order.get(r, 0))
         lines = ["digraph portbook {", '  graph [rankdir=TB, nodesep=0.6, ranksep=0.9, fontname="sans-serif"];',
                  '  node [shape=box, style="rounded", fontname="sans-serif"];', '  edge [fontname="sans-serif", fontsize=10];']
-        for role in roles:
-            lines.append(f"  {_dot_string(role)} [label={_dot_string(model.role_name(role))}];")
-        for (source, destination, both), labels in edges.items():
+        for role, name in diagram.names:
+            lines.append(f"  {_dot_string(role)} [label={_dot_string(name)}];")
+        for source, destination, both, labels in diagram.edges:
             extra = ", dir=both" if both else ""
             lines.append(f"  {_dot_string(source)} -> {_dot_string(destination)} [label={_dot_string(summary(labels, chr(10)))}{extra}];")
         lines.append("}")
         node = graphviz()
         node["code"] = "\n".join(lines) + "\n"
         node["options"] = {"docname": self.env.current_document.docname}
-        node["alt"] = f"Diagram of {len(roles)} roles and the ports between them"
+        node["alt"] = f"Diagram of {len(diagram.names)} roles and the ports between them"
         node["classes"] = ["portbook-diagram"]
         self.set_source_info(node)
         return [node]
@@ -438,22 +511,24 @@ class IssueCodes(SphinxDirective):
         return literal_data([docutils_table(["Code", "Name", "Severity", "Meaning", "How it is checked"], rows)])
 
 
+@reader
+def flow_label(env, flow_id: str) -> str | None:
+    flow = model_of(env.config).flow_by_id.get(flow_id)
+    return flow.label if flow is not None else None
+
+
 class PortRole(SphinxRole):
     """``:port:`flow-id``` shows a flow's port and transport, linked to its row on the
     reference page; an unknown id is a located build warning."""
 
     def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
-        model = model_of(self.config)
         flow_id = self.text.strip()
-        flow = model.flow_by_id.get(flow_id)
-        if flow is None:
+        label = read(self.env, flow_label, flow_id)
+        if label is None:
             node = nodes.literal(self.rawtext, flow_id, classes=["portbook-unknown"])
             self.set_source_info(node)
             logger.warning(f"unknown flow id {flow_id!r} in :port:", location=node, type="portbook", subtype="port")
             return [node], []
-        dataset = model.dataset_by_id[flow.dataset]
-        for path in data_files(model, {dataset.id}):
-            self.env.note_dependency(path)
-        node = flow_link(flow.id, self.env.current_document.docname, flow.label)
+        node = flow_link(flow_id, self.env.current_document.docname, label)
         self.set_source_info(node)
         return [node], []

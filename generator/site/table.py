@@ -13,7 +13,6 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote
 from typing import Callable
 
 from docutils import nodes
@@ -101,6 +100,23 @@ def make_port_table(model: Model, rows: list[tuple[str, str]], columns: list[str
     return node
 
 
+def shown_cells(model: Model, rows: list[tuple[str, str]], columns: list[str]) -> list[tuple]:
+    """What a table of `rows` ((flow id, way) pairs) shows in `columns`: each cell's text,
+    plus the name of a role it names and whether that role has a page. This is what the
+    writers render from the model when the page is written."""
+    known = model.role_by_id
+    chosen = [COLUMNS[name] for name in columns]
+    shown = []
+    for flow_id, way in rows:
+        flow = model.flow_by_id[flow_id]
+        cells: list = [flow_id, way]
+        for column in chosen:
+            value = column.text(model, flow, way)
+            cells.append((value, model.role_name(value), value in known) if column.link == "role" else value)
+        shown.append(tuple(cells))
+    return shown
+
+
 def _table_rows(model: Model, node: port_table):
     flows = model.flow_by_id
     for flow_id, way in zip(node["rows"], node["ways"]):
@@ -137,10 +153,9 @@ def html_rows(model: Model, node: port_table, builder, docname: str):
 
 
 # Tables longer than this are not put into the page text that Sphinx assembles (and
-# copies several times over) but streamed into the written file at the end of the build.
+# copies several times over) but streamed into the written file (see builders).
 STREAM_ROWS = 5000
-STREAM_BUILDERS = ("html", "dirhtml")
-STREAM_MARK = re.compile(r"<!--portbook-rows (\S+) (\d+)-->")
+STREAM_MARK = re.compile(r"<!--portbook-rows (\d+)-->")  # the index of the table on its page
 
 
 def visit_port_table_html(self, node: port_table) -> None:
@@ -151,9 +166,8 @@ def visit_port_table_html(self, node: port_table) -> None:
     escape = html.escape
     head = "".join(f'<th class="head">{escape(COLUMNS[name].header)}</th>' for name in node["columns"])
     self.body.append(f'<div class="table-wrapper docutils container"><table class="docutils align-default portbook-table">\n<thead><tr>{head}</tr></thead>\n<tbody>\n')
-    if len(node["rows"]) > STREAM_ROWS and builder.name in STREAM_BUILDERS:
-        index = _table_index(node)
-        self.body.append(f"<!--portbook-rows {quote(docname, safe='/')} {index}-->")
+    if len(node["rows"]) > STREAM_ROWS and getattr(builder, "streams_long_tables", False):
+        self.body.append(f"<!--portbook-rows {_table_index(node)}-->")
     else:
         self.body.extend(html_rows(model, node, builder, docname))
     self.body.append("</tbody>\n</table></div>\n")
@@ -168,27 +182,23 @@ def _table_index(node: port_table) -> int:
     raise LookupError("port_table outside its document")
 
 
-def stream_long_tables(app, exception) -> None:
-    """build-finished handler: put the rows of long tables into the pages written with
-    a placeholder, streaming them to the file so no page-sized string is ever built."""
-    if exception is not None or app.builder.name not in STREAM_BUILDERS:
+def stream_long_tables(builder, docname: str, doctree: nodes.document, page: Path) -> None:
+    """Put the rows of the long tables of a written page in place of their placeholders,
+    streaming them to the file so no page-sized string is ever built (see builders)."""
+    text = page.read_text(encoding="utf-8")
+    if "<!--portbook-rows " not in text:
         return
-    model = model_of(app.config)
-    for page in Path(app.outdir).rglob("*.html"):
-        text = page.read_text(encoding="utf-8")
-        if "<!--portbook-rows " not in text:
-            continue
-        temporary = page.with_name(f".{page.name}.tmp")
-        with temporary.open("w", encoding="utf-8") as out:
-            position = 0
-            for mark in STREAM_MARK.finditer(text):
-                out.write(text[position : mark.start()])
-                docname, index = unquote(mark.group(1)), int(mark.group(2))
-                node = list(app.env.get_doctree(docname).findall(port_table))[index]
-                out.writelines(html_rows(model, node, app.builder, docname))
-                position = mark.end()
-            out.write(text[position:])
-        os.replace(temporary, page)
+    model = model_of(builder.config)
+    tables = list(doctree.findall(port_table))
+    streamed = page.with_name(page.name + ".rows")
+    with streamed.open("w", encoding="utf-8") as out:
+        position = 0
+        for mark in STREAM_MARK.finditer(text):
+            out.write(text[position : mark.start()])
+            out.writelines(html_rows(model, tables[int(mark.group(1))], builder, docname))
+            position = mark.end()
+        out.write(text[position:])
+    os.replace(streamed, page)
 
 
 def docutils_table(headers: list[str], rows: list[list[nodes.Node]], classes: tuple[str, ...] = ()) -> nodes.table:

@@ -1,0 +1,123 @@
+"""What each page shows of the data, so that a data edit re-reads only the pages
+that show what changed.
+
+A directive that puts data on a page gets it from a reader: a function registered
+with @reader that takes the environment and plain arguments (strings, tuples) and
+returns plain values (strings, numbers, tuples, lists, frozen dataclasses of those)
+holding everything the page shows of the data, including what the HTML writer
+renders from the model later, such as table cells. `read` calls the reader and
+records, for the page being read, the reader's name, its arguments and a digest
+of what it returned. Before the next build reads anything, `outdated_documents`
+calls every recorded reader again on the current data and returns the pages
+whose digests changed; Sphinx reads those again and leaves the others alone,
+whichever data file changed.
+
+Pages that show no data, or only Sphinx's own, are none of this module's business.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable
+
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+
+# Environment attribute: docname -> {(reader name, arguments): digest of what it returned}.
+ENV_KEY = "portbook_reads"
+# Environment attribute: digest of the navigation (titles, toctrees) at the last read.
+NAV_KEY = "portbook_navigation"
+
+Reader = Callable[..., Any]
+READERS: dict[str, Reader] = {}
+
+
+def reader(function: Reader) -> Reader:
+    """Register `function` as a reader under its name."""
+    READERS[function.__name__] = function
+    return function
+
+
+def digest(content: Any) -> str:
+    """A digest of a reader's result. repr() of plain values is the same in every
+    process and run, unlike pickle, whose bytes depend on which equal strings are
+    the same object."""
+    return hashlib.sha256(repr(content).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def records(env: BuildEnvironment) -> dict[str, dict[tuple, str]]:
+    found = getattr(env, ENV_KEY, None)
+    if found is None:
+        found = {}
+        setattr(env, ENV_KEY, found)
+    return found
+
+
+def read(env: BuildEnvironment, function: Reader, *arguments: Any) -> Any:
+    """`function(env, *arguments)`, recorded as shown on the page being read."""
+    if READERS.get(function.__name__) is not function:
+        raise LookupError(f"{function.__name__} is not a registered reader")
+    content = function(env, *arguments)
+    docname = env.current_document.docname
+    records(env).setdefault(docname, {})[(function.__name__, arguments)] = digest(content)
+    return content
+
+
+def outdated_documents(app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str],
+                       removed: set[str]) -> list[str]:
+    """env-get-outdated handler: the pages whose recorded reads give another result now.
+    A read shared by several pages (the same reader and arguments) is computed once."""
+    results: dict[tuple, str | None] = {}
+    stale = []
+    for docname, reads in records(env).items():
+        if docname in added or docname in changed or docname in removed or docname not in env.found_docs:
+            continue
+        for key, recorded in reads.items():
+            if key not in results:
+                name, arguments = key
+                function = READERS.get(name)
+                # A reader that no longer exists (the extension changed) reads the page again.
+                results[key] = digest(function(env, *arguments)) if function is not None else None
+            if results[key] != recorded:
+                stale.append(docname)
+                break
+    return stale
+
+
+def purge_document(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+    """env-purge-doc handler: a page about to be read again, or removed, forgets its reads."""
+    records(env).pop(docname, None)
+
+
+def merge_documents(app: Sphinx, env: BuildEnvironment, docnames: set[str], other: BuildEnvironment) -> None:
+    """env-merge-info handler: take the reads of the pages a parallel worker read."""
+    theirs = records(other)
+    mine = records(env)
+    for docname in docnames:
+        if docname in theirs:
+            mine[docname] = theirs[docname]
+
+
+def navigation_digest(env: BuildEnvironment) -> str:
+    """A digest of what every page shows of the other pages: their titles, their section
+    tables of contents and the toctrees linking them (sidebars, previous and next links,
+    :doc: links without a title)."""
+    docs = sorted(env.found_docs)
+    return digest((
+        docs,
+        [(doc, env.titles[doc].astext() if doc in env.titles else None) for doc in docs],
+        [(doc, env.tocs[doc].pformat() if doc in env.tocs else None) for doc in docs],
+        sorted((doc, list(included)) for doc, included in env.toctree_includes.items()),
+        sorted((doc, repr(numbers)) for doc, numbers in env.toc_secnumbers.items()),
+    ))
+
+
+def navigation_changed(app: Sphinx, env: BuildEnvironment) -> list[str]:
+    """env-updated handler: when a title or a toctree changed, every page is written
+    again, since each may show it (Sphinx itself rewrites only the toctree parents of
+    the pages it read). The HTML builder keeps the pages whose bytes come out the same."""
+    current = navigation_digest(env)
+    previous = getattr(env, NAV_KEY, None)
+    setattr(env, NAV_KEY, current)
+    if previous is not None and previous != current:
+        return sorted(env.found_docs)
+    return []
