@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
+import json
 import re
 import shutil
 import subprocess
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from openpyxl.utils.escape import unescape
 from generator.cli import main
 from generator.outputs.xlsx import change_request_workbook
 from generator.pipeline import load_and_check
+from generator.provenance import FLOW_FIELDS, ROWS_HASH_COVERS
 from generator.views import role_lines
 from generator.xlsx_profiles import DECISIONS, PROFILES
 
@@ -184,15 +188,69 @@ def test_sheet_manners(data_dir, tmp_path, no_epoch):
     assert tall  # the shipped data has justifications longer than one line
 
 
+def cover_pairs(path: Path) -> dict[object, object]:
+    """Label -> value of the cover's two-column rows."""
+    cover = load_workbook(path)["Cover"]
+    return {row[0]: row[1] for row in cover.iter_rows(values_only=True) if row and row[0] is not None}
+
+
+def expected_rows_hash(data_dir: Path, role: str) -> str:
+    """The rows hash of `role`'s request, worked out from the CSV and TOML files as the cover
+    says it is made (ROWS_HASH_COVERS): one JSON array of records, in the order listed."""
+    records = []
+    datasets = []
+    for folder in sorted(path.parent for path in data_dir.glob("*/dataset.toml")):
+        meta = tomllib.loads((folder / "dataset.toml").read_text(encoding="utf-8"))
+        datasets.append((folder, meta))
+    role_rows: dict[str, tuple[dict, str]] = {}
+    cited: dict[str, set[str]] = {}
+    peers = {role}
+    for folder, meta in datasets:
+        for row in read_rows(folder / "roles.csv")[1]:
+            role_rows.setdefault(row["id"], (row, meta["id"]))
+        for row in read_rows(folder / "flows.csv")[1]:
+            if role in (row["source"], row["destination"]):
+                records.append(["flow", "", meta["id"], *(row[name] for name in FLOW_FIELDS)])
+                cited.setdefault(meta["id"], set()).add(row["reference"])
+                peers.update((row["source"], row["destination"]))
+    named = sorted(peers)
+    for name in named:
+        if name in role_rows:
+            row, dataset_id = role_rows[name]
+            records.append(["role", name, row["name"], row["description"], dataset_id])
+    hosts = read_rows(data_dir / "inventory.csv")[1]
+    for name in named:
+        records += [["host", host["role"], host["host"], host["address"], host["note"]] for host in hosts if host["role"] == name]
+    for _folder, meta in datasets:
+        if meta["id"] not in cited:
+            continue
+        source = meta.get("source", {})
+        records.append(["dataset", meta["id"], meta["version"], meta["title"], meta.get("short_title", ""),
+                        source.get("title", ""), source.get("publisher", ""), source.get("url", "")])
+        sections = meta.get("sections", {})
+        for key in sorted(cited[meta["id"]] & sections.keys()):
+            records.append(["section", meta["id"], key, sections[key]["title"], sections[key].get("anchor", "")])
+    settings = tomllib.loads((data_dir / "portbook.toml").read_text(encoding="utf-8"))
+    records.append(["site", settings.get("site", {}).get("base_url", "")])
+    text = json.dumps(records, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def test_cover_sheet_names_the_data_and_leaves_fields_for_the_requester(data_dir, tmp_path, no_epoch):
     assert build(data_dir, tmp_path / "out") == 0
     checked = load_and_check(data_dir)
-    cover = load_workbook(tmp_path / "out" / "xlsx" / "sql-server.xlsx")["Cover"]
-    pairs = {row[0]: row[1] for row in cover.iter_rows(values_only=True) if row and row[0] is not None}
-    assert pairs["Data fingerprint (sha256)"] == checked.model.fingerprint
-    for path, digest in checked.model.files.items():
-        assert pairs[path] == f"sha256 {digest}"
-    assert pairs["Git commit of the data"].startswith("not available")  # the data copy is not in a checkout
+    pairs = cover_pairs(tmp_path / "out" / "xlsx" / "sql-server.xlsx")
+    # What this request lists, and nothing about the rest of the data.
+    assert pairs["Rows hash (sha256)"] == expected_rows_hash(data_dir, "sql-server")
+    assert pairs["The rows hash covers"] == ROWS_HASH_COVERS
+    files = pairs["Data files"].split("\n")
+    assert files == sorted(files) and all((data_dir / name).is_file() for name in files)
+    assert set(files) == {"inventory.csv", *(f"{path.parent.name}/{path.name}" for path in data_dir.glob("*/*")
+                                              if path.name in ("dataset.toml", "flows.csv", "roles.csv"))}
+    cover_text = " ".join(str(value) for value in pairs.values())
+    assert checked.model.fingerprint not in cover_text
+    assert not any(digest in cover_text for digest in checked.model.files.values())
+    assert pairs["Git commit of these rows"].startswith("not available")  # the data copy is not in a checkout
     assert pairs["Role"] == "Remote SQL Server (sql-server)"
     assert pairs["Addresses"] == "192.0.2.30 (sql01)"
     for field in ("Ticket number", "Requester", "Change window"):
@@ -200,7 +258,11 @@ def test_cover_sheet_names_the_data_and_leaves_fields_for_the_requester(data_dir
     for column in PROFILES["change-request"].columns:
         assert pairs[column.title] == column.legend
     dataset = checked.model.datasets[0]
+    cover = load_workbook(tmp_path / "out" / "xlsx" / "sql-server.xlsx")["Cover"]
     assert pairs[dataset.short_title] and dataset.version in [row[2] for row in cover.iter_rows(values_only=True)]
+    # The rows hash differs between requests that list different rows.
+    assert cover_pairs(tmp_path / "out" / "xlsx" / "dpm-server.xlsx")["Rows hash (sha256)"] == \
+        expected_rows_hash(data_dir, "dpm-server") != pairs["Rows hash (sha256)"]
 
 
 def test_a_role_without_flows_still_gets_a_request(data_dir, tmp_path, no_epoch):
@@ -414,36 +476,3 @@ def test_libreoffice_reads_the_workbooks_as_written(data_dir, tmp_path, no_epoch
         port = read[0].index("Port or range")
         ranges_seen |= {row[port] for row in read[1:] if "-" in row[port]}
     assert "49152-65535" in ranges_seen
-
-
-def test_cover_names_the_git_commit_of_the_data(data_dir, tmp_path, no_epoch):
-    git = shutil.which("git")
-    if git is None:
-        pytest.skip("git is not installed: install Debian package git")
-
-    repository = data_dir.parent
-
-    def run(*arguments: str) -> str:
-        return subprocess.run([git, "-C", str(repository), *arguments], capture_output=True, text=True, check=True, timeout=60).stdout
-
-    def commit(message: str) -> None:
-        run("add", ".")
-        run("-c", "user.name=Test", "-c", "user.email=test@example.invalid", "commit", "-q", "-m", message)
-
-    run("init", "-q")
-    (repository / ".gitignore").write_text("/clean/\n/dirty/\n", encoding="utf-8")
-    commit("data")
-    head = run("rev-parse", "HEAD").strip()
-    # A later commit that leaves the data alone does not change the workbooks.
-    (repository / "notes.txt").write_text("unrelated\n", encoding="utf-8")
-    commit("notes")
-
-    def commit_on_cover(out: Path) -> str:
-        assert build(data_dir, out) == 0
-        cover = load_workbook(out / "xlsx" / "dpm-server.xlsx")["Cover"]
-        return {row[0]: row[1] for row in cover.iter_rows(values_only=True) if row and row[0]}["Git commit of the data"]
-
-    assert commit_on_cover(tmp_path / "clean") == head
-    assert run("rev-parse", "HEAD").strip() != head
-    edit_row(data_dir / "dpm-2012r2" / "flows.csv", "id", "dcom-endpoint-mapper", purpose="Changed since the commit.")
-    assert commit_on_cover(tmp_path / "dirty") == f"{head} (the data folder has uncommitted changes)"

@@ -1,0 +1,151 @@
+"""Workbooks name what they list: editing one row rewrites only the requests listing it,
+and the cover names the git commit that last changed the listed rows."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from generator.cli import main
+from generator.provenance import NOT_AVAILABLE, UNCOMMITTED, blame
+
+from conftest import append_row, edit_row, read_rows, write_rows
+
+COMMIT = "Git commit of these rows"
+ROWS_HASH = "Rows hash (sha256)"
+
+
+@pytest.fixture(autouse=True)
+def no_epoch(monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+
+
+def build(data_dir: Path, out: Path) -> dict[str, bytes]:
+    """Build the workbooks into `out` (again, when it holds an earlier build); role -> bytes."""
+    assert main(["build", "--formats", "xlsx", "--data", str(data_dir), "--out", str(out)]) == 0
+    return {path.stem: path.read_bytes() for path in sorted((out / "xlsx").glob("*.xlsx"))}
+
+
+def cover(out: Path, role: str) -> dict[object, object]:
+    sheet = load_workbook(out / "xlsx" / f"{role}.xlsx")["Cover"]
+    return {row[0]: row[1] for row in sheet.iter_rows(values_only=True) if row and row[0] is not None}
+
+
+def one_way_flow(data_dir: Path) -> dict[str, str]:
+    """A flow between two different roles, in one direction: it touches exactly those two."""
+    flows = read_rows(data_dir / "dpm-2012r2" / "flows.csv")[1]
+    return next(flow for flow in flows if flow["direction"] == "one-way" and flow["source"] != flow["destination"])
+
+
+def test_editing_one_row_rewrites_only_the_two_requests_it_touches(data_dir, tmp_path):
+    out = tmp_path / "out"
+    first = build(data_dir, out)
+    times = {path.name: path.stat().st_mtime_ns for path in (out / "xlsx").glob("*.xlsx")}
+    assert build(data_dir, out) == first
+    flow = one_way_flow(data_dir)
+    touched = {flow["source"], flow["destination"]}
+    edit_row(data_dir / "dpm-2012r2" / "flows.csv", "id", flow["id"], purpose=flow["purpose"] + " Edited.")
+    hashes = {role: cover(out, role)[ROWS_HASH] for role in first}
+    second = build(data_dir, out)
+    assert second.keys() == first.keys() and len(first) > 2
+    assert {role for role in first if second[role] != first[role]} == touched
+    # Unchanged bytes are not written again, so make and file watchers see old times.
+    assert {path.name for path in (out / "xlsx").glob("*.xlsx") if path.stat().st_mtime_ns != times[path.name]} == \
+        {f"{role}.xlsx" for role in touched}
+    assert {role for role in first if cover(out, role)[ROWS_HASH] != hashes[role]} == touched
+
+
+def test_editing_a_role_or_host_rewrites_the_requests_naming_it(data_dir, tmp_path):
+    out = tmp_path / "out"
+    first = build(data_dir, out)
+    flows = read_rows(data_dir / "dpm-2012r2" / "flows.csv")[1]
+    naming = {role for flow in flows if "sql-server" in (flow["source"], flow["destination"])
+              for role in (flow["source"], flow["destination"])}
+    edit_row(data_dir / "inventory.csv", "role", "sql-server", note="Moved to the new rack.")
+    second = build(data_dir, out)
+    assert {role for role in first if second[role] != first[role]} == naming
+    assert naming != set(first)  # some request does not show the SQL server at all
+
+
+def git_repository(folder: Path):
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed: install Debian package git")
+
+    def run(*arguments: str) -> str:
+        return subprocess.run([git, "-C", str(folder), *arguments], capture_output=True, text=True, check=True,
+                              timeout=60).stdout
+
+    run("init", "-q")
+    return run
+
+
+def commit(run, message: str) -> str:
+    run("add", ".")
+    run("-c", "user.name=Test", "-c", "user.email=test@example.invalid", "commit", "-q", "-m", message)
+    return run("rev-parse", "HEAD").strip()
+
+
+def test_cover_names_the_newest_commit_of_its_rows(data_dir, tmp_path):
+    run = git_repository(tmp_path)
+    (tmp_path / ".gitignore").write_text("/out/\n", encoding="utf-8")
+    # Written once the way the tests edit rows, so that an edit changes one line only.
+    for path in [*data_dir.glob("*/*.csv"), data_dir / "inventory.csv"]:
+        write_rows(path, *read_rows(path))
+    first = commit(run, "data")
+    out = tmp_path / "out"
+    before = build(data_dir, out)
+    assert {cover(out, role)[COMMIT] for role in before} == {first}
+
+    # A commit that leaves the data alone changes no workbook.
+    (tmp_path / "notes.txt").write_text("unrelated\n", encoding="utf-8")
+    commit(run, "notes")
+    assert build(data_dir, out) == before
+
+    flow = one_way_flow(data_dir)
+    touched = {flow["source"], flow["destination"]}
+    edit_row(data_dir / "dpm-2012r2" / "flows.csv", "id", flow["id"], purpose="Changed since the commit.")
+    edited = build(data_dir, out)
+    assert {role for role in before if edited[role] != before[role]} == touched
+    for role in before:
+        assert cover(out, role)[COMMIT] == (f"{first} ({UNCOMMITTED})" if role in touched else first)
+
+    second = commit(run, "edit one flow")
+    committed = build(data_dir, out)
+    assert {role for role in before if committed[role] != before[role]} == touched
+    for role in before:
+        assert cover(out, role)[COMMIT] == (second if role in touched else first)
+
+    # A role added and not committed yet: every row its request lists is uncommitted.
+    append_row(data_dir / "dpm-2012r2" / "roles.csv", id="backup-vault", name="Backup vault", description="Holds tapes.")
+    build(data_dir, out)
+    assert cover(out, "backup-vault")[COMMIT] == UNCOMMITTED
+
+
+def test_blame_gives_each_line_its_commit(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "rows.csv").write_text("a\nb\n", encoding="utf-8")
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    run = git_repository(repository)
+    assert blame(outside / "rows.csv") is None  # not in a git work tree
+    rows = repository / "rows.csv"
+    rows.write_text("id\none\ntwo\n", encoding="utf-8")
+    assert set(blame(rows).commits) == {""}  # in the work tree, never committed
+    first = commit(run, "rows")
+    rows.write_text("id\none\ntwo\nthree\n", encoding="utf-8")
+    second = commit(run, "three")
+    rows.write_text("id\nONE\ntwo\nthree\n", encoding="utf-8")
+    found = blame(rows)
+    assert found.commits == [first, "", first, second]
+    assert found.times[second] >= found.times[first]
+
+
+def test_outside_git_the_commit_is_not_available(data_dir, tmp_path):
+    out = tmp_path / "out"
+    for role in build(data_dir, out):
+        assert cover(out, role)[COMMIT] == NOT_AVAILABLE
