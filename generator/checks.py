@@ -11,12 +11,15 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
+
+import pyarrow.compute as pc
 from typing import Callable, Iterable, Iterator
 
 from .issues import CATALOG, Issue, did_you_mean, issue, sort_key
 from .model import ANY, Flow, Model, PortRange
 from .registry import Registry
-from .schema import DYNAMIC_RANGES
+from .schema import DYNAMIC_RANGES, strings
 
 CheckFunction = Callable[[Model, Registry], Iterable[Issue]]
 
@@ -77,8 +80,9 @@ def registry_mismatch(model: Model, registry: Registry) -> Iterator[Issue]:
         transports = ("tcp", "udp") if transport == ANY else (transport,)
         return any(first in r and last in r for t in transports for r in registry.ports(service, t))
 
+    known = {service for service in {flow.service for flow in model.flows} if service and registry.knows(service)}
     for flow in model.flows:
-        if not flow.service or flow.ports is None or flow.dynamic or not registry.knows(flow.service):
+        if flow.service not in known or flow.ports is None or flow.dynamic:
             continue
         if registered_for(flow.service, flow.transport, flow.ports.first, flow.ports.last):
             continue
@@ -99,8 +103,11 @@ def registry_mismatch(model: Model, registry: Registry) -> Iterator[Issue]:
 @check("C202")
 def unknown_service(model: Model, registry: Registry) -> Iterator[Issue]:
     """A service name that no registry knows is probably misspelt (or belongs in the vendor registry)."""
+    unknown = {service for service in {flow.service for flow in model.flows} if service and not registry.knows(service)}
+    if not unknown:
+        return
     for flow in model.flows:
-        if flow.service and not registry.knows(flow.service):
+        if flow.service in unknown:
             hint = (did_you_mean(flow.service, registry.entries, cutoff=0.8)
                     or "; add it to the vendor registry if it is a vendor port")
             yield issue("C202", flow.where("service"), f"{flow.id}: service {flow.service!r} is not in the registry{hint}", "service")
@@ -108,9 +115,15 @@ def unknown_service(model: Model, registry: Registry) -> Iterator[Issue]:
 
 def _pair(flow: Flow) -> tuple[str, str]:
     """The role pair of a flow; unordered for bidirectional flows."""
-    if flow.bidirectional:
-        return tuple(sorted((flow.source, flow.destination)))  # type: ignore[return-value]
-    return flow.source, flow.destination
+    source, destination = flow.source, flow.destination
+    if flow.bidirectional and destination < source:
+        return destination, source
+    return source, destination
+
+
+def _ends(ports: PortRange | None) -> tuple[int, int] | None:
+    # Plain tuples hash in C; PortRange's generated __hash__ is a Python call per flow.
+    return None if ports is None else (ports.first, ports.last)
 
 
 @check("C203")
@@ -134,9 +147,11 @@ def service_port_conflict(model: Model, registry: Registry) -> Iterator[Issue]:
 @check("C204")
 def duplicate_flow(model: Model, registry: Registry) -> Iterator[Issue]:
     """Two rows with the same transport, ports, roles and program describe one flow twice."""
+    keys = [(flow.transport, _ends(flow.ports), _pair(flow), flow.program.lower()) for flow in model.flows]
+    if len(set(keys)) == len(keys):
+        return
     seen: dict[tuple, Flow] = {}
-    for flow in model.flows:
-        key = (flow.transport, flow.ports, _pair(flow), flow.program.lower())
+    for flow, key in zip(model.flows, keys):
         first = seen.setdefault(key, flow)
         if first is not flow:
             yield issue(
@@ -185,6 +200,8 @@ _AFTER_KEYWORD = re.compile(r"(?:(?:tcp|udp)(?:\s+ports?)?|ports?)\s+(\d{1,5})(?
 _AROUND_SLASH = re.compile(r"(\d{1,5})\s*/\s*(?:tcp|udp)(?![\w])")
 _RANGE = re.compile(r"(\d{2,5})\s*(?:-|–|through|to)\s*(\d{2,5})(?![\w])")
 _NUMBER_BEFORE = re.compile(r"\d{1,5}\s*$")
+_DIGIT_AFTER = re.compile(r"\s*\d")
+_PROTOCOL_AFTER = re.compile(r"\s*(?:tcp|udp)")
 _KEYWORDS = ("port", "tcp", "udp")
 _RANGE_SIGNS = ("-", "–", "through", "to")
 FREE_TEXT_COLUMNS = ("purpose", "condition", "assumption", "rule")
@@ -209,16 +226,35 @@ def _number_start(text: str, end: int) -> int | None:
     return match.start()
 
 
-# The same shapes as a single pattern for Arrow's vectorised matcher, which rules out
-# most texts before the exact scan below runs on the rest.
-_MENTION_SHAPES = r"(?i)(?:port|tcp|udp)s?\s+\d|\d\s*/\s*(?:tcp|udp)|\d\s*(?:-|–|through|to)\s*\d"
+# The same shapes for Arrow's vectorised matcher (RE2), which rules out most texts
+# before the exact scan runs on the rest. RE2 takes \d and \s as ASCII only; these
+# classes match what Python's do, so that no text the exact scan would flag is ruled out.
+_DIGIT = r"\p{Nd}"
+_SPACE = r"[\s\p{Z}\x{1c}-\x{1f}\x{85}]"
+_MENTION_SHAPES = (rf"(?i)(?:port|tcp|udp)s?{_SPACE}+{_DIGIT}|{_DIGIT}{_SPACE}*/{_SPACE}*(?:tcp|udp)"
+                   rf"|{_DIGIT}{_SPACE}*(?:-|–|through|to){_SPACE}*{_DIGIT}")
+# "port 19384": a mention of one number after a keyword, the usual way rows name a port.
+_KEYWORD_MENTION = rf"(?i)(?:port|tcp|udp)s?{_SPACE}+(?P<number>{_DIGIT}+)"
 
 
-def _may_mention_ports(texts: list[str]) -> list[bool]:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    return pc.match_substring_regex(pa.array(texts, type=pa.large_string()), _MENTION_SHAPES).to_pylist()
+def _may_mention_other_ports(texts: list[str], known: set[int]) -> list[int]:
+    """Indexes of the texts that may mention a port outside `known`, in order. A text is
+    ruled out when it shows no mention shape, or when, after its keyword mentions of known
+    ports are replaced by a token that keeps any range or "/tcp" around them visible, it
+    shows none any more."""
+    texts_array = strings(texts)
+    indexes = pc.indices_nonzero(pc.match_substring_regex(texts_array, _MENTION_SHAPES))
+    texts_array = pc.take(texts_array, indexes)
+    known_text = strings(sorted(map(str, known)))
+    while len(indexes):
+        number = pc.struct_field(pc.extract_regex(texts_array, _KEYWORD_MENTION), [0])
+        replace = pc.fill_null(pc.is_in(number, value_set=known_text), False)
+        if not pc.any(replace).as_py():
+            break
+        texts_array = pc.if_else(replace, pc.replace_substring_regex(texts_array, _KEYWORD_MENTION, "_9", max_replacements=1), texts_array)
+        still = pc.match_substring_regex(texts_array, _MENTION_SHAPES)
+        indexes, texts_array = pc.filter(indexes, still), pc.filter(texts_array, still)
+    return indexes.to_pylist()
 
 
 @lru_cache(maxsize=65536)
@@ -227,25 +263,34 @@ def port_mentions(text: str) -> tuple[int, ...]:
     lower = text.lower()
     found: dict[int, int] = {}  # position -> port, so a number matched twice counts once
     for keyword in _KEYWORDS:
+        if keyword not in lower:
+            continue
         for index in _occurrences(lower, keyword):
             match = _AFTER_KEYWORD.match(lower, index) if _starts_word(lower, index) else None
             if match:
                 found[match.start(1)] = int(match.group(1))
-    for index in _occurrences(lower, "/"):
-        start = _number_start(lower, index)
-        if start is not None:
-            match = _AROUND_SLASH.match(lower, start)
-            if match:
-                found[start] = int(match.group(1))
+    if "/" in lower:
+        for index in _occurrences(lower, "/"):
+            start = _number_start(lower, index) if _PROTOCOL_AFTER.match(lower, index + 1) else None
+            if start is not None:
+                match = _AROUND_SLASH.match(lower, start)
+                if match:
+                    found[start] = int(match.group(1))
     for sign in _RANGE_SIGNS:
+        if sign not in lower:
+            continue
         for index in _occurrences(lower, sign):
-            start = _number_start(lower, index)
+            # Most hits are words ("to the", "front-end"): the other end must follow.
+            start = _number_start(lower, index) if _DIGIT_AFTER.match(lower, index + len(sign)) else None
             if start is not None:
                 match = _RANGE.match(lower, start)
                 if match:
                     found[start] = int(match.group(1))
                     found[match.start(2)] = int(match.group(2))
     return tuple(found[position] for position in sorted(found))
+
+
+
 
 
 @check("C206")
@@ -259,10 +304,9 @@ def prose_port(model: Model, registry: Registry) -> Iterator[Issue]:
         for erratum in dataset.errata:
             explained[erratum.flow].update(int(n) for n in re.findall(r"\d{1,5}", erratum.published))
         for column in FREE_TEXT_COLUMNS:
-            texts = [getattr(flow, column) for flow in dataset.flows]
-            for flow, text, candidate in zip(dataset.flows, texts, _may_mention_ports(texts)):
-                if not candidate:
-                    continue
+            texts = list(map(attrgetter(column), dataset.flows))
+            for index in _may_mention_other_ports(texts, singles):
+                flow, text = dataset.flows[index], texts[index]
                 for port in port_mentions(text):
                     if port in singles or port in explained.get(flow.id, ()):
                         continue
@@ -297,14 +341,14 @@ def dynamic_unmarked(model: Model, registry: Registry) -> Iterator[Issue]:
     """A range that spans a platform's whole dynamic pool, or a thousand ports or more, is
     almost always a dynamic allocation pool and should say which platform's."""
     for flow in model.flows:
-        if flow.dynamic or flow.ports is None or flow.ports.is_single:
+        ports = flow.ports
+        if flow.dynamic or ports is None or ports.last - ports.first + 1 < 1000:
             continue
-        if flow.ports.last - flow.ports.first + 1 >= 1000:
-            yield issue(
-                "C212", flow.where("dynamic"),
-                f"{flow.id}: range {flow.ports} is wide; if it is a dynamic pool, set dynamic to one of {', '.join(DYNAMIC_RANGES)}",
-                "dynamic",
-            )
+        yield issue(
+            "C212", flow.where("dynamic"),
+            f"{flow.id}: range {ports} is wide; if it is a dynamic pool, set dynamic to one of {', '.join(DYNAMIC_RANGES)}",
+            "dynamic",
+        )
 
 
 @check("C208")

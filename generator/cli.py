@@ -79,7 +79,9 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `command` set to another subcommand, the output formats' own
+    options are left out, so that `check` does not import every output library."""
     parser = argparse.ArgumentParser(prog="portbook", description="Port and firewall-rule documentation generated from data.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -96,7 +98,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_data_arguments(build)
     build.add_argument("--formats", default="", help=f"comma-separated formats (default: all of {', '.join(OUTPUTS) or 'none yet'})")
     build.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build)")
-    for name in OUTPUTS:
+    for name in OUTPUTS if command in (None, "build") else ():
         add_arguments = getattr(output_module(name), "add_arguments", None)
         if add_arguments is not None:
             add_arguments(build.add_argument_group(name))
@@ -108,7 +110,8 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = make_parser(next((word for word in argv if not word.startswith("-")), None))
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -7,6 +7,7 @@ read: bad encodings, NUL bytes, unbalanced quotes and oversized input.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import re
@@ -32,15 +33,24 @@ class CsvTable:
     header: list[str]
     lines: list[int]  # physical line where each record starts
     columns: dict[str, list[str]]
-    text: str = field(repr=False, default="")
+    data: bytes = field(repr=False, default=b"")  # the file as read, for locating cells in messages
     sha256: str = ""  # of the bytes read, so nobody reads the file again to hash it
+    arrays: dict = field(repr=False, default_factory=dict)  # name -> the column as Arrow strings, once made
+
+    def array(self, name: str):
+        """The column as an Arrow string array, for vectorised rules."""
+        if name not in self.arrays:
+            import pyarrow as pa
+
+            self.arrays[name] = pa.array(self.columns[name], type=pa.string())
+        return self.arrays[name]
 
     def __len__(self) -> int:
         return len(self.lines)
 
     @cached_property
     def physical_lines(self) -> list[str]:
-        return io.StringIO(self.text, newline="").readlines()
+        return io.StringIO(self.data.decode("utf-8-sig"), newline="").readlines()
 
     def column(self, line: int, name: str) -> int:
         """1-based character column of cell `name` in the record starting at `line`, worked
@@ -114,6 +124,14 @@ def _control_characters(text: str, shown: str) -> list[Issue]:
     return issues
 
 
+# Every byte but NUL and the C0 controls other than tab and line ends: deleting these
+# leaves only the bytes that need the exact, character-level search (bytes.translate is
+# a quick screen where a regular expression over the whole file is not).
+_HARMLESS_BYTES = bytes(b for b in range(256) if b not in set(range(0x00, 0x09)) | {0x0B, 0x0C} | set(range(0x0E, 0x20)))
+# What str.strip() strips; Arrow's own notion of white space differs in a few characters.
+_WHITE_SPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
+
+
 def read_csv(path: Path, known: list[str], required: list[str]) -> tuple[CsvTable | None, list[Issue]]:
     """Read one CSV file; `known` columns are kept, `required` ones must be present."""
     shown = display_path(path)
@@ -132,25 +150,136 @@ def read_csv(path: Path, known: list[str], required: list[str]) -> tuple[CsvTabl
         line, column = _position(data.decode("utf-8-sig", errors="replace"), error.start)
         return None, [issue("L002", Location(shown, line, column), f"byte 0x{data[error.start]:02x} is not valid UTF-8; save the file as UTF-8")]
 
-    nul = text.find("\x00")
-    if nul >= 0:
-        line, column = _position(text, nul)
-        return None, [issue("L003", Location(shown, line, column), "NUL byte in file; is it a spreadsheet saved in another format?")]
-    control = _control_characters(text, shown)
-    if control:
-        return None, control
+    if data.translate(None, _HARMLESS_BYTES) or "\ufffe" in text or "\uffff" in text:
+        nul = text.find("\x00")
+        if nul >= 0:
+            line, column = _position(text, nul)
+            return None, [issue("L003", Location(shown, line, column), "NUL byte in file; is it a spreadsheet saved in another format?")]
+        control = _control_characters(text, shown)
+        if control:
+            return None, control
 
-    # Rows are read straight from the text: io.StringIO with newline="" splits lines at
-    # \n, \r\n and \r only (str.splitlines would also split inside cells at form feeds,
-    # U+2028 and the like), so line numbers match what editors show.
-    # The limit counts the line end as one character, whether it is LF or CRLF.
-    physical = text.split("\n")
+    # The limit counts the line end as one character, whether it is LF or CRLF. Bytes
+    # are never fewer than characters, so the exact count is needed only past the limit.
+    physical = data.split(b"\n")
     if max(map(len, physical)) >= MAX_ROW_CHARS:
-        for number, line in enumerate(physical, 1):
+        for number, line in enumerate(text.split("\n"), 1):
             size = len(line.removesuffix("\r")) + 1
             if size > MAX_ROW_CHARS:
                 return None, [issue("L006", Location(shown, number, 1), f"row is {size} characters; the limit is {MAX_ROW_CHARS}")]
+
+    sha256 = hashlib.sha256(data).hexdigest()
+    fast = _read_columnar(data, physical, shown, known, required, sha256)
     del physical
+    if fast is not None:
+        return fast
+    return _read_rows(text, data, shown, known, required, sha256)
+
+
+def _read_columnar(data: bytes, physical: list[bytes], shown: str, known: list[str], required: list[str],
+                   sha256: str) -> tuple[CsvTable | None, list[Issue]] | None:
+    """Read a plainly shaped file with Arrow's multi-threaded parser, or return None when the
+    file needs the row reader: stray quotes, rows of the wrong width, cells spanning lines,
+    lone CR line ends, a quoted or blank header. The row reader gives the exact message and line
+    for each of those, and both readers give the same cells wherever this one answers."""
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    first = physical[0][3:] if physical[0].startswith(b"\xef\xbb\xbf") else physical[0]
+    if b'"' in first or not first.strip() or (b"\r" in body and body.count(b"\r") != body.count(b"\r\n")):
+        return None
+    if not _plainly_quoted(body):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pa_csv
+
+    header_line = first.decode("utf-8").removesuffix("\r")
+    header, issues = _read_header(header_line.split(","), header_line, shown, known, required)
+    if any(i.code in ("L004", "L006", "L008") for i in issues):
+        return None, issues
+    # Lines holding no record: blank ones, which both readers skip.
+    if b"\n\n" in body or b"\n\r\n" in body:
+        record_lines = [number for number, line in enumerate(physical[1:], 2) if line and line != b"\r"]
+    else:
+        record_lines = list(range(2, len(physical) + (1 if physical[-1] else 0)))
+    names = [str(index) for index in range(len(header))]
+    invalid: list[object] = []
+
+    def invalid_row(row: object) -> str:
+        invalid.append(row)
+        return "skip"
+
+    try:
+        parsed = pa_csv.read_csv(
+            pa.py_buffer(body),
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=invalid_row),
+            convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    if invalid or parsed.num_rows != len(record_lines):
+        return None  # a record spans lines, or has the wrong width
+    # Rows of empty cells only, such as the ",,,," a spreadsheet leaves at the end: such a
+    # line holds nothing but commas, quotes and a line end, so long lines cannot be one.
+    if parsed.num_rows and min(map(len, physical[1:])) <= 3 * len(names) + 1:
+        blank = functools.reduce(pc.and_, [pc.equal(parsed.column(name), "") for name in names])
+        if pc.any(blank).as_py():
+            keep = pc.invert(blank)
+            record_lines = [line for line, kept in zip(record_lines, keep.to_pylist()) if kept]
+            parsed = parsed.filter(keep)
+    trimmed = {name: pc.utf8_trim(parsed.column(str(index)), characters=_WHITE_SPACE)
+               for index, name in enumerate(header) if name in known}
+    # Cells past the limit are rare; only their columns need the cell-by-cell look.
+    long_cells = {name for name, values in trimmed.items()
+                  if len(values) and pc.max(pc.utf8_length(values)).as_py() > MAX_FIELD_CHARS}
+    columns = {name: values.to_pylist() for name, values in trimmed.items()}
+    table, issues = _finish(shown, header, record_lines, columns, known, data, sha256, issues, long_cells)
+    table.arrays.update((name, values) for name, values in trimmed.items() if name not in long_cells)
+    return table, issues
+
+
+def _plainly_quoted(body: bytes) -> bool:
+    """Whether every quote opens a field, closes it on the same line, or doubles a quote
+    inside it: then the quoting is well formed and every CSV reader agrees on the cells.
+    Walks the quotes only, not every byte."""
+    if b'"' not in body:
+        return True
+    import numpy
+
+    quotes = numpy.flatnonzero(numpy.frombuffer(body, dtype=numpy.uint8) == ord('"')).tolist()
+    field_start = b",\r\n"
+    field_end = (ord(","), ord("\r"), ord("\n"))
+    size = len(body)
+    opened = -1
+    index = 0
+    while index < len(quotes):
+        at = quotes[index]
+        if opened < 0:
+            if at and body[at - 1] not in field_start:
+                return False  # a quote inside an unquoted cell
+            opened = at
+        else:
+            after = body[at + 1] if at + 1 < size else None
+            if after == ord('"'):
+                index += 2  # a doubled quote inside the cell
+                continue
+            if after is not None and after not in field_end:
+                return False  # text after the closing quote
+            if body.find(b"\n", opened, at) >= 0 or body.find(b"\r", opened, at) >= 0:
+                return False  # the cell spans lines
+            opened = -1
+        index += 1
+    return opened < 0
+
+
+def _read_rows(text: str, data: bytes, shown: str, known: list[str], required: list[str],
+               sha256: str) -> tuple[CsvTable | None, list[Issue]]:
+    """Read record by record with the csv module, which reports the first syntax error."""
+    at_start = Location(shown, 1, 1)
+    # Rows are read straight from the text: io.StringIO with newline="" splits lines at
+    # \n, \r\n and \r only (str.splitlines would also split inside cells at form feeds,
+    # U+2028 and the like), so line numbers match what editors show.
     csv.field_size_limit(MAX_ROW_CHARS + 1)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     issues: list[Issue] = []
@@ -195,15 +324,22 @@ def read_csv(path: Path, known: list[str], required: list[str]) -> tuple[CsvTabl
         keep = sorted(set(range(len(rows))) - set(blank))
         lines = [lines[i] for i in keep]
         columns = {name: [values[i] for i in keep] for name, values in columns.items()}
+    long_cells = {name for name, values in columns.items() if max(map(len, values), default=0) > MAX_FIELD_CHARS}
+    return _finish(shown, header, lines, columns, known, data, sha256, issues, long_cells)
+
+
+def _finish(shown: str, header: list[str], lines: list[int], columns: dict[str, list[str]], known: list[str],
+            data: bytes, sha256: str, issues: list[Issue], long_cells: set[str]) -> tuple[CsvTable, list[Issue]]:
+    """The table, with missing optional columns empty and cells past the limit cut short."""
     for name in known:
         columns.setdefault(name, [""] * len(lines))
-    table = CsvTable(shown, header, lines, columns, text, hashlib.sha256(data).hexdigest())
-    for name, values in columns.items():
-        if max(map(len, values), default=0) > MAX_FIELD_CHARS:
-            for index, value in enumerate(values):
-                if len(value) > MAX_FIELD_CHARS:
-                    issues.append(issue("L006", table.where(index, name), f"cell is {len(value)} characters; the limit is {MAX_FIELD_CHARS}", name))
-                    values[index] = value[:MAX_FIELD_CHARS]
+    table = CsvTable(shown, header, lines, columns, data, sha256)
+    for name in sorted(long_cells, key=header.index):
+        values = columns[name]
+        for index, value in enumerate(values):
+            if len(value) > MAX_FIELD_CHARS:
+                issues.append(issue("L006", table.where(index, name), f"cell is {len(value)} characters; the limit is {MAX_FIELD_CHARS}", name))
+                values[index] = value[:MAX_FIELD_CHARS]
     return table, issues
 
 

@@ -10,8 +10,8 @@ Layout of a data folder:
     data/<dataset>/errata.csv   corrections of the published source (optional)
 
 Every folder with a dataset.toml is a dataset; adding one needs no code change.
-Cell values are validated with pandera against the schema in `generator.schema`;
-references between tables are validated here. Nothing raises on bad data:
+Cell values are validated column by column with the vectorised rules of
+`generator.schema`; references between tables are validated here. Nothing raises on bad data:
 `load` returns the model (None when errors prevent building it) and every issue.
 """
 from __future__ import annotations
@@ -19,16 +19,17 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import tomllib
+from collections import defaultdict
+from itertools import repeat
 from pathlib import Path
+from typing import Callable
 
-import pandas as pd
-import pandera.pandas as pa
-from pandera.errors import SchemaErrors
+import pyarrow.compute as pc
 
 from . import schema
 from .csvfile import CsvTable, display_path, read_csv
 from .issues import Issue, did_you_mean, has_errors, issue, sort_key
-from .model import (Dataset, Erratum, Flow, Host, Location, Model, Role, Section,
+from .model import (ANY, Dataset, Erratum, Flow, Host, Location, Model, Role, Section,
                     Settings, SourceDocument)
 
 SETTINGS_FILE = "portbook.toml"
@@ -82,49 +83,27 @@ def load_settings(data_dir: Path, files: dict[str, str]) -> tuple[Settings, list
     return settings, issues
 
 
-def _pandera_schema(table: schema.Table) -> tuple[pa.DataFrameSchema, dict[str, schema.CellRule]]:
-    """The pandera schema for a table; check names map back to our cell rules."""
-    rules: dict[str, schema.CellRule] = {}
-    columns: dict[str, pa.Column] = {}
-    missing = schema.CellRule("S101", lambda values: values != "", lambda v: "a value is required")
-    for column in table.columns:
-        checks = []
-        for index, rule in enumerate(((missing,) if column.required else ()) + column.rules):
-            name = f"{column.name}#{index}"
-            rules[name] = rule
-            checks.append(pa.Check(rule.ok, name=name))
-        columns[column.name] = pa.Column("string[pyarrow]", checks=checks, nullable=False, coerce=False)
-    return pa.DataFrameSchema(columns, strict=False), rules
+_REQUIRED = schema.CellRule("S101", lambda values: pc.not_equal(values, ""), lambda v: "a value is required")
 
 
 def validate_cells(table: schema.Table, csv_table: CsvTable) -> tuple[set[int], list[Issue]]:
-    """Validate every cell; returns the indexes of rejected records and the issues."""
+    """Validate every cell; returns the indexes of rejected records and the issues. One
+    message per cell: the first rule that fails."""
     if not len(csv_table):
         return set(), []
-    # Arrow-backed strings keep the vectorised checks in native code.
-    frame = pd.DataFrame(
-        {name: pd.Series(csv_table.columns[name], dtype="string[pyarrow]") for name in table.column_names}
-    )
-    pandera_schema, rules = _pandera_schema(table)
-    try:
-        pandera_schema.validate(frame, lazy=True)
-        return set(), []
-    except SchemaErrors as errors:
-        failures = errors.failure_cases
-    issues: list[Issue] = []
-    rejected: set[int] = set()
-    seen: set[tuple[int, str]] = set()
-    for column, check, index, value in zip(failures["column"], failures["check"], failures["index"], failures["failure_case"]):
-        rule = rules.get(str(check))
-        if rule is None or index is None or pd.isna(index):
+    failed: dict[tuple[int, int], Issue] = {}  # (record, column position) -> issue
+    for position, column in enumerate(table.columns):
+        rules = ((_REQUIRED,) if column.required else ()) + column.rules
+        if not rules:
             continue
-        index = int(index)
-        if (index, column) in seen:  # one message per cell: the first rule that fails
-            continue
-        seen.add((index, column))
-        issues.append(issue(rule.code, csv_table.where(index, column), f"{column}: {rule.message(str(value))}", column))
-        rejected.add(index)
-    return rejected, issues
+        values = csv_table.columns[column.name]
+        array = csv_table.array(column.name)
+        for rule in rules:
+            for index in pc.indices_nonzero(pc.invert(rule.ok(array))).to_pylist():
+                if (index, position) not in failed:
+                    failed[(index, position)] = issue(rule.code, csv_table.where(index, column.name),
+                                                      f"{column.name}: {rule.message(values[index])}", column.name)
+    return {index for index, _ in failed}, [failed[key] for key in sorted(failed)]
 
 
 def _read_table(path: Path, table: schema.Table) -> tuple[CsvTable | None, set[int], list[Issue]]:
@@ -136,16 +115,25 @@ def _read_table(path: Path, table: schema.Table) -> tuple[CsvTable | None, set[i
     return csv_table, rejected, issues + cell_issues
 
 
-def _duplicates(csv_table: CsvTable, column: str, rejected: set[int], seen: dict[str, Location]) -> list[Issue]:
+# Where a key was first used: (file, line).
+FirstUse = dict[str, tuple[str, int]]
+
+
+def _duplicates(csv_table: CsvTable, column: str, rejected: set[int], seen: FirstUse) -> list[Issue]:
+    values = csv_table.columns[column]
+    distinct = set(values)
+    if not rejected and len(distinct) == len(values) and "" not in distinct and distinct.isdisjoint(seen):
+        seen.update(zip(values, zip(repeat(csv_table.path), csv_table.lines)))  # the usual case, in one pass
+        return []
     issues = []
-    for index, value in enumerate(csv_table.columns[column]):
+    for index, value in enumerate(values):
         if not value or index in rejected:
             continue
         first = seen.get(value)
         if first is None:
-            seen[value] = Location(csv_table.path, csv_table.lines[index], 0)
+            seen[value] = (csv_table.path, csv_table.lines[index])
             continue
-        issues.append(issue("S107", csv_table.where(index, column), f"{column} {value!r} is already used at {first.file}:{first.line}", column))
+        issues.append(issue("S107", csv_table.where(index, column), f"{column} {value!r} is already used at {first[0]}:{first[1]}", column))
         rejected.add(index)
     return issues
 
@@ -186,7 +174,7 @@ def _is_slug(value: str) -> bool:
     return re.fullmatch(schema.ID_PATTERN, value) is not None
 
 
-def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset | None, list[Issue]]:
+def _load_dataset(folder: Path, flow_ids: FirstUse) -> tuple[Dataset | None, list[Issue]]:
     files: dict[str, str] = {}
     metadata, issues = _load_metadata(folder, files)
     tables: dict[str, tuple[CsvTable | None, set[int]]] = {}
@@ -204,7 +192,7 @@ def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset 
     roles_table, roles_rejected = tables["roles"]
     flows_table, flows_rejected = tables["flows"]
     errata_table, errata_rejected = tables["errata"]
-    role_ids: dict[str, Location] = {}
+    role_ids: FirstUse = {}
     if roles_table is not None:
         issues += _duplicates(roles_table, "id", roles_rejected, role_ids)
     if flows_table is not None:
@@ -274,39 +262,50 @@ def _load_dataset(folder: Path, flow_ids: dict[str, Location]) -> tuple[Dataset 
 
 def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids: dict | None, sections: dict) -> tuple[list[Flow], list[Issue]]:
     """Flows from validated rows, checking what the cell rules cannot: references to
-    roles and sections, and combinations of cells. Column-wise, since files can be large."""
-    issues: list[Issue] = []
-    flows: list[Flow] = []
+    roles and sections, and combinations of cells. Column by column, and row by row only
+    where a problem was found, since files can be large."""
     c = table.columns
-    rows = zip(range(len(table)), table.lines, c["id"], c["transport"], c["port"], c["dynamic"], c["source"],
-               c["destination"], c["direction"], c["service"], c["program"], c["rule"], c["purpose"],
-               c["condition"], c["reference"], c["assumption"])
-    path = table.path
-    for index, line, id_, transport, port, dynamic, source, destination, direction, service, program, rule, purpose, condition, reference, assumption in rows:
-        if index in rejected:
-            continue
-        problems = []
-        if role_ids is not None and source not in role_ids:
-            problems.append(("S106", "source", f"source: unknown role {source!r}{did_you_mean(source, role_ids)}"))
-        if role_ids is not None and destination not in role_ids:
-            problems.append(("S106", "destination", f"destination: unknown role {destination!r}{did_you_mean(destination, role_ids)}"))
-        if sections and reference not in sections:
-            problems.append(("S109", "reference", f"reference: unknown section {reference!r}; the dataset defines {', '.join(sections)}"))
-        transport = transport.lower()
-        if transport == "any" and port.lower() != "any":
-            problems.append(("S108", "port", "port: a flow on transport 'any' must have port 'any'"))
-        if dynamic and "-" not in port:
-            problems.append(("S108", "dynamic", "dynamic: a dynamic pool must be written as a range N-M"))
-        if problems:
-            issues.extend(issue(code, table.where(index, column), message, column) for code, column, message in problems)
-            continue
-        flows.append(Flow(
-            id=id_, dataset=dataset_id, transport=transport, ports=schema.parse_ports(port),
-            dynamic=dynamic.lower(), source=source, destination=destination,
-            bidirectional=direction.lower() == "both", service=service, program=program,
-            rule=rule, purpose=purpose, condition=condition, reference=reference,
-            assumption=assumption, location=Location(path, line, 1), cells=table,
-        ))
+    problems: dict[int, list[tuple[str, str, str]]] = defaultdict(list)  # record -> (code, column, message)
+
+    def unknown(code: str, column: str, known: dict, message: Callable[[str], str]) -> None:
+        strangers = set(c[column]).difference(known)
+        for index, value in enumerate(c[column]):
+            if value in strangers and index not in rejected:
+                problems[index].append((code, column, message(value)))
+
+    if role_ids is not None:
+        for column in ("source", "destination"):
+            unknown("S106", column, role_ids, lambda v, column=column: f"{column}: unknown role {v!r}{did_you_mean(v, role_ids)}")
+    if sections:
+        unknown("S109", "reference", sections, lambda v: f"reference: unknown section {v!r}; the dataset defines {', '.join(sections)}")
+    transports = list(map(str.lower, c["transport"]))
+    for index, (transport, port, dynamic) in enumerate(zip(transports, c["port"], c["dynamic"])):
+        if (transport == ANY and port.lower() != ANY) or (dynamic and "-" not in port):
+            if index in rejected:
+                continue
+            if transport == ANY and port.lower() != ANY:
+                problems[index].append(("S108", "port", "port: a flow on transport 'any' must have port 'any'"))
+            if dynamic and "-" not in port:
+                problems[index].append(("S108", "dynamic", "dynamic: a dynamic pool must be written as a range N-M"))
+    issues = [issue(code, table.where(index, column), message, column)
+              for index in sorted(problems) for code, column, message in problems[index]]
+
+    keep = None
+    if rejected or problems:
+        skipped = rejected | problems.keys()
+        keep = [index for index in range(len(table)) if index not in skipped]
+
+    def column(values: list) -> list:
+        return values if keep is None else [values[index] for index in keep]
+
+    count = len(table) if keep is None else len(keep)
+    flows = list(map(
+        Flow, column(c["id"]), repeat(dataset_id, count), column(transports), map(schema.parse_ports, column(c["port"])),
+        map(str.lower, column(c["dynamic"])), column(c["source"]), column(c["destination"]),
+        [direction.lower() == "both" for direction in column(c["direction"])], column(c["service"]),
+        column(c["program"]), column(c["rule"]), column(c["purpose"]), column(c["condition"]),
+        column(c["reference"]), column(c["assumption"]), column(table.lines), repeat(table, count),
+    ))
     return flows, issues
 
 
@@ -345,7 +344,7 @@ def load(data_dir: Path) -> tuple[Model | None, list[Issue]]:
         issues.append(issue("L001", Location(display_path(data_dir), 0, 0), f"no dataset found: expected {data_dir}/<name>/{DATASET_FILE}"))
         return None, issues
     datasets: list[Dataset] = []
-    flow_ids: dict[str, Location] = {}
+    flow_ids: FirstUse = {}
     dataset_ids: set[str] = set()
     for folder in folders:
         dataset, dataset_issues = _load_dataset(folder, flow_ids)

@@ -3,7 +3,8 @@
 Each table of a dataset is a list of `Column`s: what the column means, its
 type, allowed values and an example (rendered for people on the site's schema
 page), and the cell rules the loader enforces. Cell rules are vectorised
-predicates over a column so that validation stays fast on large tables.
+predicates over a column (Arrow compute kernels over an Arrow string array), so
+that validation stays fast on large tables.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .issues import did_you_mean
 from .model import ANY, PortRange
@@ -32,7 +34,7 @@ DYNAMIC_RANGES: dict[str, tuple[int, int, str]] = {
 ID_PATTERN = r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?"
 SERVICE_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9._+-]{0,62})"
 # Ports are ASCII digits: Python's \d also matches other scripts' digits (such as
-# "٩٩٩٩٩"), which pandas cannot convert and so would slip past the range check.
+# "٩٩٩٩٩"), which the vectorised range check would not see.
 PORT_PATTERN = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
 
 
@@ -41,7 +43,7 @@ class CellRule:
     """One rule a cell must satisfy. `ok` returns True where the rule holds or does not apply."""
 
     code: str
-    ok: Callable[[pd.Series], pd.Series]
+    ok: Callable[[pa.Array], pa.Array]  # strings -> booleans
     message: Callable[[str], str]
 
 
@@ -72,20 +74,28 @@ class Table:
         return next(column for column in self.columns if column.name == name)
 
 
-def _nonempty(values: pd.Series) -> pd.Series:
-    return values != ""
+def strings(values: list[str]) -> pa.Array:
+    return pa.array(values, type=pa.string())
 
 
-def _matches(pattern: str) -> Callable[[pd.Series], pd.Series]:
-    def ok(values: pd.Series) -> pd.Series:
-        return ~_nonempty(values) | values.str.fullmatch(pattern)
+def _nonempty(values: pa.Array) -> pa.Array:
+    return pc.not_equal(values, "")
+
+
+def _fullmatch(values: pa.Array, pattern: str) -> pa.Array:
+    return pc.match_substring_regex(values, f"^(?:{pattern})$")
+
+
+def _matches(pattern: str) -> Callable[[pa.Array], pa.Array]:
+    def ok(values: pa.Array) -> pa.Array:
+        return pc.or_(pc.equal(values, ""), _fullmatch(values, pattern))
 
     return ok
 
 
-def _one_of(choices: tuple[str, ...]) -> Callable[[pd.Series], pd.Series]:
-    def ok(values: pd.Series) -> pd.Series:
-        return ~_nonempty(values) | values.str.lower().isin(choices)
+def _one_of(choices: tuple[str, ...]) -> Callable[[pa.Array], pa.Array]:
+    def ok(values: pa.Array) -> pa.Array:
+        return pc.or_(pc.equal(values, ""), pc.is_in(pc.utf8_lower(values), value_set=strings(list(choices))))
 
     return ok
 
@@ -96,19 +106,16 @@ PORT_NUMBER = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|
 PORT_SHAPE = r"[0-9]{1,5}(?:-[0-9]{1,5})?"
 
 
-def _port_bounds(values: pd.Series) -> pd.Series:
-    shaped = values.str.fullmatch(PORT_SHAPE).fillna(False).astype(bool)
-    valid = values.str.fullmatch(f"{PORT_NUMBER}(?:-{PORT_NUMBER})?").fillna(False).astype(bool)
-    return ~shaped | valid
+def _port_bounds(values: pa.Array) -> pa.Array:
+    shaped = _fullmatch(values, PORT_SHAPE)
+    return pc.or_(pc.invert(shaped), _fullmatch(values, f"{PORT_NUMBER}(?:-{PORT_NUMBER})?"))
 
 
-def _port_order(values: pd.Series) -> pd.Series:
-    ok = pd.Series(True, index=values.index)
-    ranges = values[values.str.fullmatch(r"[0-9]{1,5}-[0-9]{1,5}").fillna(False).astype(bool)]
-    for index, text in ranges.items():
-        first, last = text.split("-")
-        ok[index] = int(first) <= int(last)
-    return ok
+def _port_order(values: pa.Array) -> pa.Array:
+    ranges = pc.extract_regex(values, r"^(?P<first>[0-9]{1,5})-(?P<last>[0-9]{1,5})$")  # null where not a range
+    first = pc.cast(pc.struct_field(ranges, "first"), pa.int32())
+    last = pc.cast(pc.struct_field(ranges, "last"), pa.int32())
+    return pc.fill_null(pc.less_equal(first, last), True)
 
 
 @lru_cache(maxsize=None)

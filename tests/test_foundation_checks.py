@@ -4,9 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import DATA, IANA_CSV, append_row, edit_row
-from generator.checks import CHECKS
+from generator.checks import CHECKS, _may_mention_other_ports, port_mentions
 from generator.cli import main
 from generator.pipeline import load_and_check
 from generator.registry import Registry, build_registry, read_iana_csv, read_services_file
@@ -175,3 +177,26 @@ def test_services_file_and_iana_formats_are_read():
 def test_unreadable_registry_is_a_note_not_a_crash(tmp_path: Path):
     registry, notes = build_registry(tmp_path / "missing-services", None, [])
     assert not registry.entries and "cannot read services database" in notes[0]
+
+
+# Words and signs that make or break a port mention, with the white space and digits of
+# other scripts that Python's \s and \d accept and Arrow's ASCII classes would not.
+_MENTION_PIECES = ["port", "ports", "PORT", "tcp", "udp", "UDP", "export", "to", "through", "-", "–", "/",
+                   " ", "  ", "\u00a0", "\u2003", "\t", ".", ",", "_", "x", "1", "80", "443", "1433",
+                   "0080", "65535", "123456", "٨٠", "port 80", "80/tcp", "1024-65535", "5 to 90"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(st.lists(st.sampled_from(_MENTION_PIECES), max_size=12).map("".join), min_size=1, max_size=20))
+def test_the_vectorised_prefilter_keeps_every_text_that_mentions_an_unknown_port(texts: list[str]):
+    known = {80, 443, 1024, 65535}
+    kept = set(_may_mention_other_ports(texts, known))
+    for index, text in enumerate(texts):
+        if any(port not in known for port in port_mentions(text)):
+            assert index in kept, text
+
+
+def test_the_prefilter_rules_out_rows_that_name_only_ports_in_use():
+    texts = ["Replication on port 443.", "Agents use port 80, then port 443.", "Port 80 or port 8080.",
+             "Console on tcp 443-450.", "No port here.", "Ports 80 and 443/udp."]
+    assert _may_mention_other_ports(texts, {80, 443}) == [2, 3, 5]

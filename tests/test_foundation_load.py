@@ -7,8 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import append_row, edit_row, line_of, read_rows, write_rows
+from generator import csvfile
 from generator.cli import main
 from generator.load import load
 
@@ -212,3 +215,41 @@ def test_unreadable_roles_file_is_reported_once(data_dir: Path):
     (data_dir / "dpm-2012r2" / "roles.csv").write_bytes(b"id,name,description\n\xff\xfe\n")
     _, issues = load(data_dir)
     assert [(i.code, i.file.rsplit("/", 1)[-1]) for i in issues] == [("L002", "roles.csv")]
+
+
+# Cells and line ends that exercise both readers: quoting done right and wrong, line
+# ends of every kind, blank and short rows, white space Python strips and Arrow might not.
+_CELLS = st.sampled_from(["", "a", " b c ", "\u00a0d", "\u3000", "\t", "é", "1433", '"x,y"', '"say ""hi"""',
+                          '""', '" q "', '"x"y', 'x"y', '"open', '"two\nlines"'])
+_LINE_ENDS = st.sampled_from(["\n", "\n", "\r\n", "\r", "\n\n"])
+_BODIES = st.lists(st.tuples(st.lists(_CELLS, min_size=1, max_size=4).map(",".join), _LINE_ENDS), max_size=12).map(
+    lambda rows: "".join(cells + end for cells, end in rows))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=_BODIES, bom=st.booleans(), header=st.sampled_from(["id,name,note", "id,name,note,id", "id,name", "id"]))
+def test_the_columnar_reader_agrees_with_the_row_reader_wherever_it_answers(tmp_path_factory, body: str, bom: bool, header: str):
+    data = (b"\xef\xbb\xbf" if bom else b"") + f"{header}\n{body}".encode()
+    path = tmp_path_factory.mktemp("csv") / "t.csv"
+    path.write_bytes(data)
+    columnar = csvfile._read_columnar(data, data.split(b"\n"), str(path), ["id", "name", "note"], ["id"], "digest")
+    if columnar is None:
+        return  # the row reader decides
+    rows = csvfile._read_rows(data.decode("utf-8-sig"), data, str(path), ["id", "name", "note"], ["id"], "digest")
+    (fast, fast_issues), (slow, slow_issues) = columnar, rows
+    assert [str(i) for i in fast_issues] == [str(i) for i in slow_issues]
+    assert (fast is None) == (slow is None)
+    if fast is not None:
+        assert fast.columns == slow.columns
+        assert fast.lines == slow.lines
+
+
+def test_large_plain_files_take_the_columnar_reader(tmp_path: Path):
+    rows = "".join(f'f{i},"name, {i}",  note {i}  \r\n' for i in range(2000))
+    data = ("id,name,note\r\n" + rows + ",,\r\n\r\n").encode()
+    columnar = csvfile._read_columnar(data, data.split(b"\n"), "t.csv", ["id", "name", "note"], ["id"], "digest")
+    assert columnar is not None
+    table, issues = columnar
+    assert issues == [] and len(table) == 2000
+    assert table.row(1999) == {"id": "f1999", "name": "name, 1999", "note": "note 1999"}
+    assert table.lines[:2] == [2, 3]
