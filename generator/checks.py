@@ -75,27 +75,32 @@ def _close_port(port: int, candidates: list[int]) -> int | None:
 def registry_mismatch(model: Model, registry: Registry) -> Iterator[Issue]:
     """A row that names a registered service must use a port and transport registered for it.
     A near miss such as 1443/tcp for ms-sql-s (1433/tcp) gets a "did you mean"."""
-    @lru_cache(maxsize=None)
     def registered_for(service: str, transport: str, first: int, last: int) -> bool:
         transports = ("tcp", "udp") if transport == ANY else (transport,)
         return any(first in r and last in r for t in transports for r in registry.ports(service, t))
 
     known = {service for service in {flow.service for flow in model.flows} if service and registry.knows(service)}
+    registered: set[tuple[str, str, int, int]] = set()  # combinations already found in the registry
     for flow in model.flows:
-        if flow.service not in known or flow.ports is None or flow.dynamic:
+        ports = flow.ports
+        if flow.service not in known or ports is None or flow.dynamic:
             continue
-        if registered_for(flow.service, flow.transport, flow.ports.first, flow.ports.last):
+        key = (flow.service, flow.transport, ports.first, ports.last)
+        if key in registered:
+            continue
+        if registered_for(*key):
+            registered.add(key)
             continue
         transports = ["tcp", "udp"] if flow.transport == ANY else [flow.transport]
-        registered = registry.all_ports(flow.service)
-        same_transport = [r.first for t, r in registered if t in transports and r.is_single]
+        entries = registry.all_ports(flow.service)
+        same_transport = [r.first for t, r in entries if t in transports and r.is_single]
         hint = ""
         close = _close_port(flow.ports.first, same_transport) if flow.ports.is_single else None
         if close is not None:
             hint = f"; did you mean {close}/{flow.transport}?"
         yield issue(
             "C201", flow.where("port"),
-            f"{flow.id}: service {flow.service} is registered as {_ranges_text(registered)}, not {flow.label}{hint}",
+            f"{flow.id}: service {flow.service} is registered as {_ranges_text(entries)}, not {flow.label}{hint}",
             "port",
         )
 
@@ -113,27 +118,25 @@ def unknown_service(model: Model, registry: Registry) -> Iterator[Issue]:
             yield issue("C202", flow.where("service"), f"{flow.id}: service {flow.service!r} is not in the registry{hint}", "service")
 
 
-def _pair(flow: Flow) -> tuple[str, str]:
-    """The role pair of a flow; unordered for bidirectional flows."""
-    source, destination = flow.source, flow.destination
-    if flow.bidirectional and destination < source:
-        return destination, source
-    return source, destination
+def _pairs(flows: list[Flow]) -> list[tuple[str, str]]:
+    """The role pair of each flow; unordered for bidirectional flows."""
+    return [(f.destination, f.source) if f.bidirectional and f.destination < f.source else (f.source, f.destination)
+            for f in flows]
 
 
-def _ends(ports: PortRange | None) -> tuple[int, int] | None:
+def _ends(flows: list[Flow]) -> list[tuple[int, int] | None]:
     # Plain tuples hash in C; PortRange's generated __hash__ is a Python call per flow.
-    return None if ports is None else (ports.first, ports.last)
+    return [None if f.ports is None else (f.ports.first, f.ports.last) for f in flows]
 
 
 @check("C203")
 def service_port_conflict(model: Model, registry: Registry) -> Iterator[Issue]:
     """The same service between the same roles must use the same port everywhere."""
     seen: dict[tuple, Flow] = {}
-    for flow in model.flows:
+    for flow, pair in zip(model.flows, _pairs(model.flows)):
         if not flow.service or flow.ports is None:
             continue
-        key = (flow.service.lower(), flow.transport, _pair(flow))
+        key = (flow.service.lower(), flow.transport, pair)
         first = seen.setdefault(key, flow)
         if first is not flow and first.ports != flow.ports:
             yield issue(
@@ -147,7 +150,8 @@ def service_port_conflict(model: Model, registry: Registry) -> Iterator[Issue]:
 @check("C204")
 def duplicate_flow(model: Model, registry: Registry) -> Iterator[Issue]:
     """Two rows with the same transport, ports, roles and program describe one flow twice."""
-    keys = [(flow.transport, _ends(flow.ports), _pair(flow), flow.program.lower()) for flow in model.flows]
+    keys = list(zip(map(attrgetter("transport"), model.flows), _ends(model.flows), _pairs(model.flows),
+                    map(str.lower, map(attrgetter("program"), model.flows))))
     if len(set(keys)) == len(keys):
         return
     seen: dict[tuple, Flow] = {}

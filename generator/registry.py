@@ -65,12 +65,19 @@ def read_services_file(registry: Registry, text: str, source: str) -> None:
 
 def read_iana_csv(registry: Registry, text: str, source: str) -> None:
     """The IANA registry CSV: "Service Name","Port Number","Transport Protocol",..."""
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, [])
+    try:
+        columns = [header.index(name) for name in ("Service Name", "Transport Protocol", "Port Number")]
+    except ValueError:
+        raise csv.Error("not an IANA registry: the header lacks Service Name, Transport Protocol or Port Number") from None
+    width = max(columns) + 1
     for row in reader:
-        name = (row.get("Service Name") or "").strip()
-        transport = (row.get("Transport Protocol") or "").strip()
-        ports = _parse_range(row.get("Port Number") or "")
-        if name and transport and ports is not None:
+        if len(row) < width:
+            continue
+        name, transport, port = (row[index].strip() for index in columns)
+        ports = _parse_range(port) if name and transport else None
+        if ports is not None:
             registry.add(name, transport, ports)
     registry.sources.append(source)
 
