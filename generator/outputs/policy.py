@@ -132,6 +132,7 @@ def _families(addresses: list[str]) -> set[int]:
 
 
 def _flow_comment(flow: Flow) -> str:
+    """What a flow's service carries beside its port: the flow's id and description."""
     parts = [f"flow {flow.id}"]
     if flow.program:
         parts.append(f"program {flow.program}")
@@ -350,7 +351,9 @@ def readme(platforms: list[str]) -> str:
         "An Aerleon repository: naming definitions in `def/`, one policy per role in `policies/pol/`,",
         "and in `out/` what Aerleon rendered from them. Running `aclgen --output_directory out` in this",
         "folder renders the same files. Each policy accepts the inbound flows of one role on that role's",
-        "hosts; `SKIPPED.md` lists the inbound flows that have no term and why.",
+        "hosts, in one term per peer role and transport; the term lists one service per flow, named after",
+        "the flow and described in `def/services.yaml`. `SKIPPED.md` lists the inbound flows that have no",
+        "term and why.",
         "",
         f"Platforms: {', '.join(platforms) or 'none'}.",
         "",
