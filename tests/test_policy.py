@@ -457,3 +457,34 @@ def test_flows_from_one_peer_share_a_term_that_allows_exactly_their_ports(data_d
             chain = nft_chains((folder / "out" / f"{role}.nft").read_text(encoding="utf-8"))[f"allow-{transport}-from-{peer}"]
             assert [rule["ports"] for rule in chain] == [flow_ports(lines)]
     nft_check(folder / "out" / "dpm-server.nft", folder / "out" / "protected-computer.nft")
+
+
+def test_a_peer_with_many_flows_gets_several_terms_that_together_allow_its_ports(data_dir, tmp_path):
+    flows = data_dir / "dpm-2012r2" / "flows.csv"
+    header, rows = read_rows(flows)
+    extra = policy_output.FLOWS_PER_TERM + 6
+    rows += [{name: "" for name in header} | {
+        "id": f"console-{number}", "transport": "tcp", "port": str(7000 + 2 * number), "source": "ops-manager",
+        "destination": "dpm-server", "direction": "one-way", "purpose": "Console traffic.", "reference": "ports"}
+        for number in range(extra)]
+    write_rows(flows, header, rows)
+    assert build(data_dir, tmp_path) == 0
+    folder = tmp_path / "policy"
+    model = load_and_check(data_dir).model
+    lines = term_groups(model, "dpm-server")[("ops-manager", "tcp")]
+    assert len(lines) == extra + 1  # with central-console
+
+    chains = nft_chains((folder / "out" / "dpm-server.nft").read_text(encoding="utf-8"))
+    names = ["allow-tcp-from-ops-manager", "allow-tcp-from-ops-manager-2"]
+    assert [name for name in chains if "ops-manager" in name] == names
+    assert merged(port for name in names for [rule] in [chains[name]] for port in rule["ports"]) == flow_ports(lines)
+    policy = yaml.safe_load((folder / "policies" / "pol" / "dpm-server.yaml").read_text(encoding="utf-8"))
+    services = [t["destination-port"] for t in policy["filters"][0]["terms"] if t["name"] in names]
+    assert [len(listed) for listed in services] == [policy_output.FLOWS_PER_TERM, extra + 1 - policy_output.FLOWS_PER_TERM]
+    assert [name for listed in services for name in listed] == [policy_output.token(line.flow.id) for line in lines]
+    text = (folder / "out" / "dpm-server.bat").read_text(encoding="utf-8")
+    rules = parse_netsh(text)
+    assert merged(port for rule in rules if rule["name"] in {f"i_{name}" for name in names}
+                  for port in parse_ports(rule["localport"])) == flow_ports(lines)
+    assert max(len(line) for line in text.splitlines()) < 8191
+    nft_check(folder / "out" / "dpm-server.nft")

@@ -54,6 +54,9 @@ DEFAULT_DENY = {
     "nftables": "the base input chain drops unmatched traffic (policy drop)",
 }
 
+# At most this many flows (so ports) in one term: a netsh command lists a term's ports on
+# one line, and cmd.exe cuts lines at 8191 characters.
+FLOWS_PER_TERM = 64
 # nftables refuses comments longer than 128 bytes; keep a margin for Aerleon's own text.
 COMMENT_LIMIT = 120
 # Characters that are inert in nftables strings, netsh/batch lines, YAML and Markdown.
@@ -216,16 +219,18 @@ def plan(model: Model) -> PolicySet:
             if not grouped or grouped[-1] is not flow:
                 grouped.append(flow)
         used_names: set[str] = set()
-        for (peer, transport), flows in groups.items():
-            policy.terms.append({
-                "name": _unique(term_name(transport, peer), used_names),
-                "comment": _term_comment(transport, peer, [flow.id for flow in flows]),
-                "source-address": role_tokens[peer],
-                "destination-address": role_tokens[role.id],
-                "destination-port": [service_tokens[flow.id] for flow in flows],
-                "protocol": transport,
-                "action": "accept",
-            })
+        for (peer, transport), grouped in groups.items():
+            for start in range(0, len(grouped), FLOWS_PER_TERM):
+                flows = grouped[start:start + FLOWS_PER_TERM]
+                policy.terms.append({
+                    "name": _unique(term_name(transport, peer), used_names),
+                    "comment": _term_comment(transport, peer, [flow.id for flow in flows]),
+                    "source-address": role_tokens[peer],
+                    "destination-address": role_tokens[role.id],
+                    "destination-port": [service_tokens[flow.id] for flow in flows],
+                    "protocol": transport,
+                    "action": "accept",
+                })
         if policy.terms:
             policies.append(policy)
         else:
