@@ -9,6 +9,7 @@ looks at the output (make, rsync, a reviewer) sees only the pages that changed.
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,15 @@ class ChangedPagesOnly:
     """Mixin for StandaloneHTMLBuilder and its subclasses."""
 
     streams_long_tables = True  # the HTML visitor of long tables leaves placeholders for us
+
+    def prepare_writing(self, docnames: set[str]) -> None:
+        super().prepare_writing(docnames)
+        if self.indexer is not None:
+            # Sphinx remembers stems within one page only; role pages repeat the same service,
+            # program and rule names, so one memory for the whole build saves most of the
+            # stemming, which runs in the main process even in parallel builds.
+            language = self.indexer.lang
+            language.stem = functools.lru_cache(maxsize=1 << 16)(language.stem)
 
     def handle_page(self, pagename: str, addctx: dict[str, Any], templatename: str = "page.html", *,
                     outfilename: Path | None = None, event_arg: Any = None) -> None:

@@ -95,7 +95,7 @@ OUTPUTS_FOLDER = "_outputs"
 OUTPUT_XREF = "portbook-output"  # reftype of links to those copies; see resolve_output_reference
 
 
-@reader
+@reader(data_only=False)
 def role_outputs(env: BuildEnvironment, role_id: str) -> list[str]:
     """The other outputs of a role, relative to the outputs folder. The page shows their
     names only, so the page changes when one appears or goes away, not when one is rebuilt."""

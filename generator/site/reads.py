@@ -22,19 +22,30 @@ from typing import Any, Callable
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 
+from .data import model_of
+
 # Environment attribute: docname -> {(reader name, arguments): digest of what it returned}.
 ENV_KEY = "portbook_reads"
+# Environment attribute: the data's fingerprint when the records were last brought up to date.
+DATA_KEY = "portbook_data"
 # Environment attribute: digest of the navigation (titles, toctrees) at the last read.
 NAV_KEY = "portbook_navigation"
 
 Reader = Callable[..., Any]
 READERS: dict[str, Reader] = {}
+# Readers that look at more than the data (files on disk): run again even when the data is unchanged.
+NOT_DATA: set[str] = set()
 
 
-def reader(function: Reader) -> Reader:
-    """Register `function` as a reader under its name."""
-    READERS[function.__name__] = function
-    return function
+def reader(function: Reader | None = None, *, data_only: bool = True):
+    """Register a reader under its name; `data_only=False` for one that looks beyond
+    the data folder, e.g. at other outputs on disk. Use as @reader or @reader(data_only=False)."""
+    def register(function: Reader) -> Reader:
+        READERS[function.__name__] = function
+        if not data_only:
+            NOT_DATA.add(function.__name__)
+        return function
+    return register(function) if function is not None else register
 
 
 def digest(content: Any) -> str:
@@ -65,13 +76,20 @@ def read(env: BuildEnvironment, function: Reader, *arguments: Any) -> Any:
 def outdated_documents(app: Sphinx, env: BuildEnvironment, added: set[str], changed: set[str],
                        removed: set[str]) -> list[str]:
     """env-get-outdated handler: the pages whose recorded reads give another result now.
-    A read shared by several pages (the same reader and arguments) is computed once."""
+    A read shared by several pages (the same reader and arguments) is computed once.
+    While the data is the same as at the last build (every page was brought up to date
+    then), only the readers that look beyond the data run."""
+    fingerprint = model_of(env.config).fingerprint
+    same_data = getattr(env, DATA_KEY, None) == fingerprint
+    setattr(env, DATA_KEY, fingerprint)
     results: dict[tuple, str | None] = {}
     stale = []
     for docname, reads in records(env).items():
         if docname in added or docname in changed or docname in removed or docname not in env.found_docs:
             continue
         for key, recorded in reads.items():
+            if same_data and key[0] not in NOT_DATA:
+                continue
             if key not in results:
                 name, arguments = key
                 function = READERS.get(name)

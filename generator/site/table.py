@@ -126,30 +126,35 @@ def _table_rows(model: Model, node: port_table):
 def html_rows(model: Model, node: port_table, builder, docname: str):
     """The table's rows as HTML, one escaped string per row."""
     escape = html.escape
-    columns = [COLUMNS[name] for name in node["columns"]]
-    role_href: dict[str, str] = {}
     known_roles = model.role_by_id
     reference = escape(builder.get_relative_uri(docname, REFERENCE_DOC))
+    role_cells: dict[str, str] = {}  # a table names few roles many times
 
     def role_cell(role_id: str) -> str:
-        if role_id not in role_href:
-            role_href[role_id] = escape(builder.get_relative_uri(docname, role_doc(role_id))) if role_id in known_roles else ""
-        text = escape(model.role_name(role_id))
-        href = role_href[role_id]
-        return f'<a class="reference internal" href="{href}">{text}</a>' if href else text
-
-    for flow, way in _table_rows(model, node):
-        anchor = f' id="{escape(flow_anchor(flow.id))}"' if node["anchors"] else ""
-        cells = []
-        for column in columns:
-            value = column.text(model, flow, way)
-            if column.link == "role":
-                cells.append(f"<td>{role_cell(value)}</td>")
-            elif column.link == "flow":
-                cells.append(f'<td><a class="reference internal" href="{reference}#{escape(flow_anchor(value))}">{escape(value)}</a></td>')
+        cell = role_cells.get(role_id)
+        if cell is None:
+            text = escape(model.role_name(role_id))
+            if role_id in known_roles:
+                href = escape(builder.get_relative_uri(docname, role_doc(role_id)))
+                cell = f'<td><a class="reference internal" href="{href}">{text}</a></td>'
             else:
-                cells.append(f"<td>{escape(value)}</td>")
-        yield f'<tr{anchor} data-flow="{escape(flow.id)}">{"".join(cells)}</tr>\n'
+                cell = f"<td>{text}</td>"
+            role_cells[role_id] = cell
+        return cell
+
+    def flow_cell(flow_id: str) -> str:
+        return f'<td><a class="reference internal" href="{reference}#{escape(flow_anchor(flow_id))}">{escape(flow_id)}</a></td>'
+
+    def text_cell(value: str) -> str:
+        return f"<td>{escape(value)}</td>"
+
+    cell_of = {"role": role_cell, "flow": flow_cell, "": text_cell}
+    renderers = [(COLUMNS[name].text, cell_of[COLUMNS[name].link]) for name in node["columns"]]
+    anchors = node["anchors"]
+    for flow, way in _table_rows(model, node):
+        anchor = f' id="{escape(flow_anchor(flow.id))}"' if anchors else ""
+        cells = "".join([render(text(model, flow, way)) for text, render in renderers])
+        yield f'<tr{anchor} data-flow="{escape(flow.id)}">{cells}</tr>\n'
 
 
 # Tables longer than this are not put into the page text that Sphinx assembles (and
