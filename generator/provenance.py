@@ -58,22 +58,8 @@ class FileBlame:
     times: dict[str, int]
 
 
-def blame(path: str | Path) -> FileBlame | None:
-    """Per line of `path`, the commit that last changed it, from one `git blame`; every
-    line uncommitted when the file is in a work tree but not in its HEAD (new, ignored);
-    None outside a git work tree or without git."""
-    path = Path(path)
-    folder = path.parent
-    if (git_text("rev-parse", "--is-inside-work-tree", folder=folder) or "").strip() != "true":
-        return None
-    # --incremental leaves out the text of the lines: a fraction of the output of --porcelain.
-    output = git_text("blame", "--incremental", "--", path.name, folder=folder)
-    if output is None:
-        try:
-            count = path.read_bytes().count(b"\n") + 1
-        except OSError:
-            return None
-        return FileBlame([""] * count, {})
+def _parse_blame(output: str) -> FileBlame:
+    """The lines and commit times of `git blame --incremental` output."""
     commits: list[str] = []
     times: dict[str, int] = {}
     commit = ""
@@ -89,6 +75,87 @@ def blame(path: str | Path) -> FileBlame | None:
             # Given once per commit, after the header of its first group.
             times[commit] = int(line.split(" ", 1)[1])
     return FileBlame(commits, times)
+
+
+# Blame of a file as committed, kept in the repository's own folder: keyed by the last commit
+# that changed the file, it stays right until the next one, and blaming a large file with a
+# long history takes seconds, where applying the uncommitted changes to it takes a diff.
+BLAME_CACHE = "portbook/blame"
+# A hunk header of `git diff -U0`: old start[,count] new start[,count].
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", re.M)
+
+
+def _committed_blame(folder: Path, name: str, last: str, cache: Path) -> FileBlame | None:
+    stored = cache / f"{last}.json"
+    try:
+        runs, times = json.loads(stored.read_text(encoding="utf-8"))
+        return FileBlame([commit for commit, count in runs for _ in range(count)], times)
+    except (OSError, ValueError):
+        pass
+    output = git_text("blame", "--incremental", last, "--", name, folder=folder)
+    if output is None:
+        return None
+    found = _parse_blame(output)
+    runs: list[list] = []
+    for commit in found.commits:
+        if runs and runs[-1][0] == commit:
+            runs[-1][1] += 1
+        else:
+            runs.append([commit, 1])
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        for old in cache.glob("*.json"):  # blames of earlier versions of the file
+            old.unlink(missing_ok=True)
+        temporary = cache / f".{last}.{os.getpid()}.tmp"
+        temporary.write_text(json.dumps([runs, found.times]), encoding="utf-8")
+        os.replace(temporary, stored)
+    except OSError:
+        pass  # a read-only repository: blamed again next time
+    return found
+
+
+def _with_changes(committed: list[str], diff: str) -> list[str]:
+    """The commits of a file's lines after the changes of `diff` (its committed version to
+    the working tree, -U0): changed and added lines are not committed (""), the others keep
+    their commit."""
+    result: list[str] = []
+    old = 1  # next line of the committed version to carry over
+    for match in _HUNK.finditer(diff):
+        old_start, old_count, new_count = int(match.group(1)), int(match.group(2) or 1), int(match.group(4) or 1)
+        # With a count of 0 the start names the line before the change, not its first line.
+        before = old_start if old_count == 0 else old_start - 1
+        result += committed[old - 1:before]
+        result += [""] * new_count
+        old = before + old_count + 1
+    result += committed[old - 1:]
+    return result
+
+
+def blame(path: str | Path) -> FileBlame | None:
+    """Per line of `path`, the commit that last changed it ("" for lines not committed:
+    every line of a file that is not in HEAD); None outside a git work tree or without git.
+    The same answer as `git blame` of the working tree, from a cached blame of the last
+    commit that changed the file and a diff from it."""
+    path = Path(path)
+    folder, name = path.parent, path.name
+    where = (git_text("rev-parse", "--is-inside-work-tree", "--git-path", BLAME_CACHE, "--show-prefix",
+                      folder=folder) or "").split("\n")
+    if len(where) < 3 or where[0] != "true":
+        return None
+    cache = folder / where[1] / hashlib.sha256((where[2] + name).encode("utf-8")).hexdigest()[:32]
+    last = (git_text("log", "-1", "--format=%H", "--", name, folder=folder) or "").strip()
+    committed = _committed_blame(folder, name, last, cache) if last else None
+    if committed is None:
+        try:
+            count = len(path.read_bytes().splitlines())
+        except OSError:
+            return None
+        return FileBlame([""] * count, {})
+    diff = git_text("diff", "--no-ext-diff", "--no-color", "--no-renames", "--text", "-U0", last, "--", name,
+                    folder=folder)
+    if diff is None:
+        return None
+    return FileBlame(_with_changes(committed.commits, diff) if diff else committed.commits, committed.times)
 
 
 def _record_spans(starts: Iterable[int], length: int) -> dict[int, range]:

@@ -2,6 +2,7 @@
 and the cover names the git commit that last changed the listed rows."""
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from generator.cli import main
-from generator.provenance import NOT_AVAILABLE, UNCOMMITTED, blame
+from generator.provenance import BLAME_CACHE, NOT_AVAILABLE, UNCOMMITTED, _parse_blame, blame
 
 from conftest import append_row, edit_row, read_rows, write_rows
 
@@ -149,3 +150,37 @@ def test_outside_git_the_commit_is_not_available(data_dir, tmp_path):
     out = tmp_path / "out"
     for role in build(data_dir, out):
         assert cover(out, role)[COMMIT] == NOT_AVAILABLE
+
+
+def test_blame_from_the_cache_and_a_diff_agrees_with_git_blame(tmp_path):
+    """Edits of every kind on top of several commits: the commits per line equal those of
+    git's own blame of the working tree, before and after the blame of HEAD is cached."""
+    run = git_repository(tmp_path)
+    rows = tmp_path / "rows.csv"
+    generator = random.Random(7)
+    lines = [f"row {index}" for index in range(60)]
+    serial = 0
+
+    def edit() -> None:
+        nonlocal serial
+        for _ in range(generator.randint(1, 6)):
+            serial += 1
+            at = generator.randrange(len(lines) + 1)
+            kind = generator.choice(("change", "insert", "delete"))
+            if kind == "insert" or not lines[at:]:
+                lines[at:at] = [f"new {serial}"] * generator.randint(1, 3)
+            elif kind == "change":
+                lines[at] = f"changed {serial}"
+            else:
+                del lines[at:at + generator.randint(1, 3)]
+        rows.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+    edit()
+    for round in range(6):
+        commit(run, f"round {round}")
+        for _ in range(2):  # the first call blames HEAD and caches it; the second reads the cache
+            edit()
+            expected = _parse_blame(run("blame", "--incremental", "--", "rows.csv")).commits
+            assert blame(rows).commits == expected
+    cache = tmp_path / run("rev-parse", "--git-path", BLAME_CACHE).strip()
+    assert len(list(cache.glob("*/*.json"))) == 1  # only the blame of the latest version is kept

@@ -14,7 +14,7 @@ import os
 import re
 import zipfile
 from itertools import repeat
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -180,27 +180,34 @@ def _row_xml(number: int, cells: list[tuple[str, object, int]], height: int | No
     return start + "".join(f'<c r="{letter}{number}{_cell_tail(value, style_id)}' for letter, value, style_id in cells) + "</row>"
 
 
+# Rows made into XML at a time: the cells of a whole large sheet as strings would take
+# several times the memory of its values.
+ROWS_PER_CHUNK = 2048
+
+
 def _rows_xml(columns: list[Column], style_ids: list[int], header_id: int, table: list[list],
-              heights: list[int | None]) -> list[str]:
-    """The <row> elements of a request sheet: the header, then one row per request line.
-    Written as text rather than cell by cell through openpyxl, whose per-cell writer costs
-    several times the rest of the workbook; the cells are the ones openpyxl would write.
-    Built column by column: each distinct value of a column is turned into XML once."""
+              heights: list[int | None]) -> Iterator[str]:
+    """The <row> elements of a request sheet, a chunk of rows at a time: the header, then
+    one row per request line. Written as text rather than cell by cell through openpyxl,
+    whose per-cell writer costs several times the rest of the workbook; the cells are the
+    ones openpyxl would write. Built column by column: each distinct value of a column is
+    turned into XML once."""
     letters = [get_column_letter(index) for index in range(1, len(columns) + 1)]
-    header = _row_xml(1, [(letter, column.title, header_id) for letter, column in zip(letters, columns)])
-    numbers = [str(number) for number in range(2, len(heights) + 2)]
-    starts = [f'<row r="{number}" ht="{height}" customHeight="1">' if height else f'<row r="{number}">'
-              for number, height in zip(numbers, heights)]
-    cells = []
+    yield _row_xml(1, [(letter, column.title, header_id) for letter, column in zip(letters, columns)])
+    filled = []  # (cell opening, value -> rest of the cell, values) of the columns with any value
     for letter, style_id, values in zip(letters, style_ids, table):
         # An empty value needs no cell: the column style marks the reviewer's input columns.
         tails = {value: _cell_tail(value, style_id) for value in set(values) if value != ""}
-        if not tails:
-            continue
-        opening = f'<c r="{letter}'
-        cells.append([opening + number + tails[value] if value != "" else ""
-                      for number, value in zip(numbers, values)])
-    return [header, *map("".join, zip(starts, *cells, repeat("</row>")))]
+        if tails:
+            filled.append((f'<c r="{letter}', tails, values))
+    for first in range(0, len(heights), ROWS_PER_CHUNK):
+        last = min(first + ROWS_PER_CHUNK, len(heights))
+        numbers = [str(number) for number in range(first + 2, last + 2)]
+        starts = [f'<row r="{number}" ht="{height}" customHeight="1">' if height else f'<row r="{number}">'
+                  for number, height in zip(numbers, heights[first:last])]
+        cells = [[opening + number + tails[value] if value != "" else "" for number, value in zip(numbers, values[first:last])]
+                 for opening, tails, values in filled]
+        yield "".join(map("".join, zip(starts, *cells, repeat("</row>"))))
 
 
 class _RowsWriter(WorksheetWriter):
