@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import attrgetter
 
 import pyarrow.compute as pc
 from typing import Callable, Iterable, Iterator
 
 from .issues import CATALOG, Issue, did_you_mean, issue, sort_key
-from .model import ANY, Flow, Model, PortRange
+from .model import ANY, Flow, FlowColumns, Model, PortRange
 from .registry import Registry
 from .schema import DYNAMIC_RANGES, strings
 
@@ -71,6 +70,10 @@ def _close_port(port: int, candidates: list[int]) -> int | None:
     return best
 
 
+def _tables(model: Model) -> list[FlowColumns]:
+    return [dataset.flow_columns for dataset in model.datasets]
+
+
 @check("C201")
 def registry_mismatch(model: Model, registry: Registry) -> Iterator[Issue]:
     """A row that names a registered service must use a port and transport registered for it.
@@ -79,103 +82,116 @@ def registry_mismatch(model: Model, registry: Registry) -> Iterator[Issue]:
         transports = ("tcp", "udp") if transport == ANY else (transport,)
         return any(first in r and last in r for t in transports for r in registry.ports(service, t))
 
-    known = {service for service in {flow.service for flow in model.flows} if service and registry.knows(service)}
     registered: set[tuple[str, str, int, int]] = set()  # combinations already found in the registry
-    for flow in model.flows:
-        ports = flow.ports
-        if flow.service not in known or ports is None or flow.dynamic:
-            continue
-        key = (flow.service, flow.transport, ports.first, ports.last)
-        if key in registered:
-            continue
-        if registered_for(*key):
-            registered.add(key)
-            continue
-        transports = ["tcp", "udp"] if flow.transport == ANY else [flow.transport]
-        entries = registry.all_ports(flow.service)
-        same_transport = [r.first for t, r in entries if t in transports and r.is_single]
-        hint = ""
-        close = _close_port(flow.ports.first, same_transport) if flow.ports.is_single else None
-        if close is not None:
-            hint = f"; did you mean {close}/{flow.transport}?"
-        yield issue(
-            "C201", flow.where("port"),
-            f"{flow.id}: service {flow.service} is registered as {_ranges_text(entries)}, not {flow.label}{hint}",
-            "port",
-        )
+    for table in _tables(model):
+        known = {service for service in set(table.service) if service and registry.knows(service)}
+        for index, (service, transport, ports, dynamic) in enumerate(zip(table.service, table.transport, table.ports, table.dynamic)):
+            if service not in known or ports is None or dynamic:
+                continue
+            key = (service, transport, ports.first, ports.last)
+            if key in registered:
+                continue
+            if registered_for(*key):
+                registered.add(key)
+                continue
+            flow = table.flow(index)
+            transports = ["tcp", "udp"] if transport == ANY else [transport]
+            entries = registry.all_ports(service)
+            same_transport = [r.first for t, r in entries if t in transports and r.is_single]
+            close = _close_port(ports.first, same_transport) if ports.is_single else None
+            hint = f"; did you mean {close}/{transport}?" if close is not None else ""
+            yield issue(
+                "C201", flow.where("port"),
+                f"{flow.id}: service {service} is registered as {_ranges_text(entries)}, not {flow.label}{hint}",
+                "port",
+            )
 
 
 @check("C202")
 def unknown_service(model: Model, registry: Registry) -> Iterator[Issue]:
     """A service name that no registry knows is probably misspelt (or belongs in the vendor registry)."""
-    unknown = {service for service in {flow.service for flow in model.flows} if service and not registry.knows(service)}
-    if not unknown:
-        return
-    for flow in model.flows:
-        if flow.service in unknown:
+    for table in _tables(model):
+        unknown = {service for service in set(table.service) if service and not registry.knows(service)}
+        for index in (index for index, service in enumerate(table.service) if service in unknown) if unknown else ():
+            flow = table.flow(index)
             hint = (did_you_mean(flow.service, registry.entries, cutoff=0.8)
                     or "; add it to the vendor registry if it is a vendor port")
             yield issue("C202", flow.where("service"), f"{flow.id}: service {flow.service!r} is not in the registry{hint}", "service")
 
 
-def _pairs(flows: list[Flow]) -> list[tuple[str, str]]:
+def _pairs(table: FlowColumns) -> list[tuple[str, str]]:
     """The role pair of each flow; unordered for bidirectional flows."""
-    return [(f.destination, f.source) if f.bidirectional and f.destination < f.source else (f.source, f.destination)
-            for f in flows]
+    return [(destination, source) if both and destination < source else (source, destination)
+            for source, destination, both in zip(table.source, table.destination, table.bidirectional)]
 
 
-def _ends(flows: list[Flow]) -> list[tuple[int, int] | None]:
+def _ends(table: FlowColumns) -> list[tuple[int, int] | None]:
     # Plain tuples hash in C; PortRange's generated __hash__ is a Python call per flow.
-    return [None if f.ports is None else (f.ports.first, f.ports.last) for f in flows]
+    return [None if ports is None else (ports.first, ports.last) for ports in table.ports]
+
+
+def _first_use(flow: Flow) -> str:
+    return f"{flow.id} ({flow.location.file}:{flow.location.line})"
 
 
 @check("C203")
 def service_port_conflict(model: Model, registry: Registry) -> Iterator[Issue]:
     """The same service between the same roles must use the same port everywhere."""
-    seen: dict[tuple, Flow] = {}
-    for flow, pair in zip(model.flows, _pairs(model.flows)):
-        if not flow.service or flow.ports is None:
-            continue
-        key = (flow.service.lower(), flow.transport, pair)
-        first = seen.setdefault(key, flow)
-        if first is not flow and first.ports != flow.ports:
-            yield issue(
-                "C203", flow.where("port"),
-                f"{flow.id}: {flow.service} between {flow.source} and {flow.destination} is {flow.label} here "
-                f"but {first.label} in {first.id} ({first.location.file}:{first.location.line})",
-                "port",
-            )
+    tables = _tables(model)
+    keys = {id(table): [(service.lower(), transport, pair) if service and ends is not None else None
+                        for service, transport, pair, ends in zip(table.service, table.transport, _pairs(table), _ends(table))]
+            for table in tables}
+    first_ends: dict[tuple, tuple[int, int]] = {}
+    if not any(first_ends.setdefault(key, ends) != ends for table in tables
+               for key, ends in zip(keys[id(table)], _ends(table)) if key is not None):
+        return  # the usual case, found without making a Flow
+    seen: dict[tuple, tuple[FlowColumns, int]] = {}  # first flow of each service, transport and pair
+    for table in tables:
+        for index, key in enumerate(keys[id(table)]):
+            if key is None:
+                continue
+            first_table, first_index = seen.setdefault(key, (table, index))
+            if (first_table is not table or first_index != index) and first_table.ports[first_index] != table.ports[index]:
+                flow, first = table.flow(index), first_table.flow(first_index)
+                yield issue(
+                    "C203", flow.where("port"),
+                    f"{flow.id}: {flow.service} between {flow.source} and {flow.destination} is {flow.label} here "
+                    f"but {first.label} in {_first_use(first)}",
+                    "port",
+                )
 
 
 @check("C204")
 def duplicate_flow(model: Model, registry: Registry) -> Iterator[Issue]:
     """Two rows with the same transport, ports, roles and program describe one flow twice."""
-    keys = list(zip(map(attrgetter("transport"), model.flows), _ends(model.flows), _pairs(model.flows),
-                    map(str.lower, map(attrgetter("program"), model.flows))))
-    if len(set(keys)) == len(keys):
+    keys = {id(table): list(zip(table.transport, _ends(table), _pairs(table), map(str.lower, table.program)))
+            for table in _tables(model)}
+    if len({key for table_keys in keys.values() for key in table_keys}) == sum(map(len, keys.values())):
         return
-    seen: dict[tuple, Flow] = {}
-    for flow, key in zip(model.flows, keys):
-        first = seen.setdefault(key, flow)
-        if first is not flow:
-            yield issue(
-                "C204", flow.where("id"),
-                f"{flow.id} repeats {first.id} ({first.location.file}:{first.location.line}): same transport, ports, roles and program",
-                "id",
-            )
+    seen: dict[tuple, tuple[FlowColumns, int]] = {}
+    for table in _tables(model):
+        for index, key in enumerate(keys[id(table)]):
+            first_table, first_index = seen.setdefault(key, (table, index))
+            if first_table is not table or first_index != index:
+                flow = table.flow(index)
+                yield issue(
+                    "C204", flow.where("id"),
+                    f"{flow.id} repeats {_first_use(first_table.flow(first_index))}: same transport, ports, roles and program",
+                    "id",
+                )
 
 
 @check("C205")
 def program_spelling(model: Model, registry: Registry) -> Iterator[Issue]:
     """Program names that differ by a letter or two (sqservr.exe and sqlservr.exe) are one program spelt two ways."""
-    first_use: dict[str, Flow] = {}
-    for flow in model.flows:
-        if flow.program:
-            first_use.setdefault(flow.program, flow)
-    names = sorted(first_use, key=lambda name: (first_use[name].location.file, first_use[name].location.line))
-    counts = defaultdict(int)
-    for flow in model.flows:
-        counts[flow.program] += 1
+    first_use: dict[str, tuple[FlowColumns, int]] = {}
+    counts: Counter[str] = Counter()
+    for table in _tables(model):
+        for index, program in enumerate(table.program):
+            if program:
+                first_use.setdefault(program, (table, index))
+        counts.update(table.program)
+    names = list(first_use)  # in data order: datasets in order, rows in order
     reported: set[str] = set()
     for index, name in enumerate(names):
         for other in names[:index]:
@@ -187,7 +203,8 @@ def program_spelling(model: Model, registry: Registry) -> Iterator[Issue]:
                 # Report the rarer spelling: it is more likely the typo.
                 rare, common = (name, other) if counts[name] <= counts[other] else (other, name)
                 reported.add(rare)
-                flow = first_use[rare]
+                table, row = first_use[rare]
+                flow = table.flow(row)
                 yield issue(
                     "C205", flow.where("program"),
                     f"{flow.id}: program {rare!r} looks like {common!r} used elsewhere; spell it one way",
@@ -302,20 +319,22 @@ def prose_port(model: Model, registry: Registry) -> Iterator[Issue]:
     """A port number written in a free-text column must be a port some flow of the dataset
     uses, or a published value that an erratum of the row corrects."""
     for dataset in model.datasets:
-        used: list[PortRange] = [flow.ports for flow in dataset.flows if flow.ports is not None]
+        table = dataset.flow_columns
+        used: list[PortRange] = [ports for ports in table.ports if ports is not None]
         singles = {r.first for r in used} | {r.last for r in used}
         explained: dict[str, set[int]] = defaultdict(set)
         for erratum in dataset.errata:
             explained[erratum.flow].update(int(n) for n in re.findall(r"\d{1,5}", erratum.published))
         for column in FREE_TEXT_COLUMNS:
-            texts = list(map(attrgetter(column), dataset.flows))
-            for index in _may_mention_other_ports(texts, singles):
-                flow, text = dataset.flows[index], texts[index]
-                for port in port_mentions(text):
-                    if port in singles or port in explained.get(flow.id, ()):
+            texts: list[str] = getattr(table, column)
+            for index in _may_mention_other_ports(texts, singles) if any(texts) else ():
+                ports = table.ports[index]
+                for port in port_mentions(texts[index]):
+                    if port in singles or port in explained.get(table.id[index], ()):
                         continue
-                    if flow.ports is not None and port in flow.ports:
+                    if ports is not None and port in ports:
                         continue
+                    flow = table.flow(index)
                     yield issue(
                         "C206", flow.where(column),
                         f"{flow.id}: {column} mentions port {port}, which no flow of {dataset.id} uses (the row says {flow.label})",
@@ -326,33 +345,36 @@ def prose_port(model: Model, registry: Registry) -> Iterator[Issue]:
 @check("C207")
 def dynamic_range(model: Model, registry: Registry) -> Iterator[Issue]:
     """A flow marked as a dynamic pool must name exactly that platform's documented default range."""
-    for flow in model.flows:
-        if not flow.dynamic or flow.ports is None:
-            continue
-        first, last, platform = DYNAMIC_RANGES[flow.dynamic]
-        if (flow.ports.first, flow.ports.last) != (first, last):
-            others = [key for key, (f, l, _) in DYNAMIC_RANGES.items() if (f, l) == (flow.ports.first, flow.ports.last)]
-            hint = f"; it is the {others[0]} default" if others else ""
-            yield issue(
-                "C207", flow.where("port"),
-                f"{flow.id}: dynamic range {flow.ports} disagrees with the {platform} default {first}-{last}{hint}",
-                "port",
-            )
+    for table in _tables(model):
+        for index, (dynamic, ports) in enumerate(zip(table.dynamic, table.ports)):
+            if not dynamic or ports is None:
+                continue
+            first, last, platform = DYNAMIC_RANGES[dynamic]
+            if (ports.first, ports.last) != (first, last):
+                others = [key for key, (f, l, _) in DYNAMIC_RANGES.items() if (f, l) == (ports.first, ports.last)]
+                hint = f"; it is the {others[0]} default" if others else ""
+                flow = table.flow(index)
+                yield issue(
+                    "C207", flow.where("port"),
+                    f"{flow.id}: dynamic range {ports} disagrees with the {platform} default {first}-{last}{hint}",
+                    "port",
+                )
 
 
 @check("C212")
 def dynamic_unmarked(model: Model, registry: Registry) -> Iterator[Issue]:
     """A range that spans a platform's whole dynamic pool, or a thousand ports or more, is
     almost always a dynamic allocation pool and should say which platform's."""
-    for flow in model.flows:
-        ports = flow.ports
-        if flow.dynamic or ports is None or ports.last - ports.first + 1 < 1000:
-            continue
-        yield issue(
-            "C212", flow.where("dynamic"),
-            f"{flow.id}: range {ports} is wide; if it is a dynamic pool, set dynamic to one of {', '.join(DYNAMIC_RANGES)}",
-            "dynamic",
-        )
+    for table in _tables(model):
+        for index, (dynamic, ports) in enumerate(zip(table.dynamic, table.ports)):
+            if dynamic or ports is None or ports.last - ports.first + 1 < 1000:
+                continue
+            flow = table.flow(index)
+            yield issue(
+                "C212", flow.where("dynamic"),
+                f"{flow.id}: range {ports} is wide; if it is a dynamic pool, set dynamic to one of {', '.join(DYNAMIC_RANGES)}",
+                "dynamic",
+            )
 
 
 @check("C208")
@@ -369,10 +391,15 @@ def erratum_incomplete(model: Model, registry: Registry) -> Iterator[Issue]:
 @check("C209")
 def erratum_stale(model: Model, registry: Registry) -> Iterator[Issue]:
     """An erratum's flow must hold the corrected value, not the published one."""
+    rows: dict[str, dict[str, int]] = {}  # dataset -> flow id -> row, for datasets with errata
     for erratum in model.errata:
-        flow = model.flow_by_id.get(erratum.flow)
-        if flow is None or not erratum.corrected:
+        table = model.dataset_by_id[erratum.dataset].flow_columns
+        if erratum.dataset not in rows:
+            rows[erratum.dataset] = {flow_id: index for index, flow_id in enumerate(table.id)}
+        index = rows[erratum.dataset].get(erratum.flow)
+        if index is None or not erratum.corrected:
             continue
+        flow = table.flow(index)
         current = flow.value(erratum.field)
         if current.lower() != erratum.corrected.lower():
             was_published = current.lower() == erratum.published.lower()
@@ -403,7 +430,7 @@ def role_conflict(model: Model, registry: Registry) -> Iterator[Issue]:
 @check("C211")
 def unused_role(model: Model, registry: Registry) -> Iterator[Issue]:
     """A role no flow uses is dead weight in every output."""
-    used = {role for flow in model.flows for role in (flow.source, flow.destination)}
+    used = {role for table in _tables(model) for column in (table.source, table.destination) for role in set(column)}
     for dataset in model.datasets:
         for role in dataset.roles:
             if role.id not in used:

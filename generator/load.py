@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from . import schema
 from .csvfile import CsvTable, display_path, read_csv
 from .issues import Issue, did_you_mean, has_errors, issue, sort_key
-from .model import (ANY, Dataset, Erratum, Flow, Host, Location, Model, Role, Section,
+from .model import (ANY, Dataset, Erratum, FlowColumns, Host, Location, Model, Role, Section,
                     Settings, SourceDocument)
 
 SETTINGS_FILE = "portbook.toml"
@@ -115,23 +115,40 @@ def _read_table(path: Path, table: schema.Table) -> tuple[CsvTable | None, set[i
     return csv_table, rejected, issues + cell_issues
 
 
-# Where a key was first used: (file, line).
-FirstUse = dict[str, tuple[str, int]]
+class FirstUse:
+    """Where each key (an id) was first used, file by file: (file, {key: line})."""
+
+    def __init__(self) -> None:
+        self.files: list[tuple[str, dict[str, int]]] = []
+
+    def __contains__(self, key: str) -> bool:
+        return any(key in keys for _, keys in self.files)
+
+    def where(self, key: str) -> tuple[str, int] | None:
+        return next(((path, keys[key]) for path, keys in self.files if key in keys), None)
+
+    def isdisjoint(self, keys: set[str]) -> bool:
+        return all(seen.keys().isdisjoint(keys) for _, seen in self.files)
+
+    def keys(self) -> set[str]:
+        return {key for _, seen in self.files for key in seen}
 
 
 def _duplicates(csv_table: CsvTable, column: str, rejected: set[int], seen: FirstUse) -> list[Issue]:
     values = csv_table.columns[column]
-    distinct = set(values)
-    if not rejected and len(distinct) == len(values) and "" not in distinct and distinct.isdisjoint(seen):
-        seen.update(zip(values, zip(repeat(csv_table.path), csv_table.lines)))  # the usual case, in one pass
+    lines = dict(zip(values, csv_table.lines))
+    if not rejected and len(lines) == len(values) and "" not in lines and seen.isdisjoint(lines.keys()):
+        seen.files.append((csv_table.path, lines))  # the usual case, in one pass
         return []
     issues = []
+    here: dict[str, int] = {}
+    seen.files.append((csv_table.path, here))
     for index, value in enumerate(values):
         if not value or index in rejected:
             continue
-        first = seen.get(value)
+        first = seen.where(value)
         if first is None:
-            seen[value] = (csv_table.path, csv_table.lines[index])
+            here[value] = csv_table.lines[index]
             continue
         issues.append(issue("S107", csv_table.where(index, column), f"{column} {value!r} is already used at {first[0]}:{first[1]}", column))
         rejected.add(index)
@@ -192,13 +209,13 @@ def _load_dataset(folder: Path, flow_ids: FirstUse) -> tuple[Dataset | None, lis
     roles_table, roles_rejected = tables["roles"]
     flows_table, flows_rejected = tables["flows"]
     errata_table, errata_rejected = tables["errata"]
-    role_ids: FirstUse = {}
+    role_ids = FirstUse()
     if roles_table is not None:
         issues += _duplicates(roles_table, "id", roles_rejected, role_ids)
     if flows_table is not None:
         issues += _duplicates(flows_table, "id", flows_rejected, flow_ids)
     if errata_table is not None:
-        issues += _duplicates(errata_table, "id", errata_rejected, {})
+        issues += _duplicates(errata_table, "id", errata_rejected, FirstUse())
 
     sections = {}
     if metadata is not None:
@@ -216,11 +233,11 @@ def _load_dataset(folder: Path, flow_ids: FirstUse) -> tuple[Dataset | None, lis
             v = roles_table.row(index)
             roles.append(Role(v["id"], v["name"], v["description"], dataset_id, Location(roles_table.path, roles_table.lines[index], 1)))
 
-    flows = []
+    flows = FlowColumns(dataset_id, None, *([] for _ in range(15)))
     if flows_table is not None:
         # When roles.csv itself cannot be read, its own issue says why; naming every role
         # every flow cites as unknown would bury it.
-        flows, flow_issues = _build_flows(flows_table, flows_rejected, dataset_id, role_ids if roles_table is not None else None, sections)
+        flows, flow_issues = _build_flows(flows_table, flows_rejected, dataset_id, role_ids.keys() if roles_table is not None else None, sections)
         issues += flow_issues
 
     errata = []
@@ -255,19 +272,19 @@ def _load_dataset(folder: Path, flow_ids: FirstUse) -> tuple[Dataset | None, lis
         id=dataset_id, title=metadata["title"], short_title=str(metadata.get("short_title", metadata["title"])),
         version=metadata["version"],
         source=SourceDocument(source["title"], str(source.get("publisher", "")), str(source.get("document_id", "")), str(source.get("url", ""))),
-        sections=sections, roles=roles, flows=flows, errata=errata, files=files,
+        sections=sections, roles=roles, flow_columns=flows, errata=errata, files=files,
     )
     return dataset, issues
 
 
-def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids: dict | None, sections: dict) -> tuple[list[Flow], list[Issue]]:
+def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids: set[str] | None, sections: dict) -> tuple[FlowColumns, list[Issue]]:
     """Flows from validated rows, checking what the cell rules cannot: references to
     roles and sections, and combinations of cells. Column by column, and row by row only
     where a problem was found, since files can be large."""
     c = table.columns
     problems: dict[int, list[tuple[str, str, str]]] = defaultdict(list)  # record -> (code, column, message)
 
-    def unknown(code: str, column: str, known: dict, message: Callable[[str], str]) -> None:
+    def unknown(code: str, column: str, known: set[str] | dict, message: Callable[[str], str]) -> None:
         strangers = set(c[column]).difference(known)
         for index, value in enumerate(c[column]):
             if value in strangers and index not in rejected:
@@ -298,14 +315,15 @@ def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids:
     def column(values: list) -> list:
         return values if keep is None else [values[index] for index in keep]
 
-    count = len(table) if keep is None else len(keep)
-    flows = list(map(
-        Flow, column(c["id"]), repeat(dataset_id, count), column(transports), map(schema.parse_ports, column(c["port"])),
-        map(str.lower, column(c["dynamic"])), column(c["source"]), column(c["destination"]),
-        [direction.lower() == "both" for direction in column(c["direction"])], column(c["service"]),
-        column(c["program"]), column(c["rule"]), column(c["purpose"]), column(c["condition"]),
-        column(c["reference"]), column(c["assumption"]), column(table.lines), repeat(table, count),
-    ))
+    flows = FlowColumns(
+        dataset=dataset_id, cells=table, id=column(c["id"]), transport=column(transports),
+        ports=list(map(schema.parse_ports, column(c["port"]))), dynamic=list(map(str.lower, column(c["dynamic"]))),
+        source=column(c["source"]), destination=column(c["destination"]),
+        bidirectional=[direction.lower() == "both" for direction in column(c["direction"])],
+        service=column(c["service"]), program=column(c["program"]), rule=column(c["rule"]),
+        purpose=column(c["purpose"]), condition=column(c["condition"]), reference=column(c["reference"]),
+        assumption=column(c["assumption"]), line=column(table.lines),
+    )
     return flows, issues
 
 
@@ -344,7 +362,7 @@ def load(data_dir: Path) -> tuple[Model | None, list[Issue]]:
         issues.append(issue("L001", Location(display_path(data_dir), 0, 0), f"no dataset found: expected {data_dir}/<name>/{DATASET_FILE}"))
         return None, issues
     datasets: list[Dataset] = []
-    flow_ids: FirstUse = {}
+    flow_ids = FirstUse()
     dataset_ids: set[str] = set()
     for folder in folders:
         dataset, dataset_issues = _load_dataset(folder, flow_ids)

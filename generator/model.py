@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import repeat
 from pathlib import Path
 from typing import Protocol
 
@@ -138,6 +139,47 @@ class Flow:
         return str(getattr(self, column))
 
 
+@dataclass
+class FlowColumns:
+    """A dataset's flows column by column, as loaded. Checks scan these lists: making a
+    Flow per row costs more than the checks themselves on large datasets, so Flow
+    objects are made only when something asks for them."""
+
+    dataset: str
+    cells: CellLocator | None
+    id: list[str]
+    transport: list[str]
+    ports: list[PortRange | None]
+    dynamic: list[str]
+    source: list[str]
+    destination: list[str]
+    bidirectional: list[bool]
+    service: list[str]
+    program: list[str]
+    rule: list[str]
+    purpose: list[str]
+    condition: list[str]
+    reference: list[str]
+    assumption: list[str]
+    line: list[int]
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def _columns(self) -> tuple[list, ...]:
+        return (self.id, self.transport, self.ports, self.dynamic, self.source, self.destination, self.bidirectional,
+                self.service, self.program, self.rule, self.purpose, self.condition, self.reference, self.assumption)
+
+    def flow(self, index: int) -> Flow:
+        id_, *values = (column[index] for column in self._columns())
+        return Flow(id_, self.dataset, *values, self.line[index], self.cells)
+
+    def flows(self) -> list[Flow]:
+        count = len(self)
+        id_, *values = self._columns()
+        return list(map(Flow, id_, repeat(self.dataset, count), *values, self.line, repeat(self.cells, count)))
+
+
 @dataclass(frozen=True)
 class Erratum:
     """A correction of the published source: what it says, what is right, and why."""
@@ -188,9 +230,13 @@ class Dataset:
     source: SourceDocument
     sections: dict[str, Section]
     roles: list[Role]
-    flows: list[Flow]
+    flow_columns: FlowColumns
     errata: list[Erratum]
     files: dict[str, str]  # path -> sha256 of every file read for this dataset
+
+    @cached_property
+    def flows(self) -> list[Flow]:
+        return self.flow_columns.flows()
 
 
 @dataclass
