@@ -2,7 +2,9 @@
 
 An output that lists part of the data (one role's change request) names that part
 only: a hash over its own records and the newest commit that changed their lines,
-so that editing one row changes the outputs listing it and no other.
+so that editing one row changes the outputs listing it and no other. The commit of
+each line comes from `git blame`, run once per data file and build and kept under
+the repository's .git folder for the committed version of the file.
 """
 from __future__ import annotations
 
@@ -261,9 +263,10 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 # FLOW_FIELDS in three runs of plain attributes around port and direction, which Flow.value
 # spells as the CSV does: one C call per run instead of one Python call per field.
-_BEFORE_PORT = attrgetter("id", "transport")
-_BEFORE_DIRECTION = attrgetter("dynamic", "source", "destination")
-_AFTER_DIRECTION = attrgetter(*FLOW_FIELDS[FLOW_FIELDS.index("direction") + 1:])
+_PORT_AT, _DIRECTION_AT = FLOW_FIELDS.index("port"), FLOW_FIELDS.index("direction")
+_BEFORE_PORT = attrgetter(*FLOW_FIELDS[:_PORT_AT])
+_BEFORE_DIRECTION = attrgetter(*FLOW_FIELDS[_PORT_AT + 1:_DIRECTION_AT])
+_AFTER_DIRECTION = attrgetter(*FLOW_FIELDS[_DIRECTION_AT + 1:])
 
 
 def _flow_record(action: str, flow: Flow) -> tuple[str, ...]:
@@ -313,7 +316,7 @@ def provenance(model: Model, history: DataHistory | None, listed: Iterable[tuple
             continue
         source = dataset.source
         records.append(("dataset", dataset.id, dataset.version, dataset.title, dataset.short_title,
-                            source.title, source.publisher, source.url))
+                        source.title, source.publisher, source.url))
         cited = {flow.reference for _action, flow in flows if flow.dataset == dataset.id}
         for key in sorted(cited & dataset.sections.keys()):
             section = dataset.sections[key]

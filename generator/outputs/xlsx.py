@@ -3,7 +3,12 @@
 Each workbook lists every directed line the firewall of the role's hosts must
 allow, in a layout chosen from `generator.xlsx_profiles`. Data text is always
 written as text cells, never as formulas, and the same data always gives the
-same bytes: document dates and zip entry times are fixed.
+same bytes: document dates and zip entry times are fixed. The cover names what
+the request lists (`generator.provenance`), not the whole data, so an edited row
+changes the workbooks listing it and leaves the others' bytes as they were.
+
+openpyxl writes the workbook; the sheets' rows are made here as the XML text
+openpyxl would write for them, since its per-cell writer took most of the time.
 """
 from __future__ import annotations
 
@@ -345,7 +350,7 @@ def _cover_sheet(sheet: _RowsSheet, styles: _Styles, facts: RowFacts, title: str
         # Empty text needs no cell, except where its style shows: a heading, a field to fill in.
         kept = [(letter, value, styles[kind]) for letter, (value, kind) in zip(letters, cells)
                 if value != "" or kind in ("header", "input")]
-        lines_needed = max((_wrapped_lines(value, width + 2) for (value, kind), width in zip(cells, COVER_WIDTHS)
+        lines_needed = max((_wrapped_lines(value, width) for (value, kind), width in zip(cells, COVER_WIDTHS)
                             if isinstance(value, str) and kind != "title"), default=1)
         height = min(lines_needed * LINE_HEIGHT, MAX_ROW_HEIGHT) if lines_needed > 1 else None
         if kept:
