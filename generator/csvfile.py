@@ -161,29 +161,39 @@ def read_csv(path: Path, known: list[str], required: list[str]) -> tuple[CsvTabl
 
     # The limit counts the line end as one character, whether it is LF or CRLF. Bytes
     # are never fewer than characters, so the exact count is needed only past the limit.
-    physical = data.split(b"\n")
-    if max(map(len, physical)) >= MAX_ROW_CHARS:
+    lengths = _line_lengths(data)
+    if lengths.max() >= MAX_ROW_CHARS:
         for number, line in enumerate(text.split("\n"), 1):
             size = len(line.removesuffix("\r")) + 1
             if size > MAX_ROW_CHARS:
                 return None, [issue("L006", Location(shown, number, 1), f"row is {size} characters; the limit is {MAX_ROW_CHARS}")]
 
     sha256 = hashlib.sha256(data).hexdigest()
-    fast = _read_columnar(data, physical, shown, known, required, sha256)
-    del physical
+    del text  # large files are held once, as bytes, while they are parsed
+    fast = _read_columnar(data, lengths, shown, known, required, sha256)
     if fast is not None:
         return fast
-    return _read_rows(text, data, shown, known, required, sha256)
+    return _read_rows(data.decode("utf-8-sig"), data, shown, known, required, sha256)
 
 
-def _read_columnar(data: bytes, physical: list[bytes], shown: str, known: list[str], required: list[str],
+def _line_lengths(data: bytes):
+    """The length in bytes of each line, without its LF, as a NumPy array (a list of
+    100,000 byte strings would double the memory a large file takes)."""
+    import numpy
+
+    ends = numpy.flatnonzero(numpy.frombuffer(data, dtype=numpy.uint8) == ord("\n"))
+    return numpy.diff(ends, prepend=-1, append=len(data)) - 1
+
+
+def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required: list[str],
                    sha256: str) -> tuple[CsvTable | None, list[Issue]] | None:
     """Read a plainly shaped file with Arrow's multi-threaded parser, or return None when the
     file needs the row reader: stray quotes, rows of the wrong width, cells spanning lines,
     lone CR line ends, a quoted or blank header. The row reader gives the exact message and line
     for each of those, and both readers give the same cells wherever this one answers."""
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    first = physical[0][3:] if physical[0].startswith(b"\xef\xbb\xbf") else physical[0]
+    first = data[:lengths[0]]
+    first = first[3:] if first.startswith(b"\xef\xbb\xbf") else first
     if b'"' in first or not first.strip() or (b"\r" in body and body.count(b"\r") != body.count(b"\r\n")):
         return None
     if not _plainly_quoted(body):
@@ -198,9 +208,11 @@ def _read_columnar(data: bytes, physical: list[bytes], shown: str, known: list[s
         return None, issues
     # Lines holding no record: blank ones, which both readers skip.
     if b"\n\n" in body or b"\n\r\n" in body:
-        record_lines = [number for number, line in enumerate(physical[1:], 2) if line and line != b"\r"]
+        lines = data.split(b"\n")
+        record_lines = [number for number, line in enumerate(lines[1:], 2) if line and line != b"\r"]
+        del lines
     else:
-        record_lines = list(range(2, len(physical) + (1 if physical[-1] else 0)))
+        record_lines = list(range(2, len(lengths) + (1 if lengths[-1] else 0)))
     names = [str(index) for index in range(len(header))]
     invalid: list[object] = []
 
@@ -222,7 +234,7 @@ def _read_columnar(data: bytes, physical: list[bytes], shown: str, known: list[s
         return None  # a record spans lines, or has the wrong width
     # Rows of empty cells only, such as the ",,,," a spreadsheet leaves at the end: such a
     # line holds nothing but commas, quotes and a line end, so long lines cannot be one.
-    if parsed.num_rows and min(map(len, physical[1:])) <= 3 * len(names) + 1:
+    if parsed.num_rows and lengths[1:].min() <= 3 * len(names) + 1:
         blank = functools.reduce(pc.and_, [pc.equal(parsed.column(name), "") for name in names])
         if pc.any(blank).as_py():
             keep = pc.invert(blank)
@@ -230,6 +242,7 @@ def _read_columnar(data: bytes, physical: list[bytes], shown: str, known: list[s
             parsed = parsed.filter(keep)
     trimmed = {name: pc.utf8_trim(parsed.column(str(index)), characters=_WHITE_SPACE)
                for index, name in enumerate(header) if name in known}
+    del parsed
     # Cells past the limit are rare; only their columns need the cell-by-cell look.
     long_cells = {name for name, values in trimmed.items()
                   if len(values) and pc.max(pc.utf8_length(values)).as_py() > MAX_FIELD_CHARS}

@@ -112,6 +112,7 @@ def _read_table(path: Path, table: schema.Table) -> tuple[CsvTable | None, set[i
     if csv_table is None:
         return None, set(), issues
     rejected, cell_issues = validate_cells(table, csv_table)
+    csv_table.arrays.clear()  # only the rules needed them; the model holds the lists
     return csv_table, rejected, issues + cell_issues
 
 

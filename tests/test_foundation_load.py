@@ -232,7 +232,7 @@ def test_the_columnar_reader_agrees_with_the_row_reader_wherever_it_answers(tmp_
     data = (b"\xef\xbb\xbf" if bom else b"") + f"{header}\n{body}".encode()
     path = tmp_path_factory.mktemp("csv") / "t.csv"
     path.write_bytes(data)
-    columnar = csvfile._read_columnar(data, data.split(b"\n"), str(path), ["id", "name", "note"], ["id"], "digest")
+    columnar = csvfile._read_columnar(data, csvfile._line_lengths(data), str(path), ["id", "name", "note"], ["id"], "digest")
     if columnar is None:
         return  # the row reader decides
     rows = csvfile._read_rows(data.decode("utf-8-sig"), data, str(path), ["id", "name", "note"], ["id"], "digest")
@@ -247,7 +247,7 @@ def test_the_columnar_reader_agrees_with_the_row_reader_wherever_it_answers(tmp_
 def test_large_plain_files_take_the_columnar_reader(tmp_path: Path):
     rows = "".join(f'f{i},"name, {i}",  note {i}  \r\n' for i in range(2000))
     data = ("id,name,note\r\n" + rows + ",,\r\n\r\n").encode()
-    columnar = csvfile._read_columnar(data, data.split(b"\n"), "t.csv", ["id", "name", "note"], ["id"], "digest")
+    columnar = csvfile._read_columnar(data, csvfile._line_lengths(data), "t.csv", ["id", "name", "note"], ["id"], "digest")
     assert columnar is not None
     table, issues = columnar
     assert issues == [] and len(table) == 2000
