@@ -184,3 +184,27 @@ def test_blame_from_the_cache_and_a_diff_agrees_with_git_blame(tmp_path):
             assert blame(rows).commits == expected
     cache = tmp_path / run("rev-parse", "--git-path", BLAME_CACHE).strip()
     assert len(list(cache.glob("*/*.json"))) == 1  # only the blame of the latest version is kept
+
+
+def test_a_change_on_a_later_line_of_a_record_counts_for_the_record(data_dir, tmp_path):
+    """A quoted cell with a line break makes a record span lines; a change on its second
+    line is a change of that record, not of the record after it."""
+    run = git_repository(tmp_path)
+    (tmp_path / ".gitignore").write_text("/out/\n", encoding="utf-8")
+    flows_csv = data_dir / "dpm-2012r2" / "flows.csv"
+    flow = one_way_flow(data_dir)
+    edit_row(flows_csv, "id", flow["id"], purpose="First line of the purpose.\nSecond line.")
+    for path in [*data_dir.glob("*/*.csv"), data_dir / "inventory.csv"]:
+        write_rows(path, *read_rows(path))
+    first = commit(run, "data")
+    out = tmp_path / "out"
+    before = build(data_dir, out)
+    data = flows_csv.read_bytes()  # as bytes: the line ends stay as written
+    assert data.count(b"Second line.") == 1
+    flows_csv.write_bytes(data.replace(b"Second line.", b"Second line, edited."))
+    assert run("diff", "--numstat").split()[:2] == ["1", "1"]  # one physical line changed
+    after = build(data_dir, out)
+    touched = {flow["source"], flow["destination"]}
+    assert {role for role in before if after[role] != before[role]} == touched
+    for role in before:
+        assert cover(out, role)[COMMIT] == (f"{first} ({UNCOMMITTED})" if role in touched else first)
