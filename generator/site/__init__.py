@@ -17,6 +17,9 @@ from . import builders, data, directives, pages, reads, table
 
 def _builder_inited(app: Sphinx) -> None:
     checked = data.load(app.config)
+    # The model's lookups, built here once rather than in each parallel worker after the fork.
+    for index in ("flow_by_id", "role_by_id", "dataset_by_id", "flows_by_role", "hosts_by_role"):
+        getattr(checked.model, index)
     pages.set_outputs_dir(app)
     pages.add_role_documents(app, checked.model)
 

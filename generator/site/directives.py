@@ -110,7 +110,8 @@ class FlowTable:
     columns: list[str]
     anchors: bool
     index: list[tuple]  # index entries, when the rows have anchors
-    cells: list[tuple]  # shown_cells of the chosen flows; each starts with the flow's id
+    flows: list[str]  # ids of the chosen flows, in data order
+    cells: str  # shown_cells of those flows
 
 
 @reader
@@ -154,7 +155,8 @@ def flow_table(env, options: tuple[tuple[str, str], ...]) -> FlowTable:
         for flow in flows:
             first.setdefault((flow.port_text, flow.transport), flow.id)
         index = [("single", f"{port}; {transport}", flow_anchor(flow_id), "", None) for (port, transport), flow_id in first.items()]
-    return FlowTable(warnings, columns, anchors, index, shown_cells(model, [(flow.id, "") for flow in flows], columns))
+    rows = [(flow.id, "") for flow in flows]
+    return FlowTable(warnings, columns, anchors, index, [flow.id for flow in flows], shown_cells(model, rows, columns))
 
 
 class PortTable(DataDirective):
@@ -172,14 +174,14 @@ class PortTable(DataDirective):
         table = self.read(flow_table, self.given_options())
         for message in table.warnings:
             self.warn(message)
-        if not table.cells:
+        if not table.flows:
             return [nodes.paragraph("", "No flow matches.")]
         result: list[nodes.Node] = []
         if table.index:
             result.append(addnodes.index(entries=list(table.index)))
         # The anchored reference table repeats what the role pages hold; its words would
         # only make the search slower to build.
-        rows = [(cells[0], "") for cells in table.cells]
+        rows = [(flow_id, "") for flow_id in table.flows]
         result.append(make_port_table(self.model, rows, table.columns, anchors=table.anchors, search=not table.anchors))
         return result
 
@@ -191,8 +193,9 @@ class RolePageContent:
     datasets: list[str]  # titles of the datasets the role's lines come from
     hosts: list[tuple[str, str, str]]
     columns: list[str]
-    inbound: list[tuple]  # shown_cells of the inbound lines
-    outbound: list[tuple]
+    inbound: list[str]  # ids of the flows of the inbound lines
+    outbound: list[str]
+    cells: tuple[str, str]  # shown_cells of the inbound and the outbound lines
     programs: list[str]
     rules: list[str]
 
@@ -210,7 +213,8 @@ def role_page(env, role_id: str, columns: tuple[str, ...]) -> RolePageContent | 
         role.name, role.description,
         [model.dataset_by_id[dataset].title for dataset in sorted({line.flow.dataset for line in lines})],
         [(host.host, host.address, host.note) for host in role_addresses(model, role.id)],
-        chosen, shown_cells(model, ways[INBOUND], chosen), shown_cells(model, ways[OUTBOUND], chosen),
+        chosen, [flow_id for flow_id, _ in ways[INBOUND]], [flow_id for flow_id, _ in ways[OUTBOUND]],
+        (shown_cells(model, ways[INBOUND], chosen), shown_cells(model, ways[OUTBOUND], chosen)),
         sorted({line.flow.program for line in lines if line.flow.program}),
         sorted({line.flow.rule for line in lines if line.flow.rule}),
     )
@@ -247,13 +251,13 @@ class RolePage(DataDirective):
             part += nodes.paragraph("", "The inventory names no host for this role.")
         page += part
 
-        for way, cells, title, empty in (
+        for way, flows, title, empty in (
             (INBOUND, role.inbound, "Inbound: open on these hosts", "No other role connects to this role."),
             (OUTBOUND, role.outbound, "Outbound: allow from these hosts", "This role opens no connection."),
         ):
             part = self.section(title, f"{way}-{role_id}")
-            if cells:
-                part += make_port_table(self.model, [(row[0], row[1]) for row in cells], role.columns)
+            if flows:
+                part += make_port_table(self.model, [(flow_id, way) for flow_id in flows], role.columns)
             else:
                 part += nodes.paragraph("", empty)
             page += part

@@ -8,6 +8,7 @@ nothing in it is parsed as markup.
 """
 from __future__ import annotations
 
+import hashlib
 import html
 import os
 import re
@@ -100,21 +101,23 @@ def make_port_table(model: Model, rows: list[tuple[str, str]], columns: list[str
     return node
 
 
-def shown_cells(model: Model, rows: list[tuple[str, str]], columns: list[str]) -> list[tuple]:
-    """What a table of `rows` ((flow id, way) pairs) shows in `columns`: each cell's text,
-    plus the name of a role it names and whether that role has a page. This is what the
-    writers render from the model when the page is written."""
-    known = model.role_by_id
-    chosen = [COLUMNS[name] for name in columns]
-    shown = []
+def shown_cells(model: Model, rows: list[tuple[str, str]], columns: list[str]) -> str:
+    """A digest of what a table of `rows` ((flow id, way) pairs) shows in `columns`: each
+    cell's text, plus the name of a role it names and whether that role has a page. This
+    is what the writers render from the model when the page is written. Hashed row by row,
+    so that a table of the whole data is never held twice."""
+    flows = model.flow_by_id
+    texts = [COLUMNS[name].text for name in columns]
+    digest = hashlib.sha256(repr(list(columns)).encode())
+    roles: set[str] = set()
+    role_columns = [index for index, name in enumerate(columns) if COLUMNS[name].link == "role"]
     for flow_id, way in rows:
-        flow = model.flow_by_id[flow_id]
-        cells: list = [flow_id, way]
-        for column in chosen:
-            value = column.text(model, flow, way)
-            cells.append((value, model.role_name(value), value in known) if column.link == "role" else value)
-        shown.append(tuple(cells))
-    return shown
+        flow = flows[flow_id]
+        cells = [flow_id, way, *(text(model, flow, way) for text in texts)]
+        roles.update(cells[index + 2] for index in role_columns)
+        digest.update(repr(cells).encode("utf-8", "surrogatepass"))
+    digest.update(repr([(role, model.role_name(role), role in model.role_by_id) for role in sorted(roles)]).encode())
+    return digest.hexdigest()
 
 
 def _table_rows(model: Model, node: port_table):
