@@ -395,8 +395,8 @@ class _FixedTimeZip(zipfile.ZipFile):
         super().writestr(self._info(name), data, compresslevel=COMPRESS_LEVEL)
 
     def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
-        # openpyxl hands over its write-only sheets as files: the request sheet in memory
-        # (_RowsWriter), the cover as a small temporary file.
+        # openpyxl hands over a write-only sheet as what its writer wrote to: memory here
+        # (_RowsWriter), a temporary file's path for openpyxl's own writer.
         if isinstance(filename, io.BytesIO):
             data = filename.getbuffer()
         else:
@@ -465,7 +465,7 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
         lines = role_lines(model, role.id)
         for line in lines:
             for end in {line.source, line.destination} & uncovered:
-                    placeholder_lines[end] = placeholder_lines.get(end, 0) + 1
+                placeholder_lines[end] = placeholder_lines.get(end, 0) + 1
         title = f"Firewall change request: {role.name}"
         files.add(f"{role.id}.xlsx", _workbook(model, lines, title=title, roles=[role.id], profile=profile,
                                                 with_action=False, history=history, facts=facts))
