@@ -86,7 +86,7 @@ def git_repository(folder: Path):
 
 def commit(run, message: str) -> str:
     run("add", ".")
-    run("-c", "user.name=Test", "-c", "user.email=test@example.invalid", "commit", "-q", "-m", message)
+    run("-c", "user.name=Test", "-c", "user.email=test@example.invalid", "-c", "commit.gpgsign=false", "commit", "-q", "-m", message)
     return run("rev-parse", "HEAD").strip()
 
 
