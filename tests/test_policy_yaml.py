@@ -37,3 +37,8 @@ def test_aerleon_loader_reads_back_a_policy_shape():
     terms = loaded["filters"][0]["terms"]
     assert terms[0]["destination-port"] == ["X", "Y"]
     assert loaded["filters"][0]["header"]["comment"] == "Inbound: role a (A)"
+
+
+def test_long_keys_read_back():
+    data = {"k" * 2000: {"x" * 1500: ["a", {"y" * 1100: "b"}], "é" * 400: 1}, "short": "v"}
+    assert yaml.safe_load(_yaml(data, "heading")) == data

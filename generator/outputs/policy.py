@@ -3,18 +3,19 @@
 For every role, the inbound lines of `views.role_lines` become accept terms on the
 role's own hosts (destination = the role's inventory addresses, source = the peer
 role's). Lines from the same peer role over the same transport share one term that
-lists one service per flow: the union of their ports for the same two address
-sets, exactly what one term per flow would allow, in far fewer terms (a role's
-term count is bounded by its peers, not by its flows, which keeps Aerleon's
-per-term work from growing with the data). Each service is named after its flow
-and carries the flow's description, so every port of a term traces to its flow.
+lists one service per flow (up to FLOWS_PER_TERM): the union of their ports for the
+same two address sets, exactly what one term per flow would allow, in far fewer
+terms. Aerleon copies and resolves every term once per platform, so its work now
+follows the number of peer roles and ports instead of one term per flow. Each
+service is named after its flow and carries the flow's description, so every
+port of a term traces to its flow.
 
 The files under build/policy/ form an Aerleon repository a network engineer can
 keep: naming definitions in def/, policies in policies/, and the outputs Aerleon's
 own API rendered from them in out/. Lines Aerleon cannot express are listed with
 the reason in SKIPPED.md and in the returned notes.
 
-Term names derive from flow ids and comments from the data's free text, both
+Term names derive from role ids and comments from the data's free text, both
 reduced to characters every supported platform carries inertly, because Aerleon
 pastes comments verbatim into nftables strings and names into netsh commands.
 """
@@ -267,6 +268,9 @@ def render(policy_set: PolicySet, platforms: list[str]) -> tuple[dict[str, str],
 _PLAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _./()+,=-]*[A-Za-z0-9_./()+=-])?")
 _YAML_WORDS = {"yes", "no", "on", "off", "true", "false", "null", "y", "n"}
 _STRING_TAG = "tag:yaml.org,2002:str"
+# YAML reads a key written before ':' on its line only up to 1024 characters; a longer
+# one goes on a '?' line of its own.
+_SIMPLE_KEY_LIMIT = 1000
 _RESOLVER = Resolver()
 # Inside double quotes: printable ASCII stays, the rest is escaped.
 _QUOTED_ESCAPE = re.compile(r'[^ !#-\[\]-~]')
@@ -302,11 +306,15 @@ def _block(value, indent: int, out: list[str]) -> None:
     pad = " " * indent
     if isinstance(value, dict):
         for key, item in value.items():
+            key_text = _scalar(key)
+            if len(key_text) > _SIMPLE_KEY_LIMIT:
+                out.append(f"{pad}? {key_text}")
+                key_text = ""
             if isinstance(item, (dict, list)) and item:
-                out.append(f"{pad}{_scalar(key)}:")
+                out.append(f"{pad}{key_text}:")
                 _block(item, indent if isinstance(item, list) else indent + 2, out)
             else:
-                out.append(f"{pad}{_scalar(key)}: {_inline(item)}")
+                out.append(f"{pad}{key_text}: {_inline(item)}")
         return
     for item in value:
         if isinstance(item, (dict, list)) and item:
