@@ -94,10 +94,12 @@ def _committed_blame(folder: Path, name: str, last: str, cache: Path) -> FileBla
         return FileBlame([commit for commit, count in runs for _ in range(count)], times)
     except (OSError, ValueError):
         pass
-    output = git_text("blame", "--incremental", last, "--", name, folder=folder)
-    if output is None:
-        return None
-    found = _parse_blame(output)
+    done = git("blame", "--incremental", last, "--", name, folder=folder)
+    if done is None:
+        return None  # git did not finish (GIT_TIMEOUT): nothing is known
+    if done.returncode != 0:
+        return FileBlame([], {})  # not in that commit (it deleted the file): nothing is committed
+    found = _parse_blame(done.stdout)
     runs: list[list] = []
     for commit in found.commits:
         if runs and runs[-1][0] == commit:
@@ -135,7 +137,8 @@ def _with_changes(committed: list[str], diff: str) -> list[str]:
 
 def blame(path: str | Path) -> FileBlame | None:
     """Per line of `path`, the commit that last changed it ("" for lines not committed:
-    every line of a file that is not in HEAD); None outside a git work tree or without git.
+    every line of a file that is not in HEAD); None outside a git work tree, without git,
+    or when git does not answer in time.
     The same answer as `git blame` of the working tree, from a cached blame of the last
     commit that changed the file and a diff from it."""
     path = Path(path)
@@ -145,14 +148,18 @@ def blame(path: str | Path) -> FileBlame | None:
     if len(where) < 3 or where[0] != "true":
         return None
     cache = folder / where[1] / hashlib.sha256((where[2] + name).encode("utf-8")).hexdigest()[:32]
-    last = (git_text("log", "-1", "--format=%H", "--", name, folder=folder) or "").strip()
-    committed = _committed_blame(folder, name, last, cache) if last else None
-    if committed is None:
+    done = git("log", "-1", "--format=%H", "--", name, folder=folder)
+    if done is None:
+        return None
+    last = done.stdout.strip() if done.returncode == 0 else ""  # git log fails before the first commit
+    if not last:  # never committed
         try:
-            count = len(path.read_bytes().splitlines())
+            return FileBlame([""] * len(path.read_bytes().splitlines()), {})
         except OSError:
             return None
-        return FileBlame([""] * count, {})
+    committed = _committed_blame(folder, name, last, cache)
+    if committed is None:
+        return None
     diff = git_text("diff", "--no-ext-diff", "--no-color", "--no-renames", "--text", "-U0", last, "--", name,
                     folder=folder)
     if diff is None:
