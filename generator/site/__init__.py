@@ -10,6 +10,8 @@ replaces only the output files whose bytes changed (see .builders).
 """
 from __future__ import annotations
 
+import gc
+
 from sphinx.application import Sphinx
 
 from . import builders, data, directives, pages, reads, table
@@ -22,6 +24,15 @@ def _builder_inited(app: Sphinx) -> None:
         getattr(checked.model, index)
     pages.set_outputs_dir(app)
     pages.add_role_documents(app, checked.model)
+    # What is alive now (Sphinx, the model) lives until the build ends. Frozen, the cyclic
+    # garbage collector stops walking it over and over, and parallel workers, which share
+    # this process's memory until they write to it, do not copy it by walking it.
+    gc.collect()
+    gc.freeze()
+
+
+def _build_finished(app: Sphinx, exception: Exception | None) -> None:
+    gc.unfreeze()
 
 
 def setup(app: Sphinx) -> dict:
@@ -42,6 +53,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("missing-reference", directives.resolve_flow_reference)
     app.connect("missing-reference", pages.resolve_output_reference)
     app.connect("build-finished", pages.copy_outputs)
+    app.connect("build-finished", _build_finished)
 
     app.add_directive("port-table", directives.PortTable)
     app.add_directive("role-page", directives.RolePage)
