@@ -55,18 +55,26 @@ def run_build(args: argparse.Namespace) -> int:
         return _report(checked, "text", False)
     if checked.issues:
         sys.stderr.write(render_text(checked.issues))
-    # Build every format in memory first, so a failure leaves all previous outputs intact.
+    # Build every format first, so a failure leaves all previous outputs intact.
     collected: list[OutputFiles] = []
-    for name in formats:
-        files = OutputFiles(args.out / name)
-        try:
-            notes = output_module(name).build(checked.model, files, args)
-        except UnsafePath as error:
-            print(f"error: {name}: {error}", file=sys.stderr)
-            return 1
-        for note in notes:
-            print(f"{name}: {note}", file=sys.stderr)
-        collected.append(files)
+    try:
+        for name in formats:
+            files = OutputFiles(args.out / name)
+            collected.append(files)
+            try:
+                notes = output_module(name).build(checked.model, files, args)
+            except UnsafePath as error:
+                print(f"error: {name}: {error}", file=sys.stderr)
+                return 1
+            for note in notes:
+                print(f"{name}: {note}", file=sys.stderr)
+        return _commit(collected)
+    finally:
+        for files in collected:
+            files.discard()
+
+
+def _commit(collected: list[OutputFiles]) -> int:
     for files in collected:
         try:
             written = files.commit()

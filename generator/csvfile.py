@@ -14,9 +14,19 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Collection
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from .issues import Issue, did_you_mean, issue
 from .model import Location
+
+# Arrow's default allocator (mimalloc) keeps the pages a parse freed for reuse, so a
+# large file's peak would stay in the process for every output built after loading.
+# The system allocator hands them back (see release_memory).
+pa.set_memory_pool(pa.system_memory_pool())
 
 # Limits the loader enforces (and the README states).
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -40,8 +50,6 @@ class CsvTable:
     def array(self, name: str):
         """The column as an Arrow string array, for vectorised rules."""
         if name not in self.arrays:
-            import pyarrow as pa
-
             self.arrays[name] = pa.array(self.columns[name], type=pa.string())
         return self.arrays[name]
 
@@ -67,6 +75,11 @@ class CsvTable:
 
     def row(self, index: int) -> dict[str, str]:
         return {name: values[index] for name, values in self.columns.items()}
+
+
+def release_memory() -> None:
+    """Return to the system the memory parsing freed; called once loading is done."""
+    pa.default_memory_pool().release_unused()
 
 
 def display_path(path: Path) -> str:
@@ -132,8 +145,10 @@ _HARMLESS_BYTES = bytes(b for b in range(256) if b not in set(range(0x00, 0x09))
 _WHITE_SPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
 
 
-def read_csv(path: Path, known: list[str], required: list[str]) -> tuple[CsvTable | None, list[Issue]]:
-    """Read one CSV file; `known` columns are kept, `required` ones must be present."""
+def read_csv(path: Path, known: list[str], required: list[str],
+             arrays_for: Collection[str] = ()) -> tuple[CsvTable | None, list[Issue]]:
+    """Read one CSV file; `known` columns are kept, `required` ones must be present, and
+    the columns `arrays_for` names are also kept as Arrow arrays (CsvTable.array)."""
     shown = display_path(path)
     at_start = Location(shown, 1, 1)
     try:
@@ -170,7 +185,7 @@ def read_csv(path: Path, known: list[str], required: list[str]) -> tuple[CsvTabl
 
     sha256 = hashlib.sha256(data).hexdigest()
     del text  # large files are held once, as bytes, while they are parsed
-    fast = _read_columnar(data, lengths, shown, known, required, sha256)
+    fast = _read_columnar(data, lengths, shown, known, required, sha256, arrays_for)
     if fast is not None:
         return fast
     return _read_rows(data.decode("utf-8-sig"), data, shown, known, required, sha256)
@@ -186,7 +201,7 @@ def _line_lengths(data: bytes):
 
 
 def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required: list[str],
-                   sha256: str) -> tuple[CsvTable | None, list[Issue]] | None:
+                   sha256: str, arrays_for: Collection[str] = ()) -> tuple[CsvTable | None, list[Issue]] | None:
     """Read a plainly shaped file with Arrow's multi-threaded parser, or return None when the
     file needs the row reader: stray quotes, rows of the wrong width, cells spanning lines,
     lone CR line ends, a quoted or blank header. The row reader gives the exact message and line
@@ -198,10 +213,6 @@ def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required:
         return None
     if not _plainly_quoted(body):
         return None
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pa_csv
-
     header_line = first.decode("utf-8").removesuffix("\r")
     header, issues = _read_header(header_line.split(","), header_line, shown, known, required)
     if any(i.code in ("L004", "L006", "L008") for i in issues):
@@ -240,16 +251,35 @@ def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required:
             keep = pc.invert(blank)
             record_lines = [line for line, kept in zip(record_lines, keep.to_pylist()) if kept]
             parsed = parsed.filter(keep)
-    trimmed = {name: pc.utf8_trim(parsed.column(str(index)), characters=_WHITE_SPACE)
-               for index, name in enumerate(header) if name in known}
+    # Column by column, so that each Arrow column is freed once it is Python strings; the
+    # columns with vectorised rules stay as Arrow arrays for them.
+    raw = {name: parsed.column(str(index)) for index, name in enumerate(header) if name in known}
     del parsed
-    # Cells past the limit are rare; only their columns need the cell-by-cell look.
-    long_cells = {name for name, values in trimmed.items()
-                  if len(values) and pc.max(pc.utf8_length(values)).as_py() > MAX_FIELD_CHARS}
-    columns = {name: values.to_pylist() for name, values in trimmed.items()}
+    columns: dict[str, list[str]] = {}
+    arrays: dict[str, object] = {}
+    long_cells: set[str] = set()
+    for name in list(raw):
+        values = pc.utf8_trim(raw.pop(name), characters=_WHITE_SPACE)
+        # Cells past the limit are rare; only their columns need the cell-by-cell look.
+        if len(values) and pc.max(pc.utf8_length(values)).as_py() > MAX_FIELD_CHARS:
+            long_cells.add(name)
+        elif name in arrays_for:
+            arrays[name] = values
+        columns[name] = _python_strings(values)
     table, issues = _finish(shown, header, record_lines, columns, known, data, sha256, issues, long_cells)
-    table.arrays.update((name, values) for name, values in trimmed.items() if name not in long_cells)
+    table.arrays.update(arrays)
     return table, issues
+
+
+def _python_strings(values) -> list[str]:
+    """The column as Python strings. Columns that repeat a few values (roles, transports,
+    sections) share one string object per value: a hundred thousand copies of "tcp"
+    would take more memory than the rest of the row."""
+    if len(values) < 1000 or pc.count_distinct(values).as_py() > len(values) // 4:
+        return values.to_pylist()
+    encoded = pc.dictionary_encode(values).combine_chunks()
+    distinct = encoded.dictionary.to_pylist()
+    return [distinct[index] for index in encoded.indices.to_pylist()]
 
 
 def _plainly_quoted(body: bytes) -> bool:

@@ -27,7 +27,7 @@ from typing import Callable
 import pyarrow.compute as pc
 
 from . import schema
-from .csvfile import CsvTable, display_path, read_csv
+from .csvfile import CsvTable, display_path, read_csv, release_memory
 from .issues import Issue, did_you_mean, has_errors, issue, sort_key
 from .model import (ANY, Dataset, Erratum, FlowColumns, Host, Location, Model, Role, Section,
                     Settings, SourceDocument)
@@ -97,6 +97,11 @@ def validate_cells(table: schema.Table, csv_table: CsvTable) -> tuple[set[int], 
         if not rules:
             continue
         values = csv_table.columns[column.name]
+        if not column.rules:  # required only: a plain scan, no Arrow array needed
+            for index in (index for index, value in enumerate(values) if not value) if "" in values else ():
+                failed[(index, position)] = issue(_REQUIRED.code, csv_table.where(index, column.name),
+                                                  f"{column.name}: {_REQUIRED.message('')}", column.name)
+            continue
         array = csv_table.array(column.name)
         for rule in rules:
             for index in pc.indices_nonzero(pc.invert(rule.ok(array))).to_pylist():
@@ -108,7 +113,7 @@ def validate_cells(table: schema.Table, csv_table: CsvTable) -> tuple[set[int], 
 
 def _read_table(path: Path, table: schema.Table) -> tuple[CsvTable | None, set[int], list[Issue]]:
     required = [c.name for c in table.columns if c.required]
-    csv_table, issues = read_csv(path, table.column_names, required)
+    csv_table, issues = read_csv(path, table.column_names, required, [c.name for c in table.columns if c.rules])
     if csv_table is None:
         return None, set(), issues
     rejected, cell_issues = validate_cells(table, csv_table)
@@ -278,6 +283,12 @@ def _load_dataset(folder: Path, flow_ids: FirstUse) -> tuple[Dataset | None, lis
     return dataset, issues
 
 
+def _lower(values: list[str]) -> list[str]:
+    """Lower-cased, one string object per distinct value (str.lower makes a new one per call)."""
+    lowered = {value: value.lower() for value in set(values)}
+    return [lowered[value] for value in values]
+
+
 def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids: set[str] | None, sections: dict) -> tuple[FlowColumns, list[Issue]]:
     """Flows from validated rows, checking what the cell rules cannot: references to
     roles and sections, and combinations of cells. Column by column, and row by row only
@@ -296,7 +307,7 @@ def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids:
             unknown("S106", column, role_ids, lambda v, column=column: f"{column}: unknown role {v!r}{did_you_mean(v, role_ids)}")
     if sections:
         unknown("S109", "reference", sections, lambda v: f"reference: unknown section {v!r}; the dataset defines {', '.join(sections)}")
-    transports = list(map(str.lower, c["transport"]))
+    transports = _lower(c["transport"])
     for index, (transport, port, dynamic) in enumerate(zip(transports, c["port"], c["dynamic"])):
         if (transport == ANY and port.lower() != ANY) or (dynamic and "-" not in port):
             if index in rejected:
@@ -318,7 +329,7 @@ def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids:
 
     flows = FlowColumns(
         dataset=dataset_id, cells=table, id=column(c["id"]), transport=column(transports),
-        ports=list(map(schema.parse_ports, column(c["port"]))), dynamic=list(map(str.lower, column(c["dynamic"]))),
+        ports=list(map(schema.parse_ports, column(c["port"]))), dynamic=_lower(column(c["dynamic"])),
         source=column(c["source"]), destination=column(c["destination"]),
         bidirectional=[direction.lower() == "both" for direction in column(c["direction"])],
         service=column(c["service"]), program=column(c["program"]), rule=column(c["rule"]),
@@ -386,5 +397,6 @@ def load(data_dir: Path) -> tuple[Model | None, list[Issue]]:
         issues += inventory_issues
         files.update(inventory_files)
     issues.sort(key=sort_key)
+    release_memory()
     model = Model(datasets=datasets, inventory=inventory, files=files, settings=settings)
     return (None if has_errors(issues) else model), issues

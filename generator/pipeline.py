@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checks import run_checks
+from .csvfile import release_memory
 from .issues import Issue, has_errors, sort_key
 from .load import load
 from .model import Model, Settings
@@ -33,4 +34,5 @@ def load_and_check(data_dir: Path, iana: Path | None = None) -> Checked:
         return Checked(None, issues)
     registry, notes = registry_for(model.settings, iana)
     issues = sorted(issues + run_checks(model, registry), key=sort_key)
+    release_memory()  # what loading and checking freed, before the outputs are built
     return Checked(model, issues, registry, notes)

@@ -31,7 +31,8 @@ def stats(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def temporaries(folder: Path) -> list[Path]:
-    return [path for path in folder.rglob("*") if path.name.endswith(".tmp")]
+    """Temporary files and staging folders left behind."""
+    return [path for path in folder.rglob("*") if path.name.endswith(".tmp") or ".staging-" in path.name]
 
 
 def change_every_text(data_dir: Path) -> None:
@@ -188,3 +189,23 @@ def test_manifest_cannot_delete_outside_the_folder(data_dir, built, tmp_path):
     code, _, err = build_all(data_dir, built)
     assert code == 0, err
     assert victim.read_text(encoding="utf-8") == "keep me"
+
+
+def test_files_staged_on_disk_commit_like_files_held_in_memory(data_dir, built, tmp_path, monkeypatch):
+    """Past the memory budget files wait in a staging folder; the outputs are the same
+    bytes, an unchanged file keeps its mtime, and nothing staged is left behind."""
+    monkeypatch.setattr(output_files, "MEMORY_BUDGET", 0)
+    staged_out = tmp_path / "staged"
+    code, _, err = build_all(data_dir, staged_out)
+    assert code == 0, err
+    assert snapshot(staged_out) == snapshot(built)
+    assert not temporaries(staged_out)
+    before = stats(staged_out)
+    code, _, err = build_all(data_dir, staged_out)
+    assert code == 0, err
+    assert stats(staged_out) == before
+
+
+def test_failed_build_leaves_no_staged_file(data_dir, built, monkeypatch):
+    monkeypatch.setattr(output_files, "MEMORY_BUDGET", 0)
+    test_generator_failing_after_others_built_changes_nothing(data_dir, built, monkeypatch)
