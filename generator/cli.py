@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 problems in the data (or differences, for diff),
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from pathlib import Path
@@ -15,6 +16,9 @@ from .output_files import OutputFiles, UnsafePath
 from .commands import command_modules
 from .outputs import OUTPUTS, output_module
 from .pipeline import load_and_check
+
+
+MAX_NOTES = 20  # per format: a large dataset can have thousands; the outputs list them all
 
 
 def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +59,9 @@ def run_build(args: argparse.Namespace) -> int:
         return _report(checked, "text", False)
     if checked.issues:
         sys.stderr.write(render_text(checked.issues))
+    # The model lives as long as the process: keep the collector from scanning its
+    # hundreds of thousands of objects again at every collection while outputs are made.
+    gc.freeze()
     # Build every format first, so a failure leaves all previous outputs intact.
     collected: list[OutputFiles] = []
     try:
@@ -66,8 +73,10 @@ def run_build(args: argparse.Namespace) -> int:
             except UnsafePath as error:
                 print(f"error: {name}: {error}", file=sys.stderr)
                 return 1
-            for note in notes:
+            for note in notes[:MAX_NOTES]:
                 print(f"{name}: {note}", file=sys.stderr)
+            if len(notes) > MAX_NOTES:
+                print(f"{name}: ... and {len(notes) - MAX_NOTES} more notes like these", file=sys.stderr)
         return _commit(collected)
     finally:
         for files in collected:

@@ -241,6 +241,7 @@ def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required:
         )
     except (pa.ArrowInvalid, ValueError):
         return None
+    release_memory()  # the parser's working buffers, before the columns become Python strings
     if invalid or parsed.num_rows != len(record_lines):
         return None  # a record spans lines, or has the wrong width
     # Rows of empty cells only, such as the ",,,," a spreadsheet leaves at the end: such a
@@ -266,6 +267,7 @@ def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required:
         elif name in arrays_for:
             arrays[name] = values
         columns[name] = _python_strings(values)
+        release_memory()
     table, issues = _finish(shown, header, record_lines, columns, known, data, sha256, issues, long_cells)
     table.arrays.update(arrays)
     return table, issues
