@@ -103,8 +103,13 @@ def validate_cells(table: schema.Table, csv_table: CsvTable) -> tuple[set[int], 
                                                   f"{column.name}: {_REQUIRED.message('')}", column.name)
             continue
         array = csv_table.array(column.name)
+        # Rules depend on the value alone: where values repeat (roles, transports,
+        # sections), each distinct value is tested once and the verdicts spread back.
+        encoded = pc.dictionary_encode(array).combine_chunks() if len(array) >= 1000 else None
+        repeats = encoded is not None and len(encoded.dictionary) <= len(array) // 4
         for rule in rules:
-            for index in pc.indices_nonzero(pc.invert(rule.ok(array))).to_pylist():
+            ok = pc.take(rule.ok(encoded.dictionary), encoded.indices) if repeats else rule.ok(array)
+            for index in pc.indices_nonzero(pc.invert(ok)).to_pylist():
                 if (index, position) not in failed:
                     failed[(index, position)] = issue(rule.code, csv_table.where(index, column.name),
                                                       f"{column.name}: {rule.message(values[index])}", column.name)

@@ -253,3 +253,21 @@ def test_large_plain_files_take_the_columnar_reader(tmp_path: Path):
     assert issues == [] and len(table) == 2000
     assert table.row(1999) == {"id": "f1999", "name": "name, 1999", "note": "note 1999"}
     assert table.lines[:2] == [2, 3]
+
+
+def test_large_files_report_bad_cells_at_their_rows(data_dir: Path):
+    """Past a thousand rows the reader and the cell rules take their vectorised paths
+    (Arrow parsing, one test per distinct value); problems are still located per row."""
+    path = data_dir / FLOWS
+    header, rows = read_rows(path)
+    template = next(row for row in rows if row["transport"] == "tcp" and row["port"].isdigit())
+    copies = [dict(template, id=f"copy-{index:04d}", port=str(20000 + index)) for index in range(1500)]
+    copies[700]["transport"] = "UPD"
+    copies[701]["source"] = "Not A Role"
+    copies[1200]["transport"] = "UPD"
+    copies[1300]["port"] = "70000"
+    write_rows(path, header, rows + copies)
+    first = len(rows) + 2  # the line of copies[0]
+    _, issues = load(data_dir)
+    assert codes(issues) == [("S105", first + 700, "transport"), ("S102", first + 701, "source"),
+                             ("S105", first + 1200, "transport"), ("S103", first + 1300, "port")]
