@@ -16,6 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Collection
 
+import numpy
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -194,8 +195,6 @@ def read_csv(path: Path, known: list[str], required: list[str],
 def _line_lengths(data: bytes):
     """The length in bytes of each line, without its LF, as a NumPy array (a list of
     100,000 byte strings would double the memory a large file takes)."""
-    import numpy
-
     ends = numpy.flatnonzero(numpy.frombuffer(data, dtype=numpy.uint8) == ord("\n"))
     return numpy.diff(ends, prepend=-1, append=len(data)) - 1
 
@@ -280,8 +279,9 @@ def _python_strings(values) -> list[str]:
     if len(values) < 1000 or pc.count_distinct(values).as_py() > len(values) // 4:
         return values.to_pylist()
     encoded = pc.dictionary_encode(values).combine_chunks()
-    distinct = encoded.dictionary.to_pylist()
-    return [distinct[index] for index in encoded.indices.to_pylist()]
+    distinct = numpy.empty(len(encoded.dictionary), dtype=object)
+    distinct[:] = encoded.dictionary.to_pylist()
+    return distinct[encoded.indices.to_numpy()].tolist()
 
 
 def _plainly_quoted(body: bytes) -> bool:
@@ -290,8 +290,6 @@ def _plainly_quoted(body: bytes) -> bool:
     Walks the quotes only, not every byte."""
     if b'"' not in body:
         return True
-    import numpy
-
     quotes = numpy.flatnonzero(numpy.frombuffer(body, dtype=numpy.uint8) == ord('"')).tolist()
     field_start = b",\r\n"
     field_end = (ord(","), ord("\r"), ord("\n"))
