@@ -60,6 +60,16 @@ class ChangedPagesOnly:
             language = self.indexer.lang
             language.stem = functools.lru_cache(maxsize=1 << 16)(language.stem)
 
+    def write_documents(self, docnames) -> None:
+        # Sphinx writes with one worker fewer than -j asks for, leaving a core to the main
+        # process, which loads doctrees and indexes their words. On this site that share is
+        # small (tables are rendered by the writers), so that core would mostly wait: -j N
+        # writes with N workers.
+        if self.parallel_ok:
+            self._write_parallel(sorted(docnames), nproc=self._app.parallel)
+        else:
+            super().write_documents(docnames)
+
     def handle_page(self, pagename: str, addctx: dict[str, Any], templatename: str = "page.html", *,
                     outfilename: Path | None = None, event_arg: Any = None) -> None:
         target = Path(outfilename) if outfilename else self.get_output_path(pagename)
