@@ -51,7 +51,8 @@ class CsvTable:
     def array(self, name: str):
         """The column as an Arrow string array, for vectorised rules."""
         if name not in self.arrays:
-            self.arrays[name] = pa.array(self.columns[name], type=pa.string())
+            # Chunked, as Arrow's reader gives them, so that callers meet one kind of array.
+            self.arrays[name] = pa.chunked_array([pa.array(self.columns[name], type=pa.string())])
         return self.arrays[name]
 
     def __len__(self) -> int:
