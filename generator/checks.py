@@ -138,12 +138,15 @@ def _first_use(flow: Flow) -> str:
 def service_port_conflict(model: Model, registry: Registry) -> Iterator[Issue]:
     """The same service between the same roles must use the same port everywhere."""
     tables = _tables(model)
-    keys = {id(table): [(service.lower(), transport, pair) if service and ends is not None else None
-                        for service, transport, pair, ends in zip(table.service, table.transport, _pairs(table), _ends(table))]
-            for table in tables}
+    ends = {id(table): _ends(table) for table in tables}
+    keys = {}
+    for table in tables:
+        lowered = {service: service.lower() for service in set(table.service)}
+        keys[id(table)] = [(lowered[service], transport, pair) if service and end is not None else None
+                           for service, transport, pair, end in zip(table.service, table.transport, _pairs(table), ends[id(table)])]
     first_ends: dict[tuple, tuple[int, int]] = {}
-    if not any(first_ends.setdefault(key, ends) != ends for table in tables
-               for key, ends in zip(keys[id(table)], _ends(table)) if key is not None):
+    if not any(first_ends.setdefault(key, end) != end for table in tables
+               for key, end in zip(keys[id(table)], ends[id(table)]) if key is not None):
         return  # the usual case, found without making a Flow
     seen: dict[tuple, tuple[FlowColumns, int]] = {}  # first flow of each service, transport and pair
     for table in tables:

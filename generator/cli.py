@@ -97,8 +97,8 @@ def _commit(collected: list[OutputFiles]) -> int:
 
 
 def make_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with `command` set to another subcommand, the output formats' own
-    options are left out, so that `check` does not import every output library."""
+    """The parser; with `command` set, what other subcommands need is left out, so that
+    `check` does not import every output library."""
     parser = argparse.ArgumentParser(prog="portbook", description="Port and firewall-rule documentation generated from data.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -121,7 +121,9 @@ def make_parser(command: str | None = None) -> argparse.ArgumentParser:
             add_arguments(build.add_argument_group(name))
     build.set_defaults(func=run_build)
 
-    for module in command_modules():
+    # The other subcommands' modules import what they need at the top; `check` and
+    # `build` leave them unloaded.
+    for module in command_modules() if command not in ("check", "build") else ():
         importlib.import_module(module).register(commands)
     return parser
 

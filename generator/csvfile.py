@@ -260,12 +260,13 @@ def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required:
     arrays: dict[str, object] = {}
     long_cells: set[str] = set()
     for name in list(raw):
-        values = pc.utf8_trim(raw.pop(name), characters=_WHITE_SPACE)
+        values = _trimmed(raw.pop(name))
+        distinct = values.dictionary if pa.types.is_dictionary(values.type) else values
         # Cells past the limit are rare; only their columns need the cell-by-cell look.
-        if len(values) and pc.max(pc.utf8_length(values)).as_py() > MAX_FIELD_CHARS:
+        if len(distinct) and pc.max(pc.utf8_length(distinct)).as_py() > MAX_FIELD_CHARS:
             long_cells.add(name)
         elif name in arrays_for:
-            arrays[name] = values
+            arrays[name] = pa.chunked_array([values])
         columns[name] = _python_strings(values)
         release_memory()
     table, issues = _finish(shown, header, record_lines, columns, known, data, sha256, issues, long_cells)
@@ -273,16 +274,27 @@ def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required:
     return table, issues
 
 
-def _python_strings(values) -> list[str]:
-    """The column as Python strings. Columns that repeat a few values (roles, transports,
-    sections) share one string object per value: a hundred thousand copies of "tcp"
-    would take more memory than the rest of the row."""
-    if len(values) < 1000 or pc.count_distinct(values).as_py() > len(values) // 4:
+def _trimmed(values: pa.ChunkedArray) -> pa.Array:
+    """The column without the white space around cells. A column that repeats a few
+    values (roles, transports, sections) comes back dictionary-encoded: its distinct
+    values are trimmed, tested and turned into Python strings once each."""
+    values = values.combine_chunks()
+    if len(values) >= 1000:
+        encoded = pc.dictionary_encode(values)
+        if len(encoded.dictionary) <= len(values) // 4:
+            return pa.DictionaryArray.from_arrays(encoded.indices, pc.utf8_trim(encoded.dictionary, characters=_WHITE_SPACE))
+    return pc.utf8_trim(values, characters=_WHITE_SPACE)
+
+
+def _python_strings(values: pa.Array) -> list[str]:
+    """The column as Python strings; a dictionary-encoded column shares one string object
+    per distinct value: a hundred thousand copies of "tcp" would take more memory than
+    the rest of the row."""
+    if not pa.types.is_dictionary(values.type):
         return values.to_pylist()
-    encoded = pc.dictionary_encode(values).combine_chunks()
-    distinct = numpy.empty(len(encoded.dictionary), dtype=object)
-    distinct[:] = encoded.dictionary.to_pylist()
-    return distinct[encoded.indices.to_numpy()].tolist()
+    distinct = numpy.empty(len(values.dictionary), dtype=object)
+    distinct[:] = values.dictionary.to_pylist()
+    return distinct[values.indices.to_numpy(zero_copy_only=False)].tolist()
 
 
 def _plainly_quoted(body: bytes) -> bool:

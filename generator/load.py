@@ -24,6 +24,7 @@ from itertools import repeat
 from pathlib import Path
 from typing import Callable
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import schema
@@ -105,7 +106,10 @@ def validate_cells(table: schema.Table, csv_table: CsvTable) -> tuple[set[int], 
         array = csv_table.array(column.name)
         # Rules depend on the value alone: where values repeat (roles, transports,
         # sections), each distinct value is tested once and the verdicts spread back.
-        encoded = pc.dictionary_encode(array).combine_chunks() if len(array) >= 1000 else None
+        if pa.types.is_dictionary(array.type):
+            encoded = array.combine_chunks()
+        else:
+            encoded = pc.dictionary_encode(array).combine_chunks() if len(array) >= 1000 else None
         repeats = encoded is not None and len(encoded.dictionary) <= len(array) // 4
         for rule in rules:
             ok = pc.take(rule.ok(encoded.dictionary), encoded.indices) if repeats else rule.ok(array)
