@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from typing import Callable, Iterable, Iterator
 
@@ -266,9 +267,12 @@ def _may_mention_other_ports(texts: list[str], known: set[int]) -> list[int]:
     ruled out when it shows no mention shape, or when, after its keyword mentions of known
     ports are replaced by a token that keeps any range or "/tcp" around them visible, it
     shows none any more."""
-    texts_array = strings(texts)
-    indexes = pc.indices_nonzero(pc.match_substring_regex(texts_array, _MENTION_SHAPES))
-    texts_array = pc.take(texts_array, indexes)
+    # Optional free-text columns are mostly empty: only the texts present are scanned.
+    present = [index for index, text in enumerate(texts) if text]
+    texts_array = strings(texts if len(present) == len(texts) else [texts[index] for index in present])
+    selected = pc.indices_nonzero(pc.match_substring_regex(texts_array, _MENTION_SHAPES))
+    indexes = pc.take(pa.array(present, type=pa.int64()), selected)
+    texts_array = pc.take(texts_array, selected)
     known_text = strings(sorted(map(str, known)))
     while len(indexes):
         number = pc.struct_field(pc.extract_regex(texts_array, _KEYWORD_MENTION), [0])

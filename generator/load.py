@@ -340,7 +340,7 @@ def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids:
         dataset=dataset_id, cells=table, id=column(c["id"]), transport=column(transports),
         ports=list(map(schema.parse_ports, column(c["port"]))), dynamic=_lower(column(c["dynamic"])),
         source=column(c["source"]), destination=column(c["destination"]),
-        bidirectional=[direction.lower() == "both" for direction in column(c["direction"])],
+        bidirectional=[direction == "both" for direction in _lower(column(c["direction"]))],
         service=column(c["service"]), program=column(c["program"]), rule=column(c["rule"]),
         purpose=column(c["purpose"]), condition=column(c["condition"]), reference=column(c["reference"]),
         assumption=column(c["assumption"]), line=column(table.lines),
