@@ -120,15 +120,9 @@ def unknown_service(model: Model, registry: Registry) -> Iterator[Issue]:
             yield issue("C202", flow.where("service"), f"{flow.id}: service {flow.service!r} is not in the registry{hint}", "service")
 
 
-def _pairs(table: FlowColumns) -> list[tuple[str, str]]:
-    """The role pair of each flow; unordered for bidirectional flows."""
-    return [(destination, source) if both and destination < source else (source, destination)
-            for source, destination, both in zip(table.source, table.destination, table.bidirectional)]
-
-
-def _ends(table: FlowColumns) -> list[tuple[int, int] | None]:
-    # Plain tuples hash in C; PortRange's generated __hash__ is a Python call per flow.
-    return [None if ports is None else (ports.first, ports.last) for ports in table.ports]
+def _lowered(values: list[str]) -> dict[str, str]:
+    """Each distinct value, lower-cased: once per value, not once per row."""
+    return {value: value.lower() for value in set(values)}
 
 
 def _first_use(flow: Flow) -> str:
@@ -139,15 +133,14 @@ def _first_use(flow: Flow) -> str:
 def service_port_conflict(model: Model, registry: Registry) -> Iterator[Issue]:
     """The same service between the same roles must use the same port everywhere."""
     tables = _tables(model)
-    ends = {id(table): _ends(table) for table in tables}
     keys = {}
     for table in tables:
-        lowered = {service: service.lower() for service in set(table.service)}
+        lowered = _lowered(table.service)
         keys[id(table)] = [(lowered[service], transport, pair) if service and end is not None else None
-                           for service, transport, pair, end in zip(table.service, table.transport, _pairs(table), ends[id(table)])]
+                           for service, transport, pair, end in zip(table.service, table.transport, table.role_pairs, table.port_ends)]
     first_ends: dict[tuple, tuple[int, int]] = {}
     if not any(first_ends.setdefault(key, end) != end for table in tables
-               for key, end in zip(keys[id(table)], ends[id(table)]) if key is not None):
+               for key, end in zip(keys[id(table)], table.port_ends) if key is not None):
         return  # the usual case, found without making a Flow
     seen: dict[tuple, tuple[FlowColumns, int]] = {}  # first flow of each service, transport and pair
     for table in tables:
@@ -168,7 +161,7 @@ def service_port_conflict(model: Model, registry: Registry) -> Iterator[Issue]:
 @check("C204")
 def duplicate_flow(model: Model, registry: Registry) -> Iterator[Issue]:
     """Two rows with the same transport, ports, roles and program describe one flow twice."""
-    keys = {id(table): list(zip(table.transport, _ends(table), _pairs(table), map(str.lower, table.program)))
+    keys = {id(table): list(zip(table.transport, table.port_ends, table.role_pairs, map(_lowered(table.program).get, table.program)))
             for table in _tables(model)}
     if len({key for table_keys in keys.values() for key in table_keys}) == sum(map(len, keys.values())):
         return
@@ -264,25 +257,19 @@ _KEYWORD_MENTION = rf"(?i)(?:port|tcp|udp)s?{_SPACE}+(?P<number>{_DIGIT}+)"
 
 def _may_mention_other_ports(texts: list[str], known: set[int]) -> list[int]:
     """Indexes of the texts that may mention a port outside `known`, in order. A text is
-    ruled out when it shows no mention shape, or when, after its keyword mentions of known
-    ports are replaced by a token that keeps any range or "/tcp" around them visible, it
-    shows none any more."""
+    ruled out when it shows no mention shape, or exactly one that is a keyword mention
+    of a known port ("on port 1433"): a range or "/tcp" next to that number would be a
+    second shape, since the first covers only the number's first digit."""
     # Optional free-text columns are mostly empty: only the texts present are scanned.
     present = [index for index, text in enumerate(texts) if text]
     texts_array = strings(texts if len(present) == len(texts) else [texts[index] for index in present])
-    selected = pc.indices_nonzero(pc.match_substring_regex(texts_array, _MENTION_SHAPES))
-    indexes = pc.take(pa.array(present, type=pa.int64()), selected)
-    texts_array = pc.take(texts_array, selected)
-    known_text = strings(sorted(map(str, known)))
-    while len(indexes):
-        number = pc.struct_field(pc.extract_regex(texts_array, _KEYWORD_MENTION), [0])
-        replace = pc.fill_null(pc.is_in(number, value_set=known_text), False)
-        if not pc.any(replace).as_py():
-            break
-        texts_array = pc.if_else(replace, pc.replace_substring_regex(texts_array, _KEYWORD_MENTION, "_9", max_replacements=1), texts_array)
-        still = pc.match_substring_regex(texts_array, _MENTION_SHAPES)
-        indexes, texts_array = pc.filter(indexes, still), pc.filter(texts_array, still)
-    return indexes.to_pylist()
+    shaped = pc.indices_nonzero(pc.match_substring_regex(texts_array, _MENTION_SHAPES))
+    texts_array = pc.take(texts_array, shaped)
+    number = pc.struct_field(pc.extract_regex(texts_array, _KEYWORD_MENTION), [0])
+    known_only = pc.and_(pc.equal(pc.count_substring_regex(texts_array, _MENTION_SHAPES), 1),
+                         pc.fill_null(pc.is_in(number, value_set=strings(sorted(map(str, known)))), False))
+    selected = pc.take(shaped, pc.indices_nonzero(pc.invert(known_only)))
+    return pc.take(pa.array(present, type=pa.int64()), selected).to_pylist()
 
 
 @lru_cache(maxsize=65536)

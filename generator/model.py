@@ -166,6 +166,19 @@ class FlowColumns:
     def __len__(self) -> int:
         return len(self.id)
 
+    @cached_property
+    def role_pairs(self) -> list[tuple[str, str]]:
+        """The (source, destination) of each flow; in name order for bidirectional flows,
+        which connect the same two roles whichever way they are written."""
+        return [(destination, source) if both and destination < source else (source, destination)
+                for source, destination, both in zip(self.source, self.destination, self.bidirectional)]
+
+    @cached_property
+    def port_ends(self) -> list[tuple[int, int] | None]:
+        """(first, last) of each flow's ports; None for every port. Plain tuples hash in C,
+        where PortRange's generated __hash__ is a Python call per flow."""
+        return [None if ports is None else (ports.first, ports.last) for ports in self.ports]
+
     def _columns(self) -> tuple[list, ...]:
         return (self.id, self.transport, self.ports, self.dynamic, self.source, self.destination, self.bidirectional,
                 self.service, self.program, self.rule, self.purpose, self.condition, self.reference, self.assumption)
