@@ -59,6 +59,8 @@ def run_build(args: argparse.Namespace) -> int:
         return _report(checked, "text", False)
     if checked.issues:
         sys.stderr.write(render_text(checked.issues))
+    # Checking is over: no message will point at a cell again.
+    checked.model.forget_cell_positions()
     # The model lives as long as the process: keep the collector from scanning its
     # hundreds of thousands of objects again at every collection while outputs are made.
     gc.freeze()

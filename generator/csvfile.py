@@ -67,10 +67,16 @@ class CsvTable:
         out only when a message asks for it: scanning every row up front is slow."""
         try:
             index = self.header.index(name)
-        except ValueError:
+            starts = _field_starts(self.physical_lines[line - 1])
+        except (ValueError, IndexError):
             return 1
-        starts = _field_starts(self.physical_lines[line - 1])
         return starts[index] if index < len(starts) else 1
+
+    def forget_text(self) -> None:
+        """Drop the file's bytes, kept only to point messages at cells; columns are given
+        as 1 afterwards. A build lets them go once checking is done."""
+        self.data = b""
+        self.__dict__.pop("physical_lines", None)
 
     def where(self, index: int, name: str) -> Location:
         return Location(self.path, self.lines[index], self.column(self.lines[index], name))

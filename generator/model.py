@@ -54,6 +54,8 @@ class CellLocator(Protocol):
 
     def column(self, line: int, name: str) -> int: ...
 
+    def forget_text(self) -> None: ...
+
 
 def _cell(location: Location, cells: CellLocator | None, column: str) -> Location:
     return Location(location.file, location.line, cells.column(location.line, column) if cells else 1)
@@ -335,6 +337,16 @@ class Model:
 
     def errata_of_flow(self, flow: str) -> list[Erratum]:
         return [erratum for erratum in self.errata if erratum.flow == flow]
+
+    def forget_cell_positions(self) -> None:
+        """Let go of what only messages about single cells need (the text of the files),
+        for a process that will report no more of them: it is as large as the files."""
+        for dataset in self.datasets:
+            if dataset.flow_columns.cells is not None:
+                dataset.flow_columns.cells.forget_text()
+            for erratum in dataset.errata:
+                if erratum.cells is not None:
+                    erratum.cells.forget_text()
 
     @cached_property
     def fingerprint(self) -> str:

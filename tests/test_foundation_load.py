@@ -275,3 +275,16 @@ def test_large_files_report_bad_cells_at_their_rows(data_dir: Path, reader: str)
     _, issues = load(data_dir)
     assert codes(issues) == [("S105", first + 700, "transport"), ("S102", first + 701, "source"),
                              ("S105", first + 1200, "transport"), ("S103", first + 1300, "port")]
+
+
+def test_forgetting_cell_positions_keeps_lines_and_drops_columns(data_dir: Path):
+    path = data_dir / FLOWS
+    line = edit_row(path, "id", "sql-engine-default", port="0")
+    model, issues = load(data_dir)
+    assert [(i.code, i.line) for i in issues] == [("S103", line)] and issues[0].column > 1
+    edit_row(path, "id", "sql-engine-default", port="1433")
+    model, issues = load(data_dir)
+    flow = next(flow for flow in model.flows if flow.id == "sql-engine-default")
+    assert flow.where("port").column > 1
+    model.forget_cell_positions()
+    assert flow.where("port") == type(flow.location)(flow.location.file, line, 1)
