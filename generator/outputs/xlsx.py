@@ -17,6 +17,8 @@ import datetime
 import io
 import os
 import re
+import shutil
+import tempfile
 import zipfile
 from itertools import repeat
 from typing import Iterable, Iterator
@@ -220,7 +222,9 @@ class _RowsWriter(WorksheetWriter):
     openpyxl still writes everything around them (views, columns, filter, validation, page)."""
 
     def __init__(self, sheet: "_RowsSheet"):
-        self.buffer = io.BytesIO()
+        # On disk, not in memory: a large role's sheet is megabytes of markup, and the zip
+        # streams it from there.
+        self.buffer = tempfile.TemporaryFile()
         super().__init__(sheet, out=self.buffer)
 
     def write_rows(self):
@@ -381,7 +385,7 @@ class _FixedTimeZip(zipfile.ZipFile):
     """A zip whose entries all carry one date and the same permissions, whatever the clock says."""
 
     def __init__(self, file, date: datetime.datetime):
-        super().__init__(file, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+        super().__init__(file, "w", zipfile.ZIP_DEFLATED, allowZip64=True, compresslevel=COMPRESS_LEVEL)
         self._date_time = date.timetuple()[:6]
 
     def _info(self, name: str) -> zipfile.ZipInfo:
@@ -395,14 +399,16 @@ class _FixedTimeZip(zipfile.ZipFile):
         super().writestr(self._info(name), data, compresslevel=COMPRESS_LEVEL)
 
     def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
-        # openpyxl hands over a write-only sheet as what its writer wrote to: memory here
-        # (_RowsWriter), a temporary file's path for openpyxl's own writer.
-        if isinstance(filename, io.BytesIO):
-            data = filename.getbuffer()
+        # openpyxl hands over a write-only sheet as what its writer wrote to: an open
+        # temporary file here (_RowsWriter), a temporary file's path for openpyxl's own.
+        if hasattr(filename, "read"):
+            filename.seek(0)
+            with self.open(self._info(arcname), "w") as entry:
+                shutil.copyfileobj(filename, entry, 1024 * 1024)
+            filename.close()
         else:
             with open(filename, "rb") as source:
-                data = source.read()
-        self.writestr(arcname or os.path.basename(filename), data)
+                self.writestr(arcname or os.path.basename(filename), source.read())
 
 
 def _workbook(model: Model, lines: list[RequestLine], *, title: str, roles: list[str], profile: Profile,
