@@ -190,6 +190,7 @@ def _row_xml(number: int, cells: list[tuple[str, object, int]], height: int | No
 # Rows made into XML at a time: the cells of a whole large sheet as strings would take
 # several times the memory of its values.
 ROWS_PER_CHUNK = 2048
+SHEET_IN_MEMORY = 4 * 1024 * 1024  # bytes of a sheet's markup held in memory before it spills to disk
 
 
 def _rows_xml(columns: list[Column], style_ids: list[int], header_id: int, table: list[list],
@@ -222,9 +223,9 @@ class _RowsWriter(WorksheetWriter):
     openpyxl still writes everything around them (views, columns, filter, validation, page)."""
 
     def __init__(self, sheet: "_RowsSheet"):
-        # On disk, not in memory: a large role's sheet is megabytes of markup, and the zip
-        # streams it from there.
-        self.buffer = tempfile.TemporaryFile()
+        # A large role's sheet is megabytes of markup: past SHEET_IN_MEMORY it goes to
+        # disk, and the zip streams it from there.
+        self.buffer = tempfile.SpooledTemporaryFile(max_size=SHEET_IN_MEMORY)
         super().__init__(sheet, out=self.buffer)
 
     def write_rows(self):
