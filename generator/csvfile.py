@@ -306,10 +306,23 @@ def _python_strings(values: pa.Array) -> list[str]:
 def _plainly_quoted(body: bytes) -> bool:
     """Whether every quote opens a field, closes it on the same line, or doubles a quote
     inside it: then the quoting is well formed and every CSV reader agrees on the cells.
-    Walks the quotes only, not every byte."""
+    Looks at the quotes only, not every byte."""
     if b'"' not in body:
         return True
-    quotes = numpy.flatnonzero(numpy.frombuffer(body, dtype=numpy.uint8) == ord('"')).tolist()
+    raw = numpy.frombuffer(body, dtype=numpy.uint8)
+    positions = numpy.flatnonzero(raw == ord('"'))
+    if b'""' not in body:
+        # No doubled quote: quotes alternate, opening and closing, and are checked at once.
+        if len(positions) % 2:
+            return False
+        opens, closes = positions[0::2], positions[1::2]
+        bounds = numpy.array([ord(","), ord("\r"), ord("\n")], dtype=numpy.uint8)
+        opened_well = (opens == 0) | numpy.isin(raw[numpy.maximum(opens - 1, 0)], bounds)
+        closed_well = (closes + 1 == len(raw)) | numpy.isin(raw[numpy.minimum(closes + 1, len(raw) - 1)], bounds)
+        breaks = numpy.sort(numpy.concatenate([numpy.flatnonzero(raw == ord("\n")), numpy.flatnonzero(raw == ord("\r"))]))
+        one_line = numpy.searchsorted(breaks, opens) == numpy.searchsorted(breaks, closes)
+        return bool(opened_well.all() and closed_well.all() and one_line.all())
+    quotes = positions.tolist()
     field_start = b",\r\n"
     field_end = (ord(","), ord("\r"), ord("\n"))
     size = len(body)
