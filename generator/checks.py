@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Iterator
 from .issues import CATALOG, Issue, did_you_mean, issue, sort_key
 from .model import ANY, Flow, FlowColumns, Model, PortRange
 from .registry import Registry
-from .schema import DYNAMIC_RANGES, strings
+from .schema import DYNAMIC_RANGES, lower_each, strings
 
 CheckFunction = Callable[[Model, Registry], Iterable[Issue]]
 
@@ -120,11 +120,6 @@ def unknown_service(model: Model, registry: Registry) -> Iterator[Issue]:
             yield issue("C202", flow.where("service"), f"{flow.id}: service {flow.service!r} is not in the registry{hint}", "service")
 
 
-def _lowered(values: list[str]) -> dict[str, str]:
-    """Each distinct value, lower-cased: once per value, not once per row."""
-    return {value: value.lower() for value in set(values)}
-
-
 def _first_use(flow: Flow) -> str:
     return f"{flow.id} ({flow.location.file}:{flow.location.line})"
 
@@ -135,9 +130,8 @@ def service_port_conflict(model: Model, registry: Registry) -> Iterator[Issue]:
     tables = _tables(model)
     keys = {}
     for table in tables:
-        lowered = _lowered(table.service)
-        keys[id(table)] = [(lowered[service], transport, pair) if service and end is not None else None
-                           for service, transport, pair, end in zip(table.service, table.transport, table.role_pairs, table.port_ends)]
+        keys[id(table)] = [(service, transport, pair) if service and end is not None else None
+                           for service, transport, pair, end in zip(lower_each(table.service), table.transport, table.role_pairs, table.port_ends)]
     first_ends: dict[tuple, tuple[int, int]] = {}
     if not any(first_ends.setdefault(key, end) != end for table in tables
                for key, end in zip(keys[id(table)], table.port_ends) if key is not None):
@@ -161,7 +155,7 @@ def service_port_conflict(model: Model, registry: Registry) -> Iterator[Issue]:
 @check("C204")
 def duplicate_flow(model: Model, registry: Registry) -> Iterator[Issue]:
     """Two rows with the same transport, ports, roles and program describe one flow twice."""
-    keys = {id(table): list(zip(table.transport, table.port_ends, table.role_pairs, map(_lowered(table.program).get, table.program)))
+    keys = {id(table): list(zip(table.transport, table.port_ends, table.role_pairs, lower_each(table.program)))
             for table in _tables(model)}
     if len({key for table_keys in keys.values() for key in table_keys}) == sum(map(len, keys.values())):
         return

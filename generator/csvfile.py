@@ -23,6 +23,7 @@ import pyarrow.csv as pa_csv
 
 from .issues import Issue, did_you_mean, issue
 from .model import Location
+from .schema import strings
 
 # Arrow's default allocator (mimalloc) keeps the pages a parse freed for reuse, so a
 # large file's peak would stay in the process for every output built after loading.
@@ -52,7 +53,7 @@ class CsvTable:
         """The column as an Arrow string array, for vectorised rules."""
         if name not in self.arrays:
             # Chunked, as Arrow's reader gives them, so that callers meet one kind of array.
-            self.arrays[name] = pa.chunked_array([pa.array(self.columns[name], type=pa.string())])
+            self.arrays[name] = pa.chunked_array([strings(self.columns[name])])
         return self.arrays[name]
 
     def __len__(self) -> int:

@@ -292,12 +292,6 @@ def _load_dataset(folder: Path, flow_ids: FirstUse) -> tuple[Dataset | None, lis
     return dataset, issues
 
 
-def _lower(values: list[str]) -> list[str]:
-    """Lower-cased, one string object per distinct value (str.lower makes a new one per call)."""
-    lowered = {value: value.lower() for value in set(values)}
-    return [lowered[value] for value in values]
-
-
 def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids: set[str] | None, sections: dict) -> tuple[FlowColumns, list[Issue]]:
     """Flows from validated rows, checking what the cell rules cannot: references to
     roles and sections, and combinations of cells. Column by column, and row by row only
@@ -316,7 +310,7 @@ def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids:
             unknown("S106", column, role_ids, lambda v, column=column: f"{column}: unknown role {v!r}{did_you_mean(v, role_ids)}")
     if sections:
         unknown("S109", "reference", sections, lambda v: f"reference: unknown section {v!r}; the dataset defines {', '.join(sections)}")
-    transports = _lower(c["transport"])
+    transports = schema.lower_each(c["transport"])
     for index, (transport, port, dynamic) in enumerate(zip(transports, c["port"], c["dynamic"])):
         if (transport == ANY and port.lower() != ANY) or (dynamic and "-" not in port):
             if index in rejected:
@@ -338,9 +332,9 @@ def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids:
 
     flows = FlowColumns(
         dataset=dataset_id, cells=table, id=column(c["id"]), transport=column(transports),
-        ports=list(map(schema.parse_ports, column(c["port"]))), dynamic=_lower(column(c["dynamic"])),
+        ports=list(map(schema.parse_ports, column(c["port"]))), dynamic=schema.lower_each(column(c["dynamic"])),
         source=column(c["source"]), destination=column(c["destination"]),
-        bidirectional=[direction == "both" for direction in _lower(column(c["direction"]))],
+        bidirectional=[direction == "both" for direction in schema.lower_each(column(c["direction"]))],
         service=column(c["service"]), program=column(c["program"]), rule=column(c["rule"]),
         purpose=column(c["purpose"]), condition=column(c["condition"]), reference=column(c["reference"]),
         assumption=column(c["assumption"]), line=column(table.lines),

@@ -75,7 +75,15 @@ class Table:
 
 
 def strings(values: list[str]) -> pa.Array:
+    """A column of Python strings as an Arrow string array, for the vectorised rules."""
     return pa.array(values, type=pa.string())
+
+
+def lower_each(values: list[str]) -> list[str]:
+    """A column lower-cased, one string object per distinct value: columns repeat a few
+    values, and str.lower makes a new string on every call."""
+    lowered = {value: value.lower() for value in set(values)}
+    return [lowered[value] for value in values]
 
 
 def _nonempty(values: pa.Array) -> pa.Array:
