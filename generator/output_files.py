@@ -16,6 +16,8 @@ import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 
+from .errors import OutputError
+
 MANIFEST = ".manifest"
 MEMORY_BUDGET = 8 * 1024 * 1024  # bytes of one format's files held in memory before staging
 
@@ -31,7 +33,7 @@ def _file_mode() -> int:
 FILE_MODE = _file_mode()
 
 
-class UnsafePath(ValueError):
+class UnsafePath(OutputError):
     """A generated path would land outside its output folder."""
 
 
@@ -43,14 +45,25 @@ def safe_relative(name: str) -> PurePosixPath:
     return path
 
 
-def replace_file(target: Path, data: bytes) -> bool:
-    """Atomically replace `target` with `data`; returns False when it already held them."""
+def replace_file(target: Path, data: bytes | Path) -> bool:
+    """Atomically replace `target` with `data` (bytes, or a staged file that is moved into
+    place); returns False, leaving `target` untouched, when it already held the same bytes."""
+    staged = data if isinstance(data, Path) else None
     try:
-        if target.read_bytes() == data:
-            return False
+        if staged is not None:
+            unchanged = target.is_file() and filecmp.cmp(target, staged, shallow=False)
+        else:
+            unchanged = target.read_bytes() == data
     except OSError:
-        pass
+        unchanged = False
+    if unchanged:
+        if staged is not None:
+            staged.unlink()
+        return False
     target.parent.mkdir(parents=True, exist_ok=True)
+    if staged is not None:
+        os.replace(staged, target)
+        return True
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -60,17 +73,6 @@ def replace_file(target: Path, data: bytes) -> bool:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return True
-
-
-def replace_with_staged(target: Path, staged: Path) -> bool:
-    """Move a staged file over `target`; returns False (and drops it) when `target` already
-    held the same bytes."""
-    if target.is_file() and filecmp.cmp(target, staged, shallow=False):
-        staged.unlink()
-        return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staged, target)
     return True
 
 
@@ -114,6 +116,10 @@ class OutputFiles:
         """Write changed files, remove files an earlier build produced and this one did not."""
         try:
             return self._commit()
+        except OSError as error:
+            # A full disk or a read-only folder: each file is either old or new (never
+            # half-written) and no temporary file is left behind, but say so plainly.
+            raise OutputError(f"cannot write {self.folder}: {error.strerror or error}") from error
         finally:
             self.discard()
 
@@ -121,7 +127,7 @@ class OutputFiles:
         written = []
         for path, data in sorted(self.files.items()):
             target = self.folder / path
-            changed = replace_with_staged(target, data) if isinstance(data, Path) else replace_file(target, data)
+            changed = replace_file(target, data)
             if changed:
                 written.append(target)
         manifest = self.folder / MANIFEST

@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 from ..model import Model
 from ..output_files import OutputFiles
 from ..schema import ERRATA, FLOWS
-from ..views import datasets_text, role_addresses, role_lines
+from ..views import datasets_text, role_lines
 
 # Inert inside inline text (see the module docstring); every other ASCII punctuation
 # character is backslash-escaped.
@@ -111,7 +111,7 @@ def role_page(model: Model, role_id: str, generated: str) -> str:
     blocks = [f"Role: {inline(role.id)}\n"]
     if role.description:
         blocks.append(f"Description: {inline(role.description)}\n")
-    hosts = role_addresses(model, role_id)
+    hosts = model.hosts_of_role(role_id)
     if hosts:
         blocks.append("## Hosts\n")
         blocks.append(table(HOST_COLUMNS, ([host.host, host.address, host.note] for host in hosts)))

@@ -31,10 +31,10 @@ from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
 from ..csvfile import display_path
-from ..issues import settings_error
+from ..errors import SettingsError
 from ..model import ANY, Flow, Model, Role
 from ..output_files import OutputFiles
-from ..views import INBOUND, datasets_text, role_addresses, role_lines
+from ..views import INBOUND, datasets_text, role_lines
 
 DEFAULT_PLATFORMS = ["windows_advfirewall", "nftables"]
 SKIPPED_FILE = "SKIPPED.md"
@@ -174,7 +174,7 @@ def plan(model: Model) -> PolicySet:
     role_tokens: dict[str, str] = {}
     used_tokens: set[str] = set()
     networks: dict[str, dict] = {}
-    hosts_of = {role.id: role_addresses(model, role.id) for role in model.roles}
+    hosts_of = {role.id: model.hosts_of_role(role.id) for role in model.roles}
     families_of = {role_id: _families([host.address for host in hosts]) for role_id, hosts in hosts_of.items()}
     for role in model.roles:
         hosts = hosts_of[role.id]
@@ -397,9 +397,9 @@ def platforms_for(model: Model, args: argparse.Namespace) -> tuple[list[str], li
     if isinstance(configured, str):
         configured = configured.split(",")
     if not isinstance(configured, list) or not all(isinstance(name, str) for name in configured):
-        raise settings_error(display_path(model.settings.path),
-                             f"[policy] platforms must be a list of platform names such as "
-                             f"{DEFAULT_PLATFORMS!r}, not {safe_comment(repr(configured), 40)}")
+        raise SettingsError(display_path(model.settings.path),
+                            f"[policy] platforms must be a list of platform names such as "
+                            f"{DEFAULT_PLATFORMS!r}, not {safe_comment(repr(configured), 40)}")
     names = [name.strip() for name in configured if name.strip()]
     known = [name for name in names if name in PLATFORM_OPTIONS]
     notes = [f"[policy] platforms: {safe_comment(name, 40)!r} is not supported and is not rendered; "

@@ -1,0 +1,72 @@
+"""`build`: check the data, then write the requested output formats under --out.
+
+Every format is built in memory (or staged on disk) first; only when all of them
+have built are their files put in place, so a failed build leaves the previous
+outputs as they were. Formats are the modules of `generator.outputs`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from ..issues import render_text
+from ..output_files import OutputFiles
+from ..outputs import OUTPUTS, output_module
+from ..pipeline import load_and_check
+from .check import add_data_arguments, report
+
+MAX_NOTES = 20  # per format: a large dataset can have thousands; the outputs list them all
+
+
+def requested_formats(text: str) -> list[str]:
+    formats = [name.strip() for name in text.split(",") if name.strip()] if text else list(OUTPUTS)
+    unknown = [name for name in formats if name not in OUTPUTS]
+    if unknown:
+        raise UsageError(f"unknown format(s) {', '.join(unknown)}; known: {', '.join(OUTPUTS)}")
+    return formats
+
+
+def _print_notes(name: str, notes: list[str]) -> None:
+    for note in notes[:MAX_NOTES]:
+        print(f"{name}: {note}", file=sys.stderr)
+    if len(notes) > MAX_NOTES:
+        print(f"{name}: ... and {len(notes) - MAX_NOTES} more notes like these", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    formats = requested_formats(args.formats)
+    checked = load_and_check(args.data, args.registry)
+    if not checked.ok:
+        return report(checked, "text", False)
+    if checked.issues:
+        sys.stderr.write(render_text(checked.issues))
+    collected: list[OutputFiles] = []
+    try:
+        for name in formats:
+            files = OutputFiles(args.out / name)
+            collected.append(files)
+            _print_notes(name, output_module(name).build(checked.model, files, args))
+        for files in collected:
+            written = files.commit()
+            print(f"{files.folder}: {len(files.files)} file(s), {len(written)} rewritten")
+    finally:
+        for files in collected:
+            files.discard()
+    return 0
+
+
+def register(subparsers, with_format_options: bool = True) -> None:
+    """`with_format_options` adds each format's own options, which imports every output
+    module; the command line asks for them only when `build` is the command run."""
+    parser = subparsers.add_parser("build", help="generate outputs under the output folder")
+    add_data_arguments(parser)
+    parser.add_argument("--formats", default="",
+                        help=f"comma-separated formats (default: all of {', '.join(OUTPUTS)})")
+    parser.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build)")
+    for name in OUTPUTS if with_format_options else ():
+        add_arguments = getattr(output_module(name), "add_arguments", None)
+        if add_arguments is not None:
+            add_arguments(parser.add_argument_group(name))
+    parser.set_defaults(func=run)
