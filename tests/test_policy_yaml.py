@@ -6,7 +6,7 @@ import yaml
 from aerleon.lib import yaml_loader
 from hypothesis import given, settings, strategies as st
 
-from generator.outputs.policy import _yaml
+from generator.outputs.policy.yaml_text import yaml_text
 
 from hostile import HOSTILE_TEXT
 
@@ -24,7 +24,7 @@ DATA = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4)
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.text(max_size=8), DATA, max_size=4))
 def test_any_plain_data_reads_back_unchanged(data):
-    text = _yaml(data, "heading")
+    text = yaml_text(data, "heading")
     assert text.startswith("# heading\n")
     assert (yaml.safe_load(text) or {}) == data
 
@@ -33,7 +33,7 @@ def test_aerleon_loader_reads_back_a_policy_shape():
     data = {"filters": [{"header": {"targets": {"nftables": "mixed input"}, "comment": "Inbound: role a (A)"},
                          "terms": [{"name": "allow-tcp-from-b", "comment": "tcp from role b, 2 flows: x, y",
                                     "destination-port": ["X", "Y"], "protocol": "tcp", "action": "accept"}]}]}
-    loaded = yaml.load(_yaml(data, "heading"), Loader=yaml_loader.SpanSafeYamlLoader(filename="a.yaml"))
+    loaded = yaml.load(yaml_text(data, "heading"), Loader=yaml_loader.SpanSafeYamlLoader(filename="a.yaml"))
     terms = loaded["filters"][0]["terms"]
     assert terms[0]["destination-port"] == ["X", "Y"]
     assert loaded["filters"][0]["header"]["comment"] == "Inbound: role a (A)"
@@ -41,4 +41,4 @@ def test_aerleon_loader_reads_back_a_policy_shape():
 
 def test_long_keys_read_back():
     data = {"k" * 2000: {"x" * 1500: ["a", {"y" * 1100: "b"}], "é" * 400: 1}, "short": "v"}
-    assert yaml.safe_load(_yaml(data, "heading")) == data
+    assert yaml.safe_load(yaml_text(data, "heading")) == data
