@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     formats = requested_formats(args.formats)
     checked = load_and_check(args.data, args.registry)
     if not checked.ok:
-        return report(checked, "text", False)
+        # Like a compiler, build keeps standard output for what it wrote.
+        return report(checked, "text", False, sys.stderr)
     if checked.issues:
         sys.stderr.write(render_text(checked.issues))
     collected: list[OutputFiles] = []

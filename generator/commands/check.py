@@ -23,9 +23,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="IANA service registry CSV to check services against instead of /etc/services")
 
 
-def report(checked: Checked, fmt: str, strict: bool) -> int:
-    """Print the findings on standard output and return the exit code they give."""
-    sys.stdout.write(render_json(checked.issues) if fmt == "json" else render_text(checked.issues))
+def report(checked: Checked, fmt: str, strict: bool, stream=None) -> int:
+    """Print the findings (on standard output unless `stream` says otherwise) and return
+    the exit code they give."""
+    (stream or sys.stdout).write(render_json(checked.issues) if fmt == "json" else render_text(checked.issues))
     for note in checked.notes:
         print(f"note: {note}", file=sys.stderr)
     if checked.model is None or has_errors(checked.issues):
