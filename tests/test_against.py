@@ -161,3 +161,17 @@ def test_strict_fails_on_warnings_about_the_data(fabrikam, capsys):
     assert code == 0 and "C211" in err
     code, _, _ = against(fabrikam, MSDOCS, capsys, "--strict")
     assert code == 1
+
+
+def test_page_text_reaches_the_terminal_escaped(fabrikam, capsys):
+    page = fabrikam.parent / "escapes.md"
+    page.write_text("---\ntitle: Firewall ports for Fabrikam Archive\n---\n"
+                    "| Port | Rule name |\n|---|---|\n| 443/TCP | Console \x1b[31m\x9bred\u202e |\n", encoding="utf-8")
+    code, out, err = against(fabrikam, page, capsys)
+    assert code == 1
+    assert not any(character in out + err for character in "\x1b\x9b\u202e")
+    assert "P302 page names rule 'Console \\x1b[31m\\x9bred\\u202e'" in out
+    code, out, _ = against(fabrikam, page, capsys, "--format", "json")
+    assert not any(character in out for character in "\x1b\x9b\u202e")
+    [rule] = [d for d in json.loads(out)["differences"] if d["code"] == "P302"]
+    assert "'Console \\x1b[31m\\x9bred\\u202e'" in rule["message"]

@@ -12,9 +12,9 @@ from hypothesis import given, settings, strategies as st
 from conftest import DATA, ROOT, SHARED, read_rows
 from generator.cli import main
 from generator.pipeline import load_and_check
-from generator.published_page import (
-    clean, column_role, parse_page, port_cell_statements, protocol_transports, role_aliases, TOP,
-)
+from generator.pages.draft import role_aliases
+from generator.pages.mentions import port_cell_statements, protocol_transports, read_statements
+from generator.pages.parse import MAX_PAGE_BYTES, TOP, clean, column_role, parse_page
 from generator.schema import FLOWS, ID_PATTERN
 from hostile import HOSTILE_TEXT
 
@@ -218,9 +218,9 @@ def test_role_aliases_from_names_and_ids():
 @settings(deadline=None, max_examples=60)
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400))
 def test_any_text_parses_and_every_statement_points_into_the_page(text):
-    page = parse_page(text)
+    stated = read_statements(parse_page(text))
     lines = text.splitlines()
-    for statement in page.statements:
+    for statement in stated.ports + stated.names:
         assert 1 <= statement.line <= len(lines)
         assert 1 <= statement.column <= len(lines[statement.line - 1]) + 1
 
@@ -232,17 +232,17 @@ def test_any_text_parses_and_every_statement_points_into_the_page(text):
 def test_prose_ports_are_found_where_they_are_written(ports, marker):
     sentences = [template.format(port) for port, template in ports]
     text = "# A page\n\n" + marker + "Open " + ". Then open ".join(sentences) + ".\n"
-    page = parse_page(text)
-    assert [s.ports.first for s in page.prose] == [port for port, _ in ports]
+    stated = read_statements(parse_page(text))
+    assert [s.ports.first for s in stated.prose] == [port for port, _ in ports]
     lines = text.splitlines()
-    for statement in page.prose:
+    for statement in stated.prose:
         assert lines[statement.line - 1][statement.column - 1:].startswith(str(statement.ports.first))
 
 
 def test_headings_and_code_blocks_count_as_prose_but_never_hold_tables():
-    page = parse_page("# Port 8080 notes\n\n```\n| Protocol | Port |\n|---|---|\n| TCP | 1 |\nallow tcp port 9090\n```\n")
-    assert [(s.ports.first, s.transport, s.line) for s in page.prose] == [(8080, "", 1), (9090, "tcp", 7)]
-    assert page.tables == []
+    stated = read_statements(parse_page("# Port 8080 notes\n\n```\n| Protocol | Port |\n|---|---|\n| TCP | 1 |\nallow tcp port 9090\n```\n"))
+    assert [(s.ports.first, s.transport, s.line) for s in stated.prose] == [(8080, "", 1), (9090, "tcp", 7)]
+    assert stated.page.tables == [] and stated.rows == []
 
 
 def test_bad_roles_file_is_reported_located(tmp_path, capsys):
@@ -255,10 +255,10 @@ def test_bad_roles_file_is_reported_located(tmp_path, capsys):
 
 
 def test_a_table_without_a_port_column_is_read_as_prose():
-    page = parse_page("# Settings\n\n| Setting | Value |\n|---|---|\n| Listener | TCP port 1443 |\n| Binary | sqlsrv.exe |\n")
-    assert page.tables == []
-    assert [(s.ports.first, s.transport, s.line, s.column) for s in page.prose] == [(1443, "tcp", 5, 23)]
-    assert [(n.name, n.line) for n in page.names] == [("sqlsrv.exe", 6)]
+    stated = read_statements(parse_page("# Settings\n\n| Setting | Value |\n|---|---|\n| Listener | TCP port 1443 |\n| Binary | sqlsrv.exe |\n"))
+    assert stated.page.tables == []
+    assert [(s.ports.first, s.transport, s.line, s.column) for s in stated.prose] == [(1443, "tcp", 5, 23)]
+    assert [(n.name, n.line) for n in stated.names] == [("sqlsrv.exe", 6)]
 
 
 def test_long_details_are_cut_to_what_the_loader_accepts(tmp_path):
@@ -271,8 +271,6 @@ def test_long_details_are_cut_to_what_the_loader_accepts(tmp_path):
 
 
 def test_oversized_page_is_refused(tmp_path, capsys):
-    from generator.published_page import MAX_PAGE_BYTES
-
     page = tmp_path / "big.md"
     page.write_bytes(b"#" * (MAX_PAGE_BYTES + 1))
     assert run_import(page, tmp_path / "d.csv") == 1
@@ -318,3 +316,20 @@ def test_pathological_lines_are_read_in_linear_time(tmp_path):
         assert "Traceback" not in done.stderr, done.stderr
         assert done.returncode in (0, 1), done.stderr
     assert (tmp_path / "draft.csv").is_file()
+
+
+def test_page_text_reaches_the_terminal_escaped(tmp_path, capsys):
+    page = tmp_path / "escapes.md"
+    page.write_text("# Ports \x1b[2J\x9b\n\n| Port | Details |\n|---|---|\n| 80/TCP | Web |\n\n"
+                    "Open TCP port 8080 \x1b]8;;http://x\x07here\u202e.\n", encoding="utf-8")
+    assert run_import(page, tmp_path / "d.csv") == 0
+    out = capsys.readouterr().out
+    assert not any(character in out for character in "\x1b\x9b\x07\u202e")
+    assert 'title = "Ports \\u001b[2J\\u009b"' in out  # a TOML string, as dataset.toml takes it
+    assert "port 8080/tcp: Open TCP port 8080 \\x1b]8;;http://x\\x07here\\u202e." in out
+    assert run_import(page, tmp_path / "d.csv", "--force", "--format", "json") == 0
+    out = capsys.readouterr().out
+    assert not any(character in out for character in "\x1b\x9b\x07\u202e")
+    report = json.loads(out)  # the same text, escaped only on the way out
+    assert report["prose_ports"][0]["sentence"] == "Open TCP port 8080 \x1b]8;;http://x\x07here\u202e."
+    assert report["sections"][0]["title"] == "Ports \x1b[2J\x9b"

@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sys
 from pathlib import Path
 
 from ..csvfile import display_path, read_csv
 from ..output_files import replace_file
-from ..published_page import Page, draft_rows, parse_page, read_page, role_aliases
+from ..pages.draft import draft_rows, role_aliases
+from ..pages.mentions import PageStatements, read_statements
+from ..pages.parse import parse_page, read_page
+from ..pages.terminal import json_text, printable
 from ..schema import FLOWS, ROLES
 
 def register(subparsers) -> None:
@@ -45,39 +47,42 @@ def draft_csv(rows: list[dict[str, str]]) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def report(page: Page, shown: str, rows: list[dict[str, str]], out: str) -> dict:
+def report(stated: PageStatements, shown: str, rows: list[dict[str, str]], out: str) -> dict:
     prose = [
         {"line": s.line, "column": s.column, "port": str(s.ports) if s.ports else "", "transport": s.transport,
          "dynamic": s.dynamic, "words": s.words, "sentence": s.sentence, "section": s.section.key}
-        for s in page.prose
+        for s in stated.prose
     ]
     used = {row["reference"] for row in rows}
-    sections = [{"key": s.key, "title": s.title, "anchor": s.anchor} for s in page.sections if s.key in used]
+    sections = [{"key": s.key, "title": s.title, "anchor": s.anchor} for s in stated.page.sections if s.key in used]
     undecided = sum(1 for row in rows if row["assumption"])
-    return {"page": shown, "title": page.title, "draft": out, "rows": len(rows), "rows_to_decide": undecided,
+    return {"page": shown, "title": stated.page.title, "draft": out, "rows": len(rows), "rows_to_decide": undecided,
             "sections": sections, "prose_ports": prose}
 
 
 def render_text(summary: dict) -> str:
-    lines = [f"{summary['draft']}: {summary['rows']} draft row(s) from {summary['page']}, "
+    """The report for a terminal: page text (titles, anchors, sentences) and paths with
+    their control characters escaped."""
+    page, draft = printable(summary["page"]), printable(summary["draft"])
+    lines = [f"{draft}: {summary['rows']} draft row(s) from {page}, "
              f"{summary['rows_to_decide']} with decisions left (see the assumption column)"]
     if summary["sections"]:
         lines.append("Sections the rows cite (for dataset.toml):")
         for section in summary["sections"]:
-            lines.append(f"  [sections.{section['key']}] title = {json.dumps(section['title'], ensure_ascii=False)}"
-                         f" anchor = {json.dumps(section['anchor'])}")
+            lines.append(f"  [sections.{section['key']}] title = {json_text(section['title']).rstrip()}"
+                         f" anchor = {json_text(section['anchor']).rstrip()}")
     lines.append(f"Ports stated outside the tables ({len(summary['prose_ports'])}); compare each with the tables and the data:")
     for mention in summary["prose_ports"]:
         what = f"port {mention['port']}" if mention["port"] else "dynamic ports"
         what += f"/{mention['transport']}" if mention["transport"] else ""
-        lines.append(f"{summary['page']}:{mention['line']}:{mention['column']}: {what}: {mention['sentence']}")
+        lines.append(f"{page}:{mention['line']}:{mention['column']}: {what}: {printable(mention['sentence'])}")
     return "\n".join(lines) + "\n"
 
 
 def run_import(args: argparse.Namespace) -> int:
     text, error = read_page(args.page)
     if text is None:
-        print(error, file=sys.stderr)
+        print(printable(error), file=sys.stderr)
         return 1
     aliases: dict[str, str] = {}
     if args.roles is not None:
@@ -92,16 +97,16 @@ def run_import(args: argparse.Namespace) -> int:
     if args.out.is_dir():
         print(f"error: {args.out} is a folder; name the draft file", file=sys.stderr)
         return 2
-    page = parse_page(text)
-    rows = draft_rows(page, aliases)
+    stated = read_statements(parse_page(text))
+    rows = draft_rows(stated, aliases)
     try:
         replace_file(args.out, draft_csv(rows))
     except OSError as error:
         print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
         return 1
-    summary = report(page, display_path(args.page), rows, str(args.out))
+    summary = report(stated, display_path(args.page), rows, str(args.out))
     if args.format == "json":
-        sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text(summary))
     else:
         sys.stdout.write(render_text(summary))
     return 0

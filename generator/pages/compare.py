@@ -27,15 +27,17 @@ The exit code is 0 when every difference is explained and 1 otherwise.
 from __future__ import annotations
 
 import difflib
-import json
 import sys
 from pathlib import Path
 
-from .csvfile import display_path
-from .issues import Issue, issue, render_json, render_text
-from .model import Dataset, Erratum, Flow, Location, Model
-from .pipeline import Checked
-from .published_page import NameStatement, Page, PortStatement, parse_page, read_page, stated_range
+from ..csvfile import display_path
+from ..issues import Issue, issue, render_json, render_text
+from ..model import Dataset, Erratum, Flow, Location, Model
+from ..pipeline import Checked
+from ..portscan import stated_range
+from .mentions import NameStatement, PageStatements, PortStatement, read_statements
+from .parse import parse_page, read_page
+from .terminal import json_text, printable
 
 
 def difference(code: str, file: str, line: int, column: int, message: str) -> Issue:
@@ -94,13 +96,13 @@ def _close_ports(statement: PortStatement, dataset: Dataset) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def compare(page: Page, shown: str, dataset: Dataset, model: Model) -> list[Issue]:
+def compare(stated: PageStatements, shown: str, dataset: Dataset, model: Model) -> list[Issue]:
     """Every difference between the page's statements and the dataset (one of the model's),
     in page order, then the flows the page does not mention."""
     differences: list[Issue] = []
     explained_flows: set[str] = set()
     seen: set[tuple] = set()
-    statements = page.statements
+    statements = stated.ports
     for statement in sorted(statements, key=lambda s: (s.line, s.column)):
         key = (statement.line, statement.ports, statement.transport)
         if key in seen:
@@ -122,7 +124,7 @@ def compare(page: Page, shown: str, dataset: Dataset, model: Model) -> list[Issu
             "P301", shown, statement.line, statement.column,
             f"page states {what} ({statement.words!r}) but no flow of {dataset.id} has it and no erratum records it"
             f"{_close_ports(statement, dataset)}"))
-    for name in page.names:
+    for name in stated.names:
         differences.extend(_compare_name(name, shown, dataset))
     differences.sort(key=lambda item: (item.line, item.column, item.code))
     differences.extend(_unmentioned_flows(statements, shown, dataset, explained_flows))
@@ -189,16 +191,16 @@ def run_against(checked: Checked, page_path: Path, wanted: str | None, fmt: str,
         return 1
     text, error = read_page(page_path)
     if text is None:
-        print(error, file=sys.stderr)
+        print(printable(error), file=sys.stderr)
         return 1
-    page = parse_page(text)
-    dataset, problem = pick_dataset(checked.model.datasets, page.title, wanted)
+    stated = read_statements(parse_page(text))
+    dataset, problem = pick_dataset(checked.model.datasets, stated.page.title, wanted)
     if dataset is None:
-        print(f"error: {problem}", file=sys.stderr)
+        print(f"error: {printable(problem)}", file=sys.stderr)
         return 2
-    shown = display_path(page_path)
-    differences = compare(page, shown, dataset, checked.model)
-    statements = len(page.statements) + len(page.names)
+    shown = printable(display_path(page_path))
+    differences = compare(stated, shown, dataset, checked.model)
+    statements = len(stated.ports) + len(stated.names)
     unexplained = sum(not item.explained for item in differences)
     if fmt == "json":
         payload = {
@@ -210,7 +212,7 @@ def run_against(checked: Checked, page_path: Path, wanted: str | None, fmt: str,
             "differences": [item.to_dict() | {"explained": item.explained} for item in differences],
             "data_issues": [item.to_dict() for item in checked.issues],
         }
-        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text(payload))
     else:
         if checked.issues:
             sys.stderr.write(render_text(checked.issues))

@@ -1,0 +1,222 @@
+"""What a parsed page states: ports (with transport, or 'dynamic'), programs (name.exe)
+and firewall rule names, each located at its page LINE:COLUMN.
+
+A page states ports in two ways. A table's port cell is a list of ports, so a bare
+number there is a port ('53' under a 'TCP and UDP' protocol column). Prose, and the other
+cells of a port table, mention ports the way `generator.portscan` reads them: a number
+counts only next to the words that make it one, so a product's year is not a port.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..model import ANY, PortRange
+from ..portscan import RANGE, range_of, scan
+from .parse import EMPTY, LocatedText, PageRow, PageSection, PageTable, ParsedPage, one_line
+
+TCP_UDP = ("tcp", "udp")
+
+
+@dataclass(frozen=True)
+class PortStatement:
+    """One port (or range, or every port) on one transport that the page states."""
+
+    ports: PortRange | None  # None: every port, or a dynamic pool the page gives no range for
+    transport: str  # "tcp", "udp", ANY, or "" when the page does not say
+    dynamic: bool  # the page calls these ports dynamically allocated
+    words: str  # the words as printed, cleaned
+    line: int
+    column: int
+    section: PageSection
+    in_table: bool
+    sentence: str = ""  # the sentence around a mention in prose or a details cell
+
+    @property
+    def label(self) -> str:
+        if self.ports is None:
+            port = "dynamic" if self.dynamic else ANY
+        else:
+            port = f"dynamic {self.ports}" if self.dynamic else str(self.ports)
+        return f"{port}/{self.transport or '?'}"
+
+
+@dataclass(frozen=True)
+class NameStatement:
+    """A program (something.exe) or firewall rule name the page states."""
+
+    kind: str  # "program" or "rule"
+    name: str
+    line: int
+    column: int
+    section: PageSection
+
+
+@dataclass(frozen=True)
+class RowStatements:
+    """What one row of a port table states."""
+
+    table: PageTable
+    row: PageRow
+    ports: list[PortStatement]  # stated in the port cell
+    mentions: list[PortStatement]  # stated in the row's other cells (details prose)
+    programs: list[str]
+    names: list[NameStatement]  # programs anywhere in the row, and its rule name
+
+
+@dataclass(frozen=True)
+class PageStatements:
+    """Everything a page states, table rows in page order, then prose in page order."""
+
+    page: ParsedPage
+    rows: list[RowStatements]
+    prose: list[PortStatement]  # port mentions outside the port tables
+    names: list[NameStatement]  # programs anywhere, rule names from rule columns
+
+    @property
+    def ports(self) -> list[PortStatement]:
+        """Every port statement: table port cells, details prose and page prose."""
+        found = []
+        for row in self.rows:
+            found.extend(row.ports)
+            found.extend(row.mentions)
+        return found + self.prose
+
+
+def read_statements(page: ParsedPage) -> PageStatements:
+    rows = [row_statements(table, row) for table in page.tables for row in table.rows]
+    prose: list[PortStatement] = []
+    names: list[NameStatement] = []
+    for block in page.prose:
+        prose.extend(port_mentions(block.text, block.section, in_table=False))
+        names.extend(program_names(block.text, block.section))
+    return PageStatements(page, rows, prose, [name for row in rows for name in row.names] + names)
+
+
+def row_statements(table: PageTable, row: PageRow) -> RowStatements:
+    mentions: list[PortStatement] = []
+    names: list[NameStatement] = []
+    for role, text in row.cells.items():
+        names.extend(program_names(text, row.section))
+        if role != "port":
+            mentions.extend(port_mentions(text, row.section, in_table=True))
+    if row.cell("rule"):
+        line, column = row.cells["rule"].at(0)
+        names.append(NameStatement("rule", row.cell("rule"), line, column, row.section))
+    ports = port_cell_statements(row.cells.get("port", EMPTY), row.cell("protocol"), row.section, mentions)
+    programs = list(dict.fromkeys(n.name for n in names if n.kind == "program"))
+    return RowStatements(table, row, ports, mentions, programs, names)
+
+
+# --- ports in a table's port cell ---
+
+_PORT_TOKEN = re.compile(
+    r"(?i)"
+    r"(?P<all>\ball\s+ports\b|\bany(?:\s+port)?\b)"
+    rf"|(?:\b(?P<pre>tcp|udp)\s*(?:ports?\s*)?)?{RANGE}"
+    r"(?:\s*/\s*(?P<post>tcp|udp)\b)?"
+    r"(?P<dynamic>\s+dynamic\b)?"
+    r"|(?P<lone>\bdynamic\b)"
+)
+
+
+def protocol_transports(protocol: str) -> list[str]:
+    """Transports a protocol cell names: ["tcp"], ["tcp", "udp"], [ANY] or [] (a name like DNS)."""
+    lowered = protocol.lower()
+    if re.search(r"\ball\b|\bany\b", lowered):
+        return [ANY]
+    return [transport for transport in TCP_UDP if re.search(rf"\b{transport}\b", lowered)]
+
+
+def port_cell_statements(cell: LocatedText, protocol: str, section: PageSection,
+                         details: list[PortStatement]) -> list[PortStatement]:
+    """Every port and transport of one port cell: '137/UDP, 138/UDP and 139/TCP',
+    '5718/TCP<br />5719/TCP', '135/TCP Dynamic', '1024-65535', 'All ports'. A port with no
+    transport of its own takes the protocol column's; 'Dynamic' takes its range from the
+    row's details when they give one on the same transport. A number that is no port
+    (0, 70000, a reversed range) states nothing."""
+    defaults = protocol_transports(protocol) or [""]
+    found: list[PortStatement] = []
+    text = cell.text
+
+    def add(ports, transports, dynamic, start, end):
+        line, column = cell.at(start)
+        for transport in transports:
+            words = one_line(text[start:end])
+            if dynamic and ports is None:
+                ranges = [m for m in details if m.ports is not None and not m.ports.is_single
+                          and m.transport in (transport, "")]
+                if ranges:
+                    ports, words = ranges[0].ports, f"{words}, with {ranges[0].words} in the details"
+            found.append(PortStatement(ports, transport, dynamic, words, line, column, section, True))
+
+    for match in _PORT_TOKEN.finditer(text):
+        if match.group("all"):
+            transports = defaults if defaults != [""] else [ANY]
+            add(None, transports, False, match.start(), match.end())
+        elif match.group("lone"):
+            add(None, defaults, True, match.start(), match.end())
+        else:
+            ports = range_of(match)
+            if ports is None:
+                continue
+            own = (match.group("pre") or match.group("post") or "").lower()
+            transports = [own] if own else defaults
+            add(ports, transports, False, match.start("first"), match.end())
+            if match.group("dynamic"):
+                add(None, transports, True, match.start("dynamic") + 1, match.end("dynamic"))
+    return found
+
+
+# --- ports and program names in prose ---
+
+_DYNAMIC = re.compile(r"(?i)\bdynamic(?:ally)?\b")
+_PORT_WORD = re.compile(r"(?i)\bports?\b")
+_PROGRAM = re.compile(r"(?i)(?<![\w.-])[\w-]+\.exe\b")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\.(?=[A-Z][a-z])|\n+")
+_ASCII_DIGIT = re.compile(r"[0-9]")
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of the sentences of a cleaned text."""
+    spans = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.start() + (1 if text[match.start()] == "." else 0)
+        if text[start:end].strip():
+            spans.append((start, end))
+        start = match.end()
+    if text[start:].strip():
+        spans.append((start, len(text)))
+    return spans
+
+
+def port_mentions(text: LocatedText, section: PageSection, in_table: bool) -> list[PortStatement]:
+    """Port numbers, ranges and 'dynamic ports' that prose states, each with its sentence,
+    located at the mention's first digit."""
+    found: list[PortStatement] = []
+    for start, end in sentences(text.text):
+        chunk = text.text[start:end]
+        dynamic = _DYNAMIC.search(chunk)
+        if not _ASCII_DIGIT.search(chunk) and not dynamic:
+            continue
+        sentence = one_line(chunk)
+        for mention in scan(chunk):
+            number = _ASCII_DIGIT.search(chunk, mention.start).start()
+            line, column = text.at(start + number)
+            found.append(PortStatement(mention.ports, mention.transport, False, one_line(chunk[mention.start:mention.end]),
+                                       line, column, section, in_table, sentence))
+        if dynamic and _PORT_WORD.search(chunk):
+            named = [t for t in TCP_UDP if re.search(rf"(?i)\b{t}\b", chunk)]
+            line, column = text.at(start + dynamic.start())
+            found.append(PortStatement(None, named[0] if len(named) == 1 else "", True, dynamic.group(0),
+                                       line, column, section, in_table, sentence))
+    return found
+
+
+def program_names(text: LocatedText, section: PageSection) -> list[NameStatement]:
+    found = []
+    for match in _PROGRAM.finditer(text.text):
+        line, column = text.at(match.start())
+        found.append(NameStatement("program", match.group(0), line, column, section))
+    return found

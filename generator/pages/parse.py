@@ -1,0 +1,353 @@
+"""A published page's structure: front-matter title, headings, pipe tables with a port
+column, and prose blocks, each value cleaned of Markdown and HTML and located at its
+page LINE:COLUMN. Pure functions from page text to records (`read_page` is the one that
+opens a file); what the text states is `mentions`' business.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..csvfile import display_path
+
+MAX_PAGE_BYTES = 4 * 1024 * 1024  # published pages are tens of kilobytes
+
+
+def read_page(path: Path) -> tuple[str | None, str]:
+    """(page text, "") or (None, located error line)."""
+    shown = display_path(path)
+    try:
+        if path.stat().st_size > MAX_PAGE_BYTES:
+            return None, f"{shown}:1:1: page is larger than {MAX_PAGE_BYTES} bytes"
+        data = path.read_bytes()
+    except OSError as error:
+        return None, f"{shown}:0:0: cannot read page: {error.strerror or error}"
+    try:
+        return data.decode("utf-8-sig"), ""
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        return None, f"{shown}:{line}:{column}: byte 0x{data[error.start]:02x} is not valid UTF-8; save the page as UTF-8"
+
+
+# --- cleaning Markdown and HTML out of page text, keeping every character located ---
+
+@dataclass(frozen=True)
+class LocatedText:
+    """Cleaned text, located: each anchor (offset in text, line, column) starts a run of
+    characters that sit side by side on that page line."""
+
+    text: str
+    anchors: tuple[tuple[int, int, int], ...]
+
+    def at(self, offset: int) -> tuple[int, int]:
+        """Page (line, 1-based column) of the character at `offset`."""
+        if not self.anchors:
+            return (0, 0)
+        offset = max(0, min(offset, len(self.text) - 1))
+        start, line, column = self.anchors[max(bisect.bisect_right(self.anchors, (offset, 1 << 62, 0)) - 1, 0)]
+        return (line, column + offset - start)
+
+
+EMPTY = LocatedText("", ())
+
+# Every repeated part is bounded or cannot overlap the next one, so that a page line of
+# any length is scanned in linear time (unbounded link text made a line of '[' quadratic).
+LINK_LABEL_CHARS = 500
+LINK_TARGET_CHARS = 2000
+_TOKEN = re.compile(
+    r"(?P<br><br\s*/?>)"
+    rf"|(?P<link>\[(?P<label>[^\]\n]{{0,{LINK_LABEL_CHARS}}})\]\([^)\n]{{0,{LINK_TARGET_CHARS}}}\))"
+    r"|(?P<tag></?[A-Za-z][^<>\n]*>)"
+    r"|\\(?P<escaped>[!-/:-@\[-`{-~])"
+    r"|(?P<strong>\*\*|__(?=\w)|(?<=\w)__)"
+    r"|&(?P<entity>amp|lt|gt|quot|apos|nbsp|#39);",
+    re.IGNORECASE,
+)
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'", "#39": "'", "nbsp": " "}
+
+
+def clean(pieces: list[tuple[int, int, str]]) -> LocatedText:
+    """Join raw pieces (line, 1-based column of the piece's first character, raw text)
+    into plain text: escapes resolved, <br /> as a line break, tags and emphasis dropped,
+    links reduced to their label, soft line breaks as spaces."""
+    chunks: list[str] = []
+    anchors: list[tuple[int, int, int]] = []
+    length = 0
+
+    def emit(text: str, line: int, column: int) -> None:
+        nonlocal length
+        if text:
+            anchors.append((length, line, column))
+            chunks.append(text)
+            length += len(text)
+
+    for index, (line, start, raw) in enumerate(pieces):
+        if index:
+            emit(" ", line, start)
+        offset = 0
+        for match in _TOKEN.finditer(raw):
+            emit(raw[offset:match.start()], line, start + offset)
+            if match.group("br"):
+                emit("\n", line, start + match.start())
+            elif match.group("link"):
+                emit(match.group("label"), line, start + match.start("label"))
+            elif match.group("escaped"):
+                emit(match.group("escaped"), line, start + match.start())
+            elif match.group("entity"):
+                emit(_ENTITIES[match.group("entity").lower()], line, start + match.start())
+            offset = match.end()
+        emit(raw[offset:], line, start + offset)
+    return LocatedText("".join(chunks), tuple(anchors))
+
+
+def one_line(text: str) -> str:
+    """Text with every run of whitespace (line breaks included) as one space."""
+    return " ".join(text.split())
+
+
+def slug(text: str, fallback: str = "section") -> str:
+    """A lower-case id (the flows schema's slug form) made from free text."""
+    value = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    value = value[:64].rstrip("-")
+    return value or fallback
+
+
+# --- page structure: front matter, headings, tables, prose blocks ---
+
+@dataclass(frozen=True)
+class PageSection:
+    """A heading of the page (the part of the page a flow's `reference` may cite)."""
+
+    key: str  # slug of the heading title (or "top" before any heading)
+    title: str
+    anchor: str  # <a name="..."> / <a id="..."> / {#...} of the heading, if any
+    line: int
+
+
+TOP = PageSection("top", "", "", 0)
+
+
+@dataclass(frozen=True)
+class ProseBlock:
+    """A paragraph, list item, heading, code line run or cell of a table that has no port
+    column: text the page says outside its port tables."""
+
+    text: LocatedText
+    section: PageSection
+
+
+@dataclass(frozen=True)
+class PageRow:
+    line: int
+    section: PageSection
+    cells: dict[str, LocatedText]  # column role -> cleaned cell
+
+    def cell(self, role: str) -> str:
+        value = self.cells.get(role)
+        return one_line(value.text) if value else ""
+
+
+@dataclass
+class PageTable:
+    """A pipe table whose header names a port column."""
+
+    line: int
+    section: PageSection
+    header: list[str]
+    roles: dict[str, int]  # column role -> index
+    rows: list[PageRow] = field(default_factory=list)
+
+
+@dataclass
+class ParsedPage:
+    title: str
+    sections: list[PageSection]
+    tables: list[PageTable]  # only tables with a port column
+    prose: list[ProseBlock]  # everything else that holds text, in page order
+
+
+# Trailing spaces and closing '#'s are stripped in Python, not by the patterns: a lazy
+# title followed by optional spaces and '#'s backtracks cubically on a long run of spaces.
+_FRONT_MATTER_TITLE = re.compile(r"^title:(.*)$", re.IGNORECASE)
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})(?:\s+(.*))?$")
+_ANCHOR = re.compile(r"""<a\s+(?:name|id)\s*=\s*["']?([^"'>\s]{1,200})["']?\s*/?>|\{#([^}\s]{1,200})\}""", re.IGNORECASE)
+_DELIMITER_CELL = re.compile(r":?-+:?")
+_LIST_ITEM = re.compile(r"^(\s*(?:[-*+]|[0-9]{1,3}[.)])\s+)")
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+
+# Header words that say what a column holds, tried in this order; a header takes the first
+# role one of its words starts with ("transport" is a protocol column, never a port one).
+COLUMN_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("protocol", ("protocol", "transport", "proto")),
+    ("port", ("port",)),
+    ("rule", ("rule", "exception")),
+    ("source", ("source", "from", "initiator", "client")),
+    ("destination", ("destination", "target", "to", "listener")),
+    ("details", ("detail", "descr", "purpose", "note", "comment", "usage", "use", "reason", "explanation")),
+    ("label", ("service", "name", "application", "feature", "component")),
+)
+
+
+def column_role(header: str) -> str:
+    words = re.findall(r"[a-z]+", header.lower())
+    for role, prefixes in COLUMN_WORDS:
+        if any(word.startswith(prefix) if len(prefix) > 2 else word == prefix for word in words for prefix in prefixes):
+            return role
+    return ""
+
+
+_PIPE_OR_ESCAPE = re.compile(r"\\.|\|")
+
+
+def _cells(raw: str) -> list[tuple[int, str]]:
+    """Split a table line on unescaped pipes: (0-based start, raw cell text) per cell."""
+    cells = []
+    start = 0
+    for match in _PIPE_OR_ESCAPE.finditer(raw):
+        if match.group() == "|":
+            cells.append((start, raw[start:match.start()]))
+            start = match.end()
+    cells.append((start, raw[start:]))
+    if raw.strip().startswith("|"):
+        cells = cells[1:]
+    if raw.rstrip().endswith("|") and cells and not cells[-1][1].strip():
+        cells = cells[:-1]
+    trimmed = []
+    for begin, text in cells:
+        lead = len(text) - len(text.lstrip())
+        trimmed.append((begin + lead, text.strip()))
+    return trimmed
+
+
+def is_delimiter_row(raw: str) -> bool:
+    """A table's delimiter row ('| --- | :-: |', '---|---'), checked cell by cell: one
+    pattern over the whole row backtracks quadratically on long lines."""
+    text = raw.strip()
+    if text.startswith("|"):
+        text = text[1:]
+    if text.endswith("|"):
+        text = text[:-1]
+    return all(_DELIMITER_CELL.fullmatch(cell.strip()) for cell in text.split("|"))
+
+
+def heading_title(raw: str) -> str | None:
+    """The raw text of an ATX heading without its closing '#'s, or None for another line."""
+    match = _HEADING.match(raw)
+    if not match:
+        return None
+    return (match.group(2) or "").rstrip().rstrip("#").rstrip()
+
+
+def _heading(line_number: int, raw: str) -> PageSection | None:
+    text = heading_title(raw)
+    if text is None:
+        return None
+    anchor_match = _ANCHOR.search(text)
+    anchor = (anchor_match.group(1) or anchor_match.group(2)) if anchor_match else ""
+    body = _ANCHOR.sub("", text)
+    title = one_line(clean([(line_number, 1, body)]).text)
+    return PageSection(slug(title), title, anchor, line_number)
+
+
+def _front_matter(lines: list[str]) -> tuple[str, int]:
+    """(title of the front matter, index of the first line after it)."""
+    if not lines or lines[0].strip() != "---":
+        return "", 0
+    for index in range(1, len(lines)):
+        if lines[index].strip() in ("---", "..."):
+            for meta in lines[1:index]:
+                match = _FRONT_MATTER_TITLE.match(meta)
+                if match:
+                    return match.group(1).strip().strip("\"'"), index + 1
+            return "", index + 1
+    return "", 0
+
+
+def parse_page(source: str) -> ParsedPage:
+    """Read a Markdown page into sections, port tables and prose blocks."""
+    lines = source.splitlines()
+    title, index = _front_matter(lines)
+    page = ParsedPage(title="", sections=[], tables=[], prose=[])
+    section = TOP
+    block: list[tuple[int, int, str]] = []
+    fenced = False
+
+    def flush() -> None:
+        if block:
+            page.prose.append(ProseBlock(clean(block), section))
+            block.clear()
+
+    while index < len(lines):
+        raw = lines[index]
+        number = index + 1
+        if _FENCE.match(raw):
+            flush()
+            fenced = not fenced
+            index += 1
+            continue
+        if fenced:
+            # Code is prose for port mentions (a command line can carry a typo too), never a table.
+            block.append((number, 1, raw))
+            index += 1
+            continue
+        heading = _heading(number, raw)
+        if heading is not None:
+            flush()
+            section = heading
+            page.sections.append(heading)
+            page.prose.append(ProseBlock(clean([(number, 1, raw)]), section))
+            if not title and raw.lstrip().startswith("# "):
+                title = heading.title
+            index += 1
+            continue
+        if "|" in raw and index + 1 < len(lines) and is_delimiter_row(lines[index + 1]):
+            flush()
+            index = _read_table(lines, index, section, page)
+            continue
+        if not raw.strip():
+            flush()
+            index += 1
+            continue
+        item = _LIST_ITEM.match(raw)
+        if item:
+            flush()
+            block.append((number, len(item.group(1)) + 1, raw[len(item.group(1)):]))
+        else:
+            lead = len(raw) - len(raw.lstrip())
+            block.append((number, lead + 1, raw.strip()))
+        index += 1
+    flush()
+    page.title = title
+    return page
+
+
+def _read_table(lines: list[str], index: int, section: PageSection, page: ParsedPage) -> int:
+    """Read the table starting at lines[index] into the page; returns the index of the
+    first line after it. A table without a port column is prose to the reader."""
+    header_cells = _cells(lines[index])
+    header = [one_line(clean([(index + 1, start + 1, text)]).text) for start, text in header_cells]
+    roles: dict[str, int] = {}
+    for position, name in enumerate(header):
+        role = column_role(name)
+        if role and role not in roles:
+            roles[role] = position
+    table = PageTable(index + 1, section, header, roles)
+    index += 2
+    while index < len(lines) and "|" in lines[index] and lines[index].strip():
+        number = index + 1
+        raw_cells = _cells(lines[index])
+        if "port" not in roles:
+            page.prose.extend(ProseBlock(clean([(number, start + 1, text)]), section) for start, text in raw_cells)
+        else:
+            cells = {}
+            for role, position in roles.items():
+                start, text = raw_cells[position] if position < len(raw_cells) else (len(lines[index]), "")
+                cells[role] = clean([(number, start + 1, text)])
+            table.rows.append(PageRow(number, section, cells))
+        index += 1
+    if "port" in roles:
+        page.tables.append(table)
+    return index
