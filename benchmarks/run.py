@@ -1,18 +1,22 @@
 """Benchmarks of every stage against what a team would do without Portbook.
 
-    .venv/bin/python benchmarks/run.py [--sizes dpm,1000,10000,100000] [--roles 50]
-                                       [--skip-slow-baselines] [--json FILE]
+    .venv/bin/python benchmarks/run.py [--sizes dpm,1000,10000,100000] [--skip-slow-baselines]
+                                       [--make-sizes SIZES] [--json FILE] [--markdown FILE] ...
 
-For each size (the shipped DPM data, N synthetic flows over R roles from
-benchmarks/synthetic.py, or 'registry': the IANA registry as flows, from
-benchmarks/registry_flows.py) it measures, each in a fresh process: `check`, every
-output format, the Sphinx site, and the whole `make` on a copy of the tree (a
-full build, a build with nothing changed, and a build after editing one row,
-listing which outputs were rewritten). Beside them it measures the baselines
-over the same rows: an empty Sphinx project (the floor), one hand-written
+(`--help` lists every option.) For each size (the shipped DPM data, N synthetic
+flows over R roles from benchmarks/synthetic.py, or 'registry': the IANA
+registry as flows, from benchmarks/registry_flows.py) it measures, each in a
+fresh process: `check`, every output format, the Sphinx site, and the whole
+`make` on a copy of the tree (a full build, a build with nothing changed, and a
+build after editing one row, listing which outputs were rewritten). Beside them
+it measures the baselines over the same data: an empty Sphinx project (the
+floor), a bare process reading the flows files with pandas, one hand-written
 csv-table page per role, and XlsxWriter writing the same per-role rows
 unstyled. Figures are wall seconds and the peak resident memory of the process
-tree; targets are checked at the end and printed as PASS / FAIL / SKIP.
+tree. Every target is a ratio to a baseline measured in the same run, except
+the memory ceilings and the lists of rewritten files; targets are checked at
+the end and printed as PASS / FAIL / SKIP, followed by what the public APIs of
+openpyxl, Sphinx and pandas cost against those baselines.
 """
 from __future__ import annotations
 
@@ -53,6 +57,8 @@ RUSAGE_WRAPPER = (
 # A marker word added to one row's purpose; outputs holding it are the ones the edit touches.
 MARKER = "qzxmarker"
 DEFAULT_SIZES = "dpm,1000,10000,100000"
+# A run of every stage on tiny data, for tests: well under a minute.
+SMOKE_ARGUMENTS = ["--sizes", "200", "--roles", "4", "--repeat", "1", "--timeout", "120"]
 SLOW_BASELINE_ROWS = 50_000  # csv-table baselines from this many flows up are extrapolated with --skip-slow-baselines
 # Make's stamps and Sphinx's cache: not outputs anyone reads.
 NOT_OUTPUTS = (".stamps", ".doctrees")
@@ -121,6 +127,8 @@ class Runner:
             wrapped = [str(TIME), "-v", "-o", str(report), *command]
         else:
             wrapped = [PYTHON, "-c", RUSAGE_WRAPPER, str(report), *command]
+        if self.verbose:
+            print(f"    $ {' '.join(command)}  (log {log})", flush=True)
         started = time.perf_counter()
         with log.open("wb") as output:
             # A session of its own, so that a timeout ends the whole tree (Sphinx, dot, make's children).
@@ -262,10 +270,10 @@ BASELINE_COLUMNS = ["Direction", "Peer", "Port", "Service", "Program", "Purpose"
 def role_rows(data: Path) -> dict[str, tuple[str, list[list[str]]]]:
     """Role id -> (name, rows): the directed lines each role's firewall must allow, as the
     generators see them (generator.views.role_lines)."""
-    from generator.load import load
+    from generator.pipeline import load_and_check
     from generator.views import role_lines
 
-    model, _ = load(data)
+    model = load_and_check(data).model
     if model is None:
         raise SystemExit(f"cannot load {data} for the baselines")
     rows = {}
@@ -319,6 +327,34 @@ for table in sorted(source.glob("*.csv")):
 """
 
 
+# What `check` cannot do without: start Python, import pandas and read every flows file
+# into strings, exactly as given (no type guessing, no NA values).
+PANDAS_READ_SCRIPT = """\
+import sys
+import pandas
+for path in sys.argv[1:]:
+    pandas.read_csv(path, engine="pyarrow", dtype=str, keep_default_na=False)
+"""
+
+
+def flows_files(data: Path) -> list[Path]:
+    """The flows.csv of every dataset of a data folder (a dataset is a folder with a dataset.toml)."""
+    return [folder.parent / "flows.csv" for folder in sorted(data.glob("*/dataset.toml"))
+            if (folder.parent / "flows.csv").is_file()]
+
+
+def run_check(runner: Runner, size: str, data: Path, repeat: int) -> None:
+    """`check` against the bare pandas read of the same flows files: interleaved runs, the
+    best of each kept, so that the ratio is not an artefact of the machine's moods."""
+    checks: list[Measurement] = []
+    reads: list[Measurement] = []
+    for _ in range(repeat):
+        checks.append(runner.run(size, "check", [PYTHON, "-m", "generator", "check", "--data", str(data)]))
+        reads.append(runner.run(size, "baseline pandas read", [PYTHON, "-c", PANDAS_READ_SCRIPT,
+                                                                *map(str, flows_files(data))]))
+    runner.best_of([checks, reads])
+
+
 def run_baselines(runner: Runner, size: str, data: Path, folder: Path, theme: str, skip_slow: bool) -> None:
     rows = role_rows(data)
     flows = sum(len(lines) for _, lines in rows.values()) // 2
@@ -334,8 +370,7 @@ def run_baselines(runner: Runner, size: str, data: Path, folder: Path, theme: st
 
 
 def extrapolate_csv_table(runner: Runner, size: str) -> None:
-    """Linear in rows from the largest measured size: the csv-table build is close to linear
-    (18 s for 10,000 rows and 180 s for 100,000 on this kind of machine)."""
+    """Linear in rows from the largest measured size: the csv-table build is close to linear in rows."""
     measured = [m for m in runner.results if m.stage == "baseline csv-table" and m.ok and not m.extrapolated
                 and m.size.isdigit()]
     if not measured or not size.isdigit():
@@ -371,7 +406,7 @@ def run_size(runner: Runner, size: str, args: argparse.Namespace, theme: str, jo
     data = folder / "data"
     make_data(size, data, args.roles, args.seed)
     print(f"{size}: data in {data}", flush=True)
-    runner.measure(size, "check", [PYTHON, "-m", "generator", "check", "--data", str(data)])
+    run_check(runner, size, data, args.repeat)
     for name in output_formats():
         runner.measure(size, f"build {name}", [PYTHON, "-m", "generator", "build", "--formats", name, "--data", str(data),
                                               "--out", str(folder / "out")])
@@ -464,6 +499,20 @@ def _fmt(value: float | None, unit: str = "x", bound: Measurement | None = None)
     return (">" if bound is not None and bound.timed_out else "") + f"{value:.2f}{unit}"
 
 
+# The targets' limits. Each time limit is a ratio to a baseline measured in the same run.
+SITE_VS_CSV_TABLE = 0.15
+SITE_GROWTH = 10  # site at 100k flows against the site at 10k
+SITE_PEAK_MB = 600
+WORKBOOK_VS_XLSXWRITER = 1.5
+WORKBOOK_PEAK_MB = 300
+CHECK_VS_PANDAS_READ = 4
+# A make with nothing to do starts no Python tool: at most 0.4x an empty Sphinx project, the
+# bar that "under 0.5 s" set on this machine (its empty Sphinx project takes 1.2 to 1.4 s).
+NOOP_MAKE_VS_EMPTY_SPHINX = 0.4
+STAGE_GROWTH = 11  # every stage at 100k flows against 10k: about linear, with room for start-up costs
+JOBS_NOISE = 1.05  # two runs of the same build differ by a few per cent on a shared machine
+
+
 def check_targets(runner: Runner, jobs_size: str) -> list[Target]:
     found = runner.find
     targets: list[Target] = []
@@ -474,35 +523,43 @@ def check_targets(runner: Runner, jobs_size: str) -> list[Target]:
     def seconds(m: Measurement | None) -> str:
         return _fmt(m.seconds if m else None, " s", m)
 
+    def versus(a: Measurement | None, b: Measurement | None, what: str) -> str:
+        """Both figures and their ratio, saying what the baseline is."""
+        r = ratio(a, b)
+        extrapolated = " (baseline extrapolated)" if b is not None and b.extrapolated else ""
+        return f"{seconds(a)} vs {seconds(b)} {what} = {_fmt(r, bound=a)}{extrapolated}"
+
     def peak_below(m: Measurement | None, limit: float) -> bool | None:
         return None if m is None or m.peak_mb is None or not m.ok else m.peak_mb < limit
 
     site, table = found("10000", "site"), found("10000", "baseline csv-table")
-    r = ratio(site, table)
-    verdict("site 10k <= 0.15x csv-table baseline", at_most(site, r, 0.15),
-            f"{seconds(site)} vs {seconds(table)} = {_fmt(r, bound=site)}" + (" (baseline extrapolated)" if table and table.extrapolated else ""))
+    verdict(f"site 10k <= {SITE_VS_CSV_TABLE}x csv-table baseline", at_most(site, ratio(site, table), SITE_VS_CSV_TABLE),
+            versus(site, table, "for one hand-written csv-table page per role"))
 
     big = found("100000", "site")
-    r = ratio(big, site)
-    verdict("site 100k < 10x site 10k", at_most(big, r, 10), _fmt(r, bound=big))
-    verdict("site 100k peak < 600 MB", peak_below(big, 600), _fmt(big.peak_mb if big else None, " MB"))
+    verdict(f"site 100k < {SITE_GROWTH}x site 10k", at_most(big, ratio(big, site), SITE_GROWTH),
+            versus(big, site, "for the site at 10k flows"))
+    verdict(f"site 100k peak < {SITE_PEAK_MB} MB", peak_below(big, SITE_PEAK_MB),
+            _fmt(big.peak_mb if big else None, " MB") + " peak resident memory of the Sphinx process tree")
 
-    for stage in sorted({m.stage for m in runner.results if m.stage.startswith("build ")}):
-        if not is_workbook_format(runner, stage.split(" ", 1)[1]):
-            continue
-        for size in ("10000", "100000"):
-            m = found(size, stage)
-            r = ratio(m, found(size, "baseline xlsxwriter"))
-            verdict(f"{stage} {size} <= 1.2x XlsxWriter unstyled", at_most(m, r, 1.2), _fmt(r, bound=m))
+    for stage in workbook_stages(runner):
+        m, writer = found("10000", stage), found("10000", "baseline xlsxwriter")
+        verdict(f"{stage} 10000 <= {WORKBOOK_VS_XLSXWRITER}x XlsxWriter unstyled", at_most(m, ratio(m, writer), WORKBOOK_VS_XLSXWRITER),
+                versus(m, writer, "for XlsxWriter writing the same per-role rows unstyled"))
         m = found("100000", stage)
-        verdict(f"{stage} 100k peak < 300 MB", peak_below(m, 300), _fmt(m.peak_mb if m else None, " MB"))
+        verdict(f"{stage} 100k peak < {WORKBOOK_PEAK_MB} MB", peak_below(m, WORKBOOK_PEAK_MB),
+                _fmt(m.peak_mb if m else None, " MB") + " peak resident memory of the build process")
 
-    m = found("100000", "check")
-    verdict("check 100k < 2 s", at_most(m, m.seconds if m else None, 2), seconds(m))
+    m, read = found("100000", "check"), found("100000", "baseline pandas read")
+    verdict(f"check 100k <= {CHECK_VS_PANDAS_READ}x bare pandas read", at_most(m, ratio(m, read), CHECK_VS_PANDAS_READ),
+            versus(m, read, "for a bare process importing pandas and reading the same flows files "
+                            "(read_csv, engine pyarrow, dtype str, keep_default_na False)"))
 
+    floor = found("all", "baseline empty sphinx")
     for size in sorted({m.size for m in runner.results if m.stage == "make (nothing changed)"}, key=_size_key):
         m = found(size, "make (nothing changed)")
-        verdict(f"make {size} nothing changed < 0.5 s", at_most(m, m.seconds if m.ok or m.timed_out else None, 0.5), seconds(m))
+        verdict(f"make {size} nothing changed <= {NOOP_MAKE_VS_EMPTY_SPHINX}x empty Sphinx project",
+                at_most(m, ratio(m, floor), NOOP_MAKE_VS_EMPTY_SPHINX), versus(m, floor, "for an empty Sphinx project"))
         verdict(f"make {size} nothing changed rewrites nothing", m.ok and not m.rewritten,
                 f"{len(m.rewritten)} rewritten" + (f": {', '.join(m.rewritten[:5])}" if m.rewritten else ""))
     for size in sorted({m.size for m in runner.results if m.stage == "make (one row edited)"}, key=_size_key):
@@ -517,16 +574,43 @@ def check_targets(runner: Runner, jobs_size: str) -> list[Target]:
 
     for stage in sorted({m.stage for m in runner.results if not m.stage.startswith("baseline")}):
         big = found("100000", stage)
-        r = ratio(big, found("10000", stage))
         if big is not None:
-            verdict(f"{stage} 100k/10k <= 11", at_most(big, r, 11), _fmt(r, bound=big))
+            verdict(f"{stage} 100k/10k <= {STAGE_GROWTH}", at_most(big, ratio(big, found("10000", stage)), STAGE_GROWTH),
+                    versus(big, found("10000", stage), "at 10k flows"))
 
     serial, parallel = found(jobs_size, "site"), found(jobs_size, "site -j auto")
-    r = ratio(parallel, serial)
-    # Two runs of the same build differ by a few per cent on a shared machine.
-    verdict(f"sphinx -j auto not slower than -j 1 ({jobs_size})", at_most(parallel, r, 1.05),
-            f"{seconds(parallel)} vs {seconds(serial)} = {_fmt(r, bound=parallel)} (5% noise allowed)")
+    verdict(f"sphinx -j auto not slower than -j 1 ({jobs_size})", at_most(parallel, ratio(parallel, serial), JOBS_NOISE),
+            versus(parallel, serial, "with -j 1") + f" ({JOBS_NOISE - 1:.0%} noise allowed)")
     return targets
+
+
+def public_api_cost(runner: Runner) -> str:
+    """What building through the public APIs of openpyxl, Sphinx and pandas costs, as ratios
+    to the baselines of this run, at every size where both were measured."""
+    def at_sizes(stage: str, baseline: str) -> str:
+        shown = []
+        for m in sorted((m for m in runner.results if m.stage == stage and m.ok), key=lambda m: _size_key(m.size)):
+            r = ratio(m, runner.find(m.size, baseline))
+            if r is not None:
+                where = f"{int(m.size):,} flows" if m.size.isdigit() else f"the {m.size} data"
+                shown.append(f"{r:.2f}x at {where}")
+        return ", ".join(shown)
+
+    parts = []
+    for stage in workbook_stages(runner):
+        if figures := at_sizes(stage, "baseline xlsxwriter"):
+            parts.append(f"workbooks through openpyxl ({stage}) against XlsxWriter writing the same rows unstyled: {figures}")
+    if figures := at_sizes("site", "baseline csv-table"):
+        parts.append(f"the site through Sphinx's directive and node APIs against one hand-written csv-table page per role: {figures}")
+    if figures := at_sizes("check", "baseline pandas read"):
+        parts.append(f"check through pandas against a bare pandas read of the flows: {figures}")
+    return "Public-API cost measured in this run: " + ("; ".join(parts) if parts else "nothing measured") + "."
+
+
+def workbook_stages(runner: Runner) -> list[str]:
+    """The `build F` stages whose format writes workbooks."""
+    return sorted({m.stage for m in runner.results
+                   if m.stage.startswith("build ") and is_workbook_format(runner, m.stage.split(" ", 1)[1])})
 
 
 def is_workbook_format(runner: Runner, name: str) -> bool:
@@ -592,6 +676,7 @@ def markdown_report(runner: Runner, targets: list[Target], info: dict, command: 
         lines += [f"- {m.size}, {m.label}: {m.note}" for m in repeated]
     lines += ["", "| target | verdict | figures |", "|---|---|---|"]
     lines += [f"| {t.name} | {t.status} | {t.detail} |" for t in targets]
+    lines += ["", public_api_cost(runner)]
     return "\n".join(lines) + "\n"
 
 
@@ -615,28 +700,46 @@ def parse_sizes(text: str) -> list[str]:
     return sizes
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="A SIZES list may be empty ('') for none. A quick run of every stage on tiny data (under a minute):\n"
+               f"  benchmarks/run.py {' '.join(SMOKE_ARGUMENTS)}")
     parser.add_argument("--sizes", type=parse_sizes, default=parse_sizes(DEFAULT_SIZES),
                         help="comma-separated sizes: 'dpm' (the shipped data), 'registry' (the IANA registry as flows, "
                              f"benchmarks/registry_flows.py) or a number of synthetic flows (default {DEFAULT_SIZES})")
-    parser.add_argument("--roles", type=int, default=50, help="roles of the synthetic datasets (default 50)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic datasets (default 1)")
+    parser.add_argument("--roles", type=int, default=50, metavar="R", help="roles of the synthetic datasets (default 50)")
+    parser.add_argument("--seed", type=int, default=1, metavar="N", help="seed of the synthetic datasets (default 1)")
     parser.add_argument("--skip-slow-baselines", action="store_true",
-                        help=f"extrapolate the csv-table baseline from {SLOW_BASELINE_ROWS} flows up instead of building it")
+                        help=f"at sizes of {SLOW_BASELINE_ROWS} flows and more, estimate the csv-table baseline linearly "
+                             "from the largest smaller size instead of building it (at 100,000 flows building it takes "
+                             "about 15 minutes and 4 GB)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure and verdict as JSON")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the figures and verdicts as Markdown tables")
     parser.add_argument("--dot-sizes", type=parse_sizes, metavar="SIZES",
                         help="sizes whose site uses Graphviz (default: all); the others are built as without it "
                              "(the diagram listed as text) and labelled so")
     parser.add_argument("--make-sizes", type=parse_sizes, metavar="SIZES",
-                        help="sizes on which to time the whole make (default: all)")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs of the site with -j 1 and -j auto at 10,000 flows, interleaved; the best of each counts (default 3)")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds before one measurement is abandoned (default 1800)")
-    parser.add_argument("--work", type=Path, help="folder for data and builds (default: a temporary folder, removed)")
-    parser.add_argument("--verbose", action="store_true")
+                        help="sizes on which to time the whole make: full, nothing changed, one row edited (default: all)")
+    parser.add_argument("--repeat", type=int, default=3, metavar="N",
+                        help="interleaved runs of `check` and the bare pandas read at every size, and of the site with -j 1 "
+                             "and -j auto at 10,000 flows (or the largest size when 10000 is not among --sizes); the best of "
+                             "each counts (default 3)")
+    parser.add_argument("--timeout", type=float, default=1800, metavar="SECONDS",
+                        help="seconds before one measurement is abandoned with its whole process tree (default 1800)")
+    parser.add_argument("--work", type=Path, metavar="FOLDER",
+                        help="folder for data, builds and each measurement's log (default: a temporary folder, removed at the end)")
+    parser.add_argument("--verbose", action="store_true", help="print each measured command and its log file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
     args = parser.parse_args(argv)
+    if not args.sizes:
+        parser.error("--sizes needs at least one size")
+    if args.roles < 2 or args.repeat < 1 or args.timeout <= 0:
+        parser.error("--roles must be at least 2, --repeat at least 1 and --timeout positive")
 
     work = Path(tempfile.mkdtemp(prefix="portbook-bench-")) if args.work is None else args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -656,6 +759,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\ntargets:")
     for target in targets:
         print(f"  {target.status:<4} {target.name}: {target.detail}")
+    print(f"\n{public_api_cost(runner)}")
     command = " ".join([".venv/bin/python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])])
     if args.markdown:
         args.markdown.write_text(markdown_report(runner, targets, info, command))
@@ -663,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "machine": info, "command": command,
             "theme": theme, "measurements": [asdict(m) for m in runner.results],
-            "targets": [asdict(t) for t in targets]}, indent=2) + "\n")
+            "targets": [asdict(t) for t in targets], "public_api_cost": public_api_cost(runner)}, indent=2) + "\n")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if any(t.status == "FAIL" for t in targets) else 0

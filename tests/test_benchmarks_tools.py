@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import shutil
 import sys
 from pathlib import Path
 
@@ -139,8 +140,6 @@ def test_holds_looks_inside_workbooks(tmp_path: Path):
 
 
 def test_edit_one_row_changes_only_one_purpose(synthetic_folder: Path, tmp_path: Path):
-    import shutil
-
     folder = tmp_path / "data"
     shutil.copytree(synthetic_folder, folder)
     _, before = read_rows(folder / "synthetic" / "flows.csv")
@@ -164,19 +163,93 @@ def test_measure_reports_time_and_peak_memory(tmp_path: Path):
 
 def test_targets_judge_measured_figures(tmp_path: Path):
     runner = run.Runner(tmp_path, timeout=60, verbose=False)
+    (tmp_path / "10000" / "out" / "xlsx").mkdir(parents=True)
+    (tmp_path / "10000" / "out" / "xlsx" / "role.xlsx").write_bytes(b"")  # makes `build xlsx` a workbook stage
     M = run.Measurement
-    for m in (M("10000", "site", 2.0, 300, True), M("10000", "baseline csv-table", 20.0, 400, True),
-              M("100000", "site", 30.0, 700, True), M("100000", "check", 1.5, 200, True),
-              M("10000", "check", 0.5, 100, True), M("10000", "site -j auto", 2.5, 300, True)):
+    for m in (M("all", "baseline empty sphinx", 1.0, 60, True),
+              M("10000", "site", 2.0, 300, True), M("10000", "baseline csv-table", 20.0, 400, True),
+              M("100000", "site", 30.0, 700, True), M("100000", "check", 3.0, 200, True),
+              M("100000", "baseline pandas read", 1.0, 150, True),
+              M("10000", "check", 0.5, 100, True), M("10000", "site -j auto", 2.5, 300, True),
+              M("10000", "build xlsx", 3.2, 120, True), M("10000", "baseline xlsxwriter", 2.0, 30, True),
+              M("100000", "build xlsx", 40.0, 320, True),
+              M("dpm", "make (nothing changed)", 0.3, 3, True), M("1000", "make (nothing changed)", 0.5, 3, True)):
         runner.results.append(m)
-    verdicts = {t.name: t.status for t in run.check_targets(runner, "10000")}
+    targets = {t.name: t for t in run.check_targets(runner, "10000")}
+    verdicts = {name: t.status for name, t in targets.items()}
     assert verdicts["site 10k <= 0.15x csv-table baseline"] == "PASS"  # 0.10x
     assert verdicts["site 100k < 10x site 10k"] == "FAIL"  # 15x
     assert verdicts["site 100k peak < 600 MB"] == "FAIL"
-    assert verdicts["check 100k < 2 s"] == "PASS"
-    assert verdicts["check 100k/10k <= 11"] == "PASS"  # 3x
+    assert verdicts["check 100k <= 4x bare pandas read"] == "PASS"  # 3x
+    assert "3.00 s vs 1.00 s" in targets["check 100k <= 4x bare pandas read"].detail  # both figures shown
+    assert verdicts["build xlsx 10000 <= 1.5x XlsxWriter unstyled"] == "FAIL"  # 1.6x
+    assert verdicts["build xlsx 100k peak < 300 MB"] == "FAIL"
+    assert not any(name.startswith("build xlsx 100000 <=") for name in verdicts)  # judged at 10k only
+    assert verdicts["make dpm nothing changed <= 0.4x empty Sphinx project"] == "PASS"  # 0.3x
+    assert verdicts["make 1000 nothing changed <= 0.4x empty Sphinx project"] == "FAIL"  # 0.5x
+    assert verdicts["check 100k/10k <= 11"] == "PASS"  # 6x
     assert verdicts["site 100k/10k <= 11"] == "FAIL"
     assert verdicts["sphinx -j auto not slower than -j 1 (10000)"] == "FAIL"
+    assert not any("< 2 s" in name for name in verdicts)  # no absolute-seconds target is left
+
+    cost = run.public_api_cost(runner)
+    assert "XlsxWriter writing the same rows unstyled: 1.60x at 10,000 flows" in cost  # 100k has no XlsxWriter figure
+    assert "one hand-written csv-table page per role: 0.10x at 10,000 flows" in cost
+    assert "a bare pandas read of the flows: 3.00x at 100,000 flows" in cost
+
+
+def test_pandas_read_baseline_reads_every_dataset(tmp_path: Path):
+    synthetic.generate(tmp_path / "data", 50, 3, seed=1)
+    other = tmp_path / "data" / "second"
+    shutil.copytree(tmp_path / "data" / "synthetic", other)
+    (other / "notes").mkdir()
+    (other / "notes" / "flows.csv").write_text("not a dataset: no dataset.toml beside it\n")
+    assert run.flows_files(tmp_path / "data") == [other / "flows.csv", tmp_path / "data" / "synthetic" / "flows.csv"]
+    shutil.rmtree(other)  # its ids repeat the first dataset's: `check` below needs a clean folder
+    runner = run.Runner(tmp_path / "work", timeout=120, verbose=False)
+    run.run_check(runner, "50", tmp_path / "data", repeat=2)
+    check, read = runner.find("50", "check"), runner.find("50", "baseline pandas read")
+    assert check.ok and read.ok, (check.note, read.note)
+    assert "best of 2 runs" in check.note and "best of 2 runs" in read.note
+
+
+def test_help_documents_every_option(capsys):
+    import re
+
+    with pytest.raises(SystemExit):
+        run.main(["--help"])
+    text = capsys.readouterr().out
+    usage = set(re.findall(r"\[(--[\w-]+)", text.split("\n\n", 1)[0]))
+    options = text.split("options:\n", 1)[1].split("\n\n", 1)[0]
+    described = {}
+    for entry in re.split(r"\n(?=  -)", options):
+        # An option and its metavar end at the first double space; what follows is its help.
+        head, _, help_text = entry.strip().partition("  ")
+        described[head.split()[0].rstrip(",")] = " ".join(help_text.split())
+    assert usage and usage <= set(described) | {"-h"}
+    assert [name for name, help_text in described.items() if not help_text] == []
+    assert " ".join(run.SMOKE_ARGUMENTS) in text
+
+
+def test_smoke_run_measures_every_stage_and_writes_the_report(tmp_path: Path):
+    import json
+
+    report, figures = tmp_path / "results.md", tmp_path / "results.json"
+    run.main([*run.SMOKE_ARGUMENTS, "--work", str(tmp_path / "work"), "--markdown", str(report), "--json", str(figures)])
+    written = json.loads(figures.read_text())
+    measured = {(m["size"], m["stage"]): m for m in written["measurements"]}
+    stages = {stage for _, stage in measured}
+    assert {"check", "baseline pandas read", "site", "site -j auto", "baseline xlsxwriter", "baseline csv-table",
+            "make (full)", "make (nothing changed)", "make (one row edited)"} <= stages
+    assert {f"build {name}" for name in run.output_formats()} <= stages
+    assert [key for key, m in measured.items() if not m["ok"]] == []
+    verdicts = {t["name"]: t["status"] for t in written["targets"]}
+    assert verdicts["make 200 nothing changed rewrites nothing"] == "PASS"
+    assert verdicts["make 200 one row edited rewrites only what it touches"] == "PASS"
+    assert verdicts["check 100k <= 4x bare pandas read"] == "SKIP"  # not measured at 100k
+    text = report.read_text()
+    assert written["public_api_cost"] in text and "a bare pandas read of the flows: " in text
+    assert "| 200 | baseline pandas read |" in text
 
 
 def test_timeout_ends_the_whole_process_tree_and_bounds_the_figure(tmp_path: Path):
