@@ -27,6 +27,9 @@ from conftest import DATA, append_row, edit_row, read_rows, write_rows
 from hostile import HOSTILE_TEXT
 
 NETSH = "netsh advfirewall firewall add rule "
+NETSH_DELETE = re.compile(r'netsh advfirewall firewall delete rule name="([A-Za-z0-9_.-]+)" dir=in')
+# A quoted netsh value: none of the characters cmd.exe acts on inside quotes, no quote.
+NETSH_ATOM = re.compile(r'([a-z]+)="([^"%&|^<>!\x00-\x1f]*)"')
 SAFE_COMMENT = re.compile(r'^\s*comment "[A-Za-z0-9 .,:()/+_=-]*"$')
 
 
@@ -92,20 +95,42 @@ def parse_ports(text: str) -> list[tuple[int, int]]:
     return merged((int(first), int(last)) for first, last in pairs)
 
 
-def parse_netsh(text: str) -> list[dict[str, str]]:
-    """Every netsh rule of a rendered batch file as key -> value; any other line must be a
-    ':' comment line of inert characters, so an injected command cannot hide in between."""
+def parse_aerleon_netsh(text: str) -> list[dict[str, str]]:
+    """Every rule of Aerleon's own netsh output (bare values, ':' comment lines)."""
     rules = []
     for line in text.splitlines():
-        if not line:
-            continue
         if line.startswith(NETSH):
-            atoms = line[len(NETSH):].split(" ")
+            atoms = line[len(NETSH):].split()
             assert all(re.fullmatch(r"[a-z]+=[A-Za-z0-9_.,:/-]+", atom) for atom in atoms), line
             rules.append(dict(atom.split("=", 1) for atom in atoms))
         else:
-            assert re.fullmatch(r":[A-Za-z0-9 .,:()/+_=$-]*", line), line
+            assert re.fullmatch(r"(:[A-Za-z0-9 .,:()/+_=$-]*)?", line), line
     return rules
+
+
+def parse_netsh(text: str) -> list[dict[str, str]]:
+    """Every rule a rendered batch file adds, as key -> value. The file is CRLF throughout;
+    it first deletes every rule name it adds (inbound rules only), so running it twice
+    leaves one copy; every value is quoted and free of what cmd.exe acts on; any other
+    line is a `rem` line of inert characters, so an injected command cannot hide in between."""
+    assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "") and "\r" not in text.replace("\r\n", "")
+    deleted, rules = [], []
+    for line in text.split("\r\n")[:-1]:
+        if match := NETSH_DELETE.fullmatch(line):
+            assert not rules, "every delete comes before the first add"
+            deleted.append(match[1])
+        elif line.startswith(NETSH):
+            atoms = NETSH_ATOM.findall(line[len(NETSH):])
+            assert " ".join(f'{key}="{value}"' for key, value in atoms) == line[len(NETSH):], line
+            rules.append(dict(atoms))
+        else:
+            assert re.fullmatch(r"rem [A-Za-z0-9 .,:()/+_=;-]*", line), line
+    assert deleted == list(dict.fromkeys(rule["name"] for rule in rules))
+    return rules
+
+
+def port_rules(rules: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [rule for rule in rules if not rule["name"].startswith("i_program-")]
 
 
 NFT_RULE = re.compile(r"(ip6?) saddr (\{[^}]*\}|\S+) \1 daddr (\{[^}]*\}|\S+) (tcp|udp) dport (\{[^}]*\}|\S+) ct state new accept")
@@ -120,7 +145,7 @@ def nft_chains(text: str) -> dict[str, list[dict]]:
         line = raw.strip()
         if match := re.fullmatch(r"chain (allow-[a-z0-9-]+) \{", line):
             current = chains.setdefault(match[1], [])
-        elif line.startswith("chain root") or line == "}":
+        elif re.fullmatch(r"chain (root\d+|input) \{", line) or line == "}":
             current = None
         elif current is not None and not line.startswith("comment "):
             match = NFT_RULE.fullmatch(line)
@@ -163,12 +188,26 @@ def test_written_policies_load_in_aerleon_and_render_to_the_shipped_outputs(ship
             assert merged(term.destination_port) == flow_ports(lines)
             assert networks(term.source_address) == networks(h.address for h in model.hosts_of_role(peer))
             assert networks(term.destination_address) == networks(h.address for h in model.hosts_of_role(path.stem))
-        # Rendering the files as a user would gives exactly the outputs shipped beside them.
+        # Rendering the files as a user would gives the rules shipped beside them.
         document = {"filename": path.stem, **yaml.safe_load(path.read_text(encoding="utf-8"))}
         rendered = api.Generate([document], definitions)
         assert set(rendered) == {f"{path.stem}.bat", f"{path.stem}.nft"}
-        for name, text in rendered.items():
-            assert (shipped / "out" / name).read_text(encoding="utf-8") == text
+        assert_same_rules(shipped / "out", path.stem, rendered)
+
+
+def distinct(items: list) -> list:
+    return [item for index, item in enumerate(items) if item not in items[:index]]
+
+
+def assert_same_rules(out: Path, stem: str, rendered: dict[str, str]) -> None:
+    """The shipped outputs of a role carry exactly the rules Aerleon rendered: the same term
+    chains (Aerleon repeats each rule of a dual-stack chain; one copy is kept) and the same
+    netsh rules, beside the program rules Aerleon cannot write."""
+    shipped_nft = nft_chains((out / f"{stem}.nft").read_text(encoding="utf-8"))
+    aerleon_nft = nft_chains(rendered[f"{stem}.nft"])
+    assert shipped_nft == {name: distinct(rules) for name, rules in aerleon_nft.items()}
+    shipped_bat = (out / f"{stem}.bat").read_bytes().decode("utf-8")
+    assert port_rules(parse_netsh(shipped_bat)) == parse_aerleon_netsh(rendered[f"{stem}.bat"])
 
 
 def test_aerleon_command_line_renders_the_folder_to_the_same_outputs(shipped, tmp_path):
@@ -178,8 +217,9 @@ def test_aerleon_command_line_renders_the_folder_to_the_same_outputs(shipped, tm
     assert result.returncode == 0, result.stderr
     rendered = sorted(path.name for path in tmp_path.iterdir())
     assert rendered == sorted(path.name for path in (shipped / "out").iterdir())
-    for name in rendered:
-        assert (tmp_path / name).read_text(encoding="utf-8") == (shipped / "out" / name).read_text(encoding="utf-8")
+    for stem in {Path(name).stem for name in rendered}:
+        assert_same_rules(shipped / "out", stem, {
+            name: (tmp_path / name).read_text(encoding="utf-8") for name in (f"{stem}.nft", f"{stem}.bat")})
 
 
 def test_windows_rules_allow_each_expressible_inbound_line(shipped):
@@ -187,7 +227,7 @@ def test_windows_rules_allow_each_expressible_inbound_line(shipped):
     roles = [path.stem for path in (shipped / "out").glob("*.bat")]
     assert {"dpm-server", "protected-computer", "sql-server"} <= set(roles)
     for role in roles:
-        rules = parse_netsh((shipped / "out" / f"{role}.bat").read_text(encoding="utf-8"))
+        rules = port_rules(parse_netsh((shipped / "out" / f"{role}.bat").read_bytes().decode("utf-8")))
         by_name: dict[str, list[dict]] = {}
         for rule in rules:
             assert (rule["dir"], rule["action"], rule["enable"]) == ("in", "allow", "yes")
@@ -210,25 +250,97 @@ def test_nftables_outputs_pass_nft_check_and_drop_by_default(shipped):
     model = load_and_check(DATA).model
     outputs = sorted((shipped / "out").glob("*.nft"))
     assert [path.stem for path in outputs] == sorted(path.stem for path in (shipped / "policies" / "pol").glob("*.yaml"))
+    tables = set()
     for path in outputs:
         text = path.read_text(encoding="utf-8")
-        assert "type filter hook input priority 0; policy drop;" in text
+        # One dual-stack table per role that the file replaces as a whole when loaded again.
+        table = "portbook_" + path.stem.replace("-", "_")
+        tables.add(table)
+        assert f"\ntable inet {table} {{}}\ndelete table inet {table}\ntable inet {table} {{\n" in text
+        assert re.findall(r"^(?:delete )?table .*$", text, re.MULTILINE) == [
+            f"table inet {table} {{}}", f"delete table inet {table}", f"table inet {table} {{"]
+        # Only the input hook drops; loopback, replies and the ICMP a host needs come first.
+        assert re.findall(r"type filter hook .*", text) == ["type filter hook input priority 0; policy drop;"]
+        base = text[text.index("    chain input {"):]
+        assert base.index('iif "lo" accept') < base.index("ct state established,related accept") < base.index("jump ")
+        for icmp_type in ("nd-neighbor-solicit", "nd-neighbor-advert", "nd-router-solicit", "nd-router-advert",
+                          "packet-too-big", "time-exceeded", "echo-request"):
+            assert re.search(rf"icmpv6 type {{[^}}]*\b{icmp_type}\b[^}}]*}} accept", base), icmp_type
+        assert "icmp type destination-unreachable icmp code frag-needed accept" in base
+        assert re.search(r"icmp type \{ echo-request, time-exceeded \} accept", base)
         chains = nft_chains(text)
         groups = term_groups(model, path.stem)
         assert list(chains) == term_names(model, path.stem)
         for (peer, transport), lines in groups.items():
             [rule] = chains[f"allow-{transport}-from-{peer}"]
             assert rule == {
-                "family": "ip", "protocol": transport, "ports": flow_ports(lines),
+                "family": "ip", "protocol": transport, "ports": flow_ports(lines),  # IPv4-only inventory
                 "sources": networks(h.address for h in model.hosts_of_role(peer)),
                 "destinations": networks(h.address for h in model.hosts_of_role(path.stem)),
             }
         # Each term names the flows it carries.
         for peer, transport in groups:
             assert f'comment "{transport} from role {peer}, ' in text
+    assert len(tables) == len(outputs)
     sql = (shipped / "out" / "sql-server.nft").read_text(encoding="utf-8")
     assert re.search(r'comment "tcp from role dpm-server, 5 flows: sql-engine-default, sql-named-instance, ', sql)
     nft_check(*outputs)
+    # Every role's file together on one host: separate tables, nothing merges.
+    together = Path(shipped.parent / "together.nft")
+    together.write_text("".join(path.read_text(encoding="utf-8") for path in outputs), encoding="utf-8")
+    nft_check(together)
+
+
+def test_windows_program_exceptions_name_the_program(shipped):
+    model = load_and_check(DATA).model
+    flows = {flow.id: flow for flow in model.flows}
+    expected = {
+        "dpm-server": {"i_program-dpm-service-program": ("Msdpm.exe", "protected-computer"),
+                       "i_program-replication-agent-program": ("Dpmra.exe", "protected-computer")},
+        "protected-computer": {"i_program-replication-agent-program": ("Dpmra.exe", "dpm-server")},
+    }
+    for role, programs in expected.items():
+        rules = parse_netsh((shipped / "out" / f"{role}.bat").read_bytes().decode("utf-8"))
+        found = {rule["name"]: rule for rule in rules if rule["name"].startswith("i_program-")}
+        assert set(found) == set(programs)
+        for name, (program, peer) in programs.items():
+            rule = found[name]
+            assert flows[name.removeprefix("i_program-")].program == program
+            assert (rule["program"], rule["protocol"], rule["dir"], rule["action"]) == (program, "any", "in", "allow")
+            assert networks(rule["remoteip"].split(",")) == networks(h.address for h in model.hosts_of_role(peer))
+            assert networks(rule["localip"].split(",")) == networks(h.address for h in model.hosts_of_role(role))
+            assert rule["description"].startswith(f"flow {name.removeprefix('i_program-')} - program {program} - ")
+    # nftables cannot match a program: the listing says so, and that Windows has the rule.
+    listing = (shipped / policy_output.SKIPPED_FILE).read_text(encoding="utf-8")
+    assert ("- `dpm-server` `dpm-service-program`: every protocol and port for program Msdpm.exe: Aerleon terms match "
+            "ports, not programs, and opening every port would be wider than the rule (nftables only: the Windows "
+            "Firewall script allows the program as rule i_program-dpm-service-program)") in listing
+
+
+def test_host_defaults_follow_the_settings(data_dir, tmp_path):
+    settings = data_dir / "portbook.toml"
+    settings.write_text(settings.read_text(encoding="utf-8") + "\n[policy]\naccept_loopback = false\n"
+                        "accept_established = false\naccept_icmp = false\n", encoding="utf-8")
+    assert build(data_dir, tmp_path) == 0
+    text = (tmp_path / "policy" / "out" / "dpm-server.nft").read_text(encoding="utf-8")
+    base = text[text.index("    chain input {"):]
+    assert [line.strip() for line in base.splitlines()[1:4]] == [
+        'comment "Inbound rules for hosts of role dpm-server (DPM server)"',
+        "type filter hook input priority 0; policy drop;", "jump allow-tcp-from-protected-computer"]
+    assert "icmp" not in base and "lo" not in base.replace("allow", "")
+    nft_check(tmp_path / "policy" / "out" / "dpm-server.nft")
+
+
+@pytest.mark.parametrize("value", ["1", '"yes"', "[true]"])
+def test_host_default_of_the_wrong_type_is_a_located_error(data_dir, tmp_path, capsys, value):
+    settings = data_dir / "portbook.toml"
+    text = settings.read_text(encoding="utf-8") + f"\n[policy]\naccept_icmp = true\n  accept_loopback = {value}\n"
+    settings.write_text(text, encoding="utf-8")
+    assert build(data_dir, tmp_path / "out") == 1
+    line = text.splitlines().index(f"  accept_loopback = {value}") + 1
+    assert capsys.readouterr().err.startswith(
+        f"error: {settings}:{line}:3: L009 [policy] accept_loopback must be true or false, not ")
+    assert not (tmp_path / "out").exists()
 
 
 def test_each_term_lists_one_service_per_flow_and_each_service_describes_its_flow(shipped):
@@ -278,7 +390,7 @@ def test_role_without_addresses_gets_no_policy_and_its_lines_are_listed(data_dir
     assert "- `sql-server`: none of its inbound flows can be expressed" in listing
     networks_file = yaml.safe_load((folder / "def" / "networks.yaml").read_text(encoding="utf-8"))
     assert "SQL_SERVER" not in networks_file["networks"]
-    dpm = parse_netsh((folder / "out" / "dpm-server.bat").read_text(encoding="utf-8"))
+    dpm = parse_netsh((folder / "out" / "dpm-server.bat").read_bytes().decode("utf-8"))
     assert "i_allow-tcp-from-ops-manager" not in {rule["name"] for rule in dpm}
     assert not any("203.0.113.15" in rule["remoteip"] for rule in dpm)
     nft_check(folder / "out" / "dpm-server.nft")
@@ -320,9 +432,12 @@ def test_hostile_text_comes_out_inert(data_dir, tmp_path):
         assert text.count("ct state new accept") == len(chains)
         assert all(len(rules) == 1 for rules in nft_chains(text).values())
     for path in sorted((folder / "out").glob("*.bat")):
-        rules = parse_netsh(path.read_text(encoding="utf-8"))
-        names = {rule["name"] for rule in rules}
+        rules = parse_netsh(path.read_bytes().decode("utf-8"))
+        names = {rule["name"] for rule in port_rules(rules)}
         assert names == {f"i_{name}" for name in term_names(model, path.stem)}
+        # A program name is written only where it is one inert value; it is never altered.
+        programs = {flow.program for flow in model.flows if flow.program}
+        assert all(rule["program"] in programs for rule in rules if "program" in rule)
     for path in sorted(folder.rglob("*.yaml")):
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         for filter_ in loaded.get("filters", []):
@@ -350,7 +465,7 @@ def test_platforms_from_option_and_settings(data_dir, tmp_path, capsys):
     out = tmp_path / "a" / "policy"
     assert {p.suffix for p in (out / "out").iterdir()} == {".nft"}
     targets = yaml.safe_load((out / "policies" / "pol" / "dpm-server.yaml").read_text(encoding="utf-8"))["filters"][0]["header"]["targets"]
-    assert targets == {"nftables": "inet input"}
+    assert targets == {"nftables": "mixed input"}
 
     with pytest.raises(SystemExit) as exit_info:
         build(data_dir, tmp_path / "b", "--policy-platforms", "nftables,cisco-typo")
@@ -367,10 +482,12 @@ def test_platforms_from_option_and_settings(data_dir, tmp_path, capsys):
 @pytest.mark.parametrize("value", ["5", "true", '["nftables", 5]', '{ name = "nftables" }'])
 def test_platforms_setting_of_the_wrong_type_is_a_located_error(data_dir, tmp_path, capsys, value):
     settings = data_dir / "portbook.toml"
-    settings.write_text(settings.read_text(encoding="utf-8") + f"\n[policy]\nplatforms = {value}\n", encoding="utf-8")
+    text = settings.read_text(encoding="utf-8") + f"\n[policy]\nplatforms = {value}\n"
+    settings.write_text(text, encoding="utf-8")
     assert build(data_dir, tmp_path / "out") == 1
     message = capsys.readouterr().err
-    assert message.startswith(f"error: {settings}:1:1: L009 [policy] platforms must be a list")
+    line = text.splitlines().index(f"platforms = {value}") + 1
+    assert message.startswith(f"error: {settings}:{line}:1: L009 [policy] platforms must be a list")
     assert not (tmp_path / "out").exists()
 
 
@@ -400,11 +517,12 @@ def test_second_dataset_and_ipv6_addresses_flow_into_the_policies(data_dir, tmp_
     assert build(data_dir, tmp_path) == 0, "the second dataset must load"
     folder = tmp_path / "policy"
     web_policy = yaml.safe_load((folder / "policies" / "pol" / "web-server.yaml").read_text(encoding="utf-8"))
-    assert web_policy["filters"][0]["header"]["targets"]["nftables"] == "inet6 input"
+    assert web_policy["filters"][0]["header"]["targets"]["nftables"] == "mixed input"
     web_nft = (folder / "out" / "web-server.nft").read_text(encoding="utf-8")
     assert "ip6 saddr 2001:db8:1::/64 ip6 daddr 2001:db8::80/128 tcp dport 443 ct state new accept" in web_nft
     assert "192.0.2.128" not in web_nft  # the IPv4 clients have no IPv4 server to reach
-    [rule] = parse_netsh((folder / "out" / "web-server.bat").read_text(encoding="utf-8"))
+    assert "table inet portbook_web_server {" in web_nft
+    [rule] = parse_netsh((folder / "out" / "web-server.bat").read_bytes().decode("utf-8"))
     assert (rule["name"], rule["localport"], rule["localip"]) == ("i_allow-tcp-from-web-client", "443", "2001:db8::80/128")
     # A role reached over both IP versions gets a dual-stack nftables table; only the
     # peer with an IPv6 address is allowed in over IPv6.
@@ -413,6 +531,19 @@ def test_second_dataset_and_ipv6_addresses_flow_into_the_policies(data_dir, tmp_
     dpm_nft = (folder / "out" / "dpm-server.nft").read_text(encoding="utf-8")
     ip6_rules = {line.strip() for line in dpm_nft.splitlines() if line.strip().startswith("ip6 ")}
     assert ip6_rules == {"ip6 saddr 2001:db8::15/128 ip6 daddr 2001:db8::10/128 tcp dport 6075 ct state new accept"}
+    # Every IPv6 address of the Windows rules has its nftables rule: none is dropped silently.
+    for name in ("web-server", "dpm-server"):
+        nft_text = (folder / "out" / f"{name}.nft").read_text(encoding="utf-8")
+        for rule in port_rules(parse_netsh((folder / "out" / f"{name}.bat").read_bytes().decode("utf-8"))):
+            if ":" in rule["localip"]:
+                assert rule["localip"] in nft_text
+    # Addresses no rule can carry are listed, and reported.
+    listing = (folder / policy_output.SKIPPED_FILE).read_text(encoding="utf-8")
+    gaps = listing.split("## Addresses without a rule")[1].split("##")[0]
+    assert ("- role web-server, peer role web-client: the IPv4 addresses of role web-client get no rule, "
+            "role web-server has no IPv4 address") in gaps
+    assert ("- role dpm-server, peer role protected-computer: the IPv6 addresses of role dpm-server get no rule, "
+            "role protected-computer has no IPv6 address") in gaps
     nft_check(folder / "out" / "web-server.nft", folder / "out" / "dpm-server.nft")
 
 
@@ -447,7 +578,7 @@ def test_flows_from_one_peer_share_a_term_that_allows_exactly_their_ports(data_d
     assert term["destination-port"] == ["AGENT_PEER"]
     assert "1 flow: agent-peer" in term["comment"]
 
-    rules = parse_netsh((folder / "out" / "dpm-server.bat").read_text(encoding="utf-8"))
+    rules = parse_netsh((folder / "out" / "dpm-server.bat").read_bytes().decode("utf-8"))
     by_name = {rule["name"]: rule for rule in rules}
     assert parse_ports(by_name["i_allow-tcp-from-ops-manager"]["localport"]) == [(6070, 6080), (7000, 7000)]
     for role in ("dpm-server", "protected-computer"):
@@ -480,7 +611,7 @@ def test_a_peer_with_many_flows_gets_several_terms_that_together_allow_its_ports
     services = [t["destination-port"] for t in policy["filters"][0]["terms"] if t["name"] in names]
     assert [len(listed) for listed in services] == [policy_output.FLOWS_PER_TERM, extra + 1 - policy_output.FLOWS_PER_TERM]
     assert [name for listed in services for name in listed] == [policy_output.token(line.flow.id) for line in lines]
-    text = (folder / "out" / "dpm-server.bat").read_text(encoding="utf-8")
+    text = (folder / "out" / "dpm-server.bat").read_bytes().decode("utf-8")
     rules = parse_netsh(text)
     assert merged(port for rule in rules if rule["name"] in {f"i_{name}" for name in names}
                   for port in parse_ports(rule["localport"])) == flow_ports(lines)

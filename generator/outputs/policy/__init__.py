@@ -11,9 +11,12 @@ service is named after its flow and carries the flow's description, so every
 port of a term traces to its flow.
 
 The files under build/policy/ form an Aerleon repository a network engineer can
-keep: naming definitions in def/, policies in policies/, and the outputs Aerleon's
-own API rendered from them in out/. Lines Aerleon cannot express are listed with
-the reason in SKIPPED.md and in the returned notes.
+keep: naming definitions in def/, policies in policies/, and in out/ the outputs
+Aerleon's own API rendered from them, made safe to apply more than once (nftables.py,
+windows.py). Flows that name a program for every port become Windows program
+exceptions, which Aerleon cannot express. Lines a rendered platform cannot carry, and
+addresses of an IP version the other end lacks, are listed in SKIPPED.md and in the
+returned notes.
 
 Term names derive from role ids and comments from the data's free text, both
 reduced to characters every supported platform carries inertly, because Aerleon
@@ -32,26 +35,30 @@ from ...errors import SettingsError
 from ...model import ANY, Flow, Model, Role
 from ...output_files import OutputFiles
 from ...views import INBOUND, datasets_text, role_lines
+from . import nftables, windows
 from .yaml_text import yaml_text
 
 DEFAULT_PLATFORMS = ["windows_advfirewall", "nftables"]
 SKIPPED_FILE = "SKIPPED.md"
 
-# Header target options per Aerleon platform, given the address families (4, 6) the
-# policy's terms use. Default-deny follows each platform's Aerleon convention:
-# nftables gets `policy drop` on the base chain (Aerleon's default for the input
-# hook); Windows Firewall blocks unmatched inbound traffic by its profile default,
-# and an explicit block rule there would override every allow rule, so none is added.
-_NFT_FAMILY = {frozenset({4}): "inet input", frozenset({6}): "inet6 input"}
+# Header target options per Aerleon platform. nftables always gets one dual-stack table,
+# so that no address of either IP version is left out. Default-deny: the role's nftables
+# input chain ends in `policy drop`; Windows Firewall blocks unmatched inbound traffic by
+# its profile default, and an explicit block rule there would override every allow rule,
+# so none is added.
 PLATFORM_OPTIONS = {
-    "windows_advfirewall": lambda families: "in",
-    "nftables": lambda families: _NFT_FAMILY.get(frozenset(families), "mixed input"),
+    "windows_advfirewall": "in",
+    "nftables": nftables.AERLEON_TARGET,
 }
 # What each platform's output relies on for traffic no term accepts.
 DEFAULT_DENY = {
     "windows_advfirewall": "unmatched inbound traffic is blocked by the Windows Firewall profile default (blockinbound)",
-    "nftables": "the base input chain drops unmatched traffic (policy drop)",
+    "nftables": "the input chain of each role table drops unmatched traffic (policy drop) after the host defaults "
+                "(loopback, established and related traffic, the ICMP and ICMPv6 a host needs: policy settings "
+                "accept_loopback, accept_established, accept_icmp), and no other hook drops",
 }
+# `[policy]` settings of the nftables host defaults -> HostDefaults field.
+HOST_DEFAULT_SETTINGS = {"accept_loopback": "loopback", "accept_established": "established", "accept_icmp": "icmp"}
 
 # At most this many flows (so ports) in one term: a netsh command lists a term's ports on
 # one line, and cmd.exe cuts lines at 8191 characters.
@@ -102,17 +109,38 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class FamilyGap:
+    """Addresses of one IP version on one end of a role's inbound lines that no rule
+    can carry, because the other end has no address of that version."""
+
+    role: str
+    peer: str
+    version: int
+    without: str  # the role (of the two) that has no address of this version
+
+    @property
+    def text(self) -> str:
+        has = self.peer if self.without == self.role else self.role
+        return (f"role {self.role}, peer role {self.peer}: the IPv{self.version} addresses of role {has} get no rule, "
+                f"role {self.without} has no IPv{self.version} address")
+
+
 @dataclass
 class RolePolicy:
     role: Role
     stem: str  # file name without extension, unique and free of dots
+    table: str  # the nftables table, unique among roles
     terms: list[dict] = field(default_factory=list)
-    families: set[int] = field(default_factory=set)
+    programs: list[windows.ProgramRule] = field(default_factory=list)
+
+    @property
+    def comment(self) -> str:
+        return safe_comment(f"Inbound rules for hosts of role {self.role.id} ({self.role.name})")
 
     def filters(self, platforms: list[str]) -> list[dict]:
-        targets = {platform: PLATFORM_OPTIONS[platform](self.families) for platform in platforms}
-        comment = safe_comment(f"Inbound rules for hosts of role {self.role.id} ({self.role.name})")
-        return [{"header": {"targets": targets, "comment": comment}, "terms": self.terms}]
+        targets = {platform: PLATFORM_OPTIONS[platform] for platform in platforms}
+        return [{"header": {"targets": targets, "comment": self.comment}, "terms": self.terms}]
 
 
 @dataclass
@@ -124,6 +152,7 @@ class PolicySet:
     policies: list[RolePolicy]
     skipped: list[Skipped]
     without_policy: list[tuple[str, str]]  # (role id, why it has no policy)
+    family_gaps: list[FamilyGap]
 
     def definitions(self) -> dict:
         return {"networks": self.networks, "services": self.services}
@@ -167,13 +196,39 @@ def _why_not(flow: Flow) -> str:
     return ""
 
 
-def plan(model: Model) -> PolicySet:
-    """Decide every network, service, term and skipped line from the model."""
+def _program_rule(flow: Flow, local: list[str], remote: list[str]) -> windows.ProgramRule | None:
+    """The Windows program exception of a flow that names a program for every port, or
+    None when the flow is not one or its program name cannot be written safely."""
+    if not flow.program or flow.ports is not None or flow.transport not in (*_TRANSPORTS, ANY):
+        return None
+    if not windows.writable(flow.program):
+        return None
+    name = windows.PROGRAM_RULE_PREFIX + re.sub(r"[^a-z0-9.-]", "-", flow.id.lower())
+    protocol = "any" if flow.transport == ANY else flow.transport
+    return windows.ProgramRule(name, flow.program, protocol, tuple(local), tuple(remote), _flow_comment(flow))
+
+
+def _program_skip_reason(flow: Flow, rule: windows.ProgramRule | None, platforms: list[str]) -> str:
+    """Why a program flow is still listed: nftables cannot match it, or the Windows script
+    cannot carry its program name either. '' when every platform rendered covers it."""
+    reason = _why_not(flow)
+    if "windows_advfirewall" not in platforms:
+        return reason
+    if rule is None:
+        return f"{reason}, and the program name has characters a netsh command cannot carry, so Windows gets no rule either"
+    if "nftables" not in platforms:
+        return ""
+    return f"{reason} (nftables only: the Windows Firewall script allows the program as rule {rule.name})"
+
+
+def plan(model: Model, platforms: list[str]) -> PolicySet:
+    """Decide every network, service, term, program rule and skipped line from the model."""
     role_tokens: dict[str, str] = {}
     used_tokens: set[str] = set()
     networks: dict[str, dict] = {}
     hosts_of = {role.id: model.hosts_of_role(role.id) for role in model.roles}
-    families_of = {role_id: _families([host.address for host in hosts]) for role_id, hosts in hosts_of.items()}
+    addresses_of = {role_id: [host.address for host in hosts] for role_id, hosts in hosts_of.items()}
+    families_of = {role_id: _families(addresses) for role_id, addresses in addresses_of.items()}
     for role in model.roles:
         hosts = hosts_of[role.id]
         if hosts:
@@ -186,33 +241,50 @@ def plan(model: Model) -> PolicySet:
     service_tokens: dict[str, str] = {}
     used_services: set[str] = set()
     used_stems: set[str] = set()
-    policies, skipped, without = [], [], []
+    used_tables: set[str] = set()
+    policies, skipped, without, gaps = [], [], [], []
     for role in model.roles:
         inbound = [line for line in role_lines(model, role.id) if line.direction == INBOUND]
         if not inbound:
             without.append((role.id, "no flow is inbound to this role"))
             continue
-        policy = RolePolicy(role, _unique(role.id.replace(".", "_"), used_stems))
+        policy = RolePolicy(role, _unique(role.id.replace(".", "_"), used_stems),
+                            _unique(nftables.table_name(role.id), used_tables))
         groups: dict[tuple[str, str], list[Flow]] = {}  # (peer role, transport) -> its flows
+        program_names: set[str] = set()
         for line in inbound:
             flow = line.flow
-            reason = _why_not(flow)
-            if not reason and role.id not in role_tokens:
+            reason = ""
+            if role.id not in role_tokens:
                 reason = f"role {role.id} has no addresses in the inventory"
-            if not reason and line.peer not in role_tokens:
+            elif line.peer not in role_tokens:
                 reason = f"peer role {line.peer} has no addresses in the inventory"
-            if not reason:
-                common = families_of[role.id] & families_of[line.peer]
-                if not common:
-                    reason = f"role {role.id} and peer role {line.peer} share no IP version"
+            common = families_of[role.id] & families_of[line.peer]
+            if not reason and not common:
+                reason = f"role {role.id} and peer role {line.peer} share no IP version"
+            if not reason and _why_not(flow):
+                local, remote = ([address for address in addresses_of[name] if _families([address]) <= common]
+                                 for name in (role.id, line.peer))
+                rule = _program_rule(flow, local, remote)
+                if rule is not None and rule.name not in program_names and "windows_advfirewall" in platforms:
+                    program_names.add(rule.name)
+                    policy.programs.append(rule)
+                reason = _program_skip_reason(flow, rule, platforms) if flow.program and flow.ports is None \
+                    else _why_not(flow)
+                if not reason:
+                    continue
             if reason:
                 skipped.append(Skipped(role.id, flow.id, reason))
                 continue
+            for version in sorted((families_of[role.id] | families_of[line.peer]) - common):
+                gap = FamilyGap(role.id, line.peer, version,
+                                role.id if version not in families_of[role.id] else line.peer)
+                if gap not in gaps:
+                    gaps.append(gap)
             if flow.id not in service_tokens:
                 service_tokens[flow.id] = name = _unique(token(flow.id), used_services)
                 port = flow.ports.first if flow.ports.is_single else str(flow.ports)
                 services[name] = [{"port": port, "protocol": flow.transport, "comment": _flow_comment(flow)}]
-            policy.families |= common
             grouped = groups.setdefault((line.peer, flow.transport), [])
             # A flow within one role gives its inbound line once per direction.
             if not grouped or grouped[-1] is not flow:
@@ -230,15 +302,18 @@ def plan(model: Model) -> PolicySet:
                     "protocol": transport,
                     "action": "accept",
                 })
-        if policy.terms:
+        if policy.terms or policy.programs:
             policies.append(policy)
         else:
             without.append((role.id, "none of its inbound flows can be expressed"))
-    return PolicySet(networks, services, policies, skipped, without)
+    return PolicySet(networks, services, policies, skipped, without, gaps)
 
 
-def render(policy_set: PolicySet, platforms: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Outputs of every role's policy through Aerleon's API: file name -> text, plus notes."""
+def render(policy_set: PolicySet, platforms: list[str], defaults: nftables.HostDefaults,
+           heading: str) -> tuple[dict[str, str], list[str]]:
+    """Every role's output files, file name -> text, plus notes. Aerleon's API renders the
+    terms; the nftables table and base chain and the netsh script's form are this
+    package's (see nftables.py and windows.py)."""
     # Imported here: every command loads this module for its options, few render.
     from aerleon import api
     from aerleon.aclgen import ACLGeneratorError, ACLParserError
@@ -248,14 +323,24 @@ def render(policy_set: PolicySet, platforms: list[str]) -> tuple[dict[str, str],
     definitions.ParseDefinitionsObject(policy_set.definitions(), "portbook")
     outputs, notes = {}, []
     for policy in policy_set.policies:
-        document = {"filename": policy.stem, "filters": policy.filters(platforms)}
+        rendered: dict[str, str] = {}
+        if policy.terms:
+            document = {"filename": policy.stem, "filters": policy.filters(platforms)}
+            try:
+                rendered = api.Generate([document], definitions) or {}
+            except (ACLParserError, ACLGeneratorError) as error:
+                # Not expected from planned terms; reported instead of failing the whole build.
+                notes.append(f"Aerleon refused the policy of role {policy.role.id}: {' '.join(str(error).split())}")
+                continue
         try:
-            rendered = api.Generate([document], definitions)
-        except (ACLParserError, ACLGeneratorError) as error:
-            # Not expected from planned terms; reported instead of failing the whole build.
-            notes.append(f"Aerleon refused the policy of role {policy.role.id}: {' '.join(str(error).split())}")
-            continue
-        outputs.update(rendered or {})
+            if "nftables" in platforms and policy.terms:
+                outputs[f"{policy.stem}.nft"] = nftables.nftables_file(
+                    rendered[f"{policy.stem}.nft"], policy.table, policy.comment, heading, defaults)
+            if "windows_advfirewall" in platforms:
+                outputs[f"{policy.stem}.bat"] = windows.netsh_script(
+                    rendered.get(f"{policy.stem}.bat", ""), policy.programs, [heading, policy.comment])
+        except ValueError as error:
+            notes.append(f"the outputs of role {policy.role.id} are not written: {safe_comment(str(error))}")
     return outputs, notes
 
 
@@ -263,11 +348,14 @@ def skipped_listing(policy_set: PolicySet, platforms: list[str]) -> str:
     lines = [
         "# Flows without a policy term",
         "",
-        "One line per inbound flow direction that no Aerleon term expresses: role, flow id, reason.",
-        "Configure these by hand or by another mechanism; every other inbound line has a term.",
+        "One line per inbound flow direction that some rendered platform does not express: role, flow id, reason.",
+        "Configure these by hand or by another mechanism; every other inbound line has a rule.",
         "",
     ]
     lines += [f"- `{item.role}` `{item.flow}`: {item.reason}" for item in policy_set.skipped] or ["- none"]
+    lines += ["", "## Addresses without a rule", "",
+              "Addresses of one IP version that an inbound line cannot use, because the other end has none of it.", ""]
+    lines += [f"- {gap.text}" for gap in policy_set.family_gaps] or ["- none"]
     lines += ["", "## Roles without a policy", ""]
     lines += [f"- `{role}`: {why}" for role, why in policy_set.without_policy] or ["- none"]
     lines += ["", "## Unmatched traffic", ""]
@@ -280,11 +368,21 @@ def readme(platforms: list[str]) -> str:
         "# Aerleon policies",
         "",
         "An Aerleon repository: naming definitions in `def/`, one policy per role in `policies/pol/`,",
-        "and in `out/` what Aerleon rendered from them. Running `aclgen --output_directory out` in this",
-        "folder renders the same files. Each policy accepts the inbound flows of one role on that role's",
+        "and in `out/` the files to apply. Each policy accepts the inbound flows of one role on that role's",
         "hosts, in one term per peer role and transport; the term lists one service per flow, named after",
         "the flow and described in `def/services.yaml`. `SKIPPED.md` lists the inbound flows that have no",
-        "term and why.",
+        "rule and why.",
+        "",
+        "The rules in `out/` are what `aclgen --output_directory out` renders in this folder, in a form",
+        "that is safe to apply more than once:",
+        "",
+        "- `<role>.nft` (`nft -f`): Aerleon's term chains in a dual-stack table `inet portbook_<role>` that",
+        "  the file replaces whenever it is loaded; its input chain accepts loopback, established and",
+        "  related traffic and the ICMP and ICMPv6 a host needs (`[policy] accept_loopback`,",
+        "  `accept_established`, `accept_icmp` in portbook.toml), then the terms, and drops the rest.",
+        "- `<role>.bat` (an administrator's cmd.exe): Aerleon's netsh rules with every value quoted, each",
+        "  rule name deleted before rules are added under it, plus program exceptions (`i_program-<flow>`)",
+        "  for flows that name a program, which Aerleon cannot express. CRLF line ends.",
         "",
         f"Platforms: {', '.join(platforms) or 'none'}.",
         "",
@@ -306,6 +404,24 @@ def add_arguments(group) -> None:
                             f"portbook.toml, else {','.join(DEFAULT_PLATFORMS)}; supported: {', '.join(PLATFORM_OPTIONS)})")
 
 
+def _setting_error(model: Model, key: str, message: str) -> SettingsError:
+    """A SettingsError at the line of `key` in the [policy] table, or at 1:1 where the
+    key cannot be found as written (a dotted or inline table)."""
+    line = column = 1
+    try:
+        text = model.settings.path.read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    section = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if stripped.startswith("["):
+            section = stripped.strip("[] ")
+        elif section == "policy" and re.match(rf"{re.escape(key)}\s*=", stripped):
+            line, column = number, raw.index(key) + 1
+    return SettingsError(display_path(model.settings.path), message, line, column)
+
+
 def platforms_for(model: Model, args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """The platforms to render and notes about configured ones that cannot be."""
     chosen = getattr(args, "policy_platforms", None)
@@ -315,9 +431,8 @@ def platforms_for(model: Model, args: argparse.Namespace) -> tuple[list[str], li
     if isinstance(configured, str):
         configured = configured.split(",")
     if not isinstance(configured, list) or not all(isinstance(name, str) for name in configured):
-        raise SettingsError(display_path(model.settings.path),
-                            f"[policy] platforms must be a list of platform names such as "
-                            f"{DEFAULT_PLATFORMS!r}, not {safe_comment(repr(configured), 40)}")
+        raise _setting_error(model, "platforms", f"[policy] platforms must be a list of platform names such as "
+                                                 f"{DEFAULT_PLATFORMS!r}, not {safe_comment(repr(configured), 40)}")
     names = [name.strip() for name in configured if name.strip()]
     known = [name for name in names if name in PLATFORM_OPTIONS]
     notes = [f"[policy] platforms: {safe_comment(name, 40)!r} is not supported and is not rendered; "
@@ -325,22 +440,40 @@ def platforms_for(model: Model, args: argparse.Namespace) -> tuple[list[str], li
     return list(dict.fromkeys(known)), notes
 
 
+def host_defaults(model: Model) -> nftables.HostDefaults:
+    """The nftables host defaults from `[policy] accept_*`; each must be true or false."""
+    section = model.settings.section("policy")
+    chosen = {}
+    for key, attribute in HOST_DEFAULT_SETTINGS.items():
+        if key not in section:
+            continue
+        value = section[key]
+        if not isinstance(value, bool):
+            raise _setting_error(model, key, f"[policy] {key} must be true or false, "
+                                             f"not {safe_comment(repr(value), 40)}")
+        chosen[attribute] = value
+    return nftables.HostDefaults(**chosen)
+
+
 def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[str]:
     platforms, notes = platforms_for(model, args)
-    policy_set = plan(model)
+    defaults = host_defaults(model)
+    policy_set = plan(model, platforms)
     # No hash of all the data here: a file should change only when its own terms do.
     heading = f"Generated by portbook from {safe_comment(datasets_text(model))}; change the data, not this file."
     files.add("def/networks.yaml", yaml_text({"networks": policy_set.networks}, heading))
     files.add("def/services.yaml", yaml_text({"services": policy_set.services}, heading))
     for policy in policy_set.policies:
-        files.add(f"policies/pol/{policy.stem}.yaml", yaml_text({"filters": policy.filters(platforms)}, heading))
+        if policy.terms:
+            files.add(f"policies/pol/{policy.stem}.yaml", yaml_text({"filters": policy.filters(platforms)}, heading))
     if not platforms:
         notes.append("no platform to render; the policies are written without outputs")
-    outputs, render_notes = render(policy_set, platforms) if platforms else ({}, [])
+    outputs, render_notes = render(policy_set, platforms, defaults, heading) if platforms else ({}, [])
     for name, text in sorted(outputs.items()):
         files.add(f"out/{name}", text)
     files.add(SKIPPED_FILE, skipped_listing(policy_set, platforms))
     files.add("README.md", readme(platforms))
     notes += render_notes
     notes += [f"no term for role {item.role}, flow {item.flow}: {item.reason}" for item in policy_set.skipped]
+    notes += [f"no rule for some addresses: {gap.text}" for gap in policy_set.family_gaps]
     return notes
