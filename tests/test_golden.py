@@ -83,6 +83,7 @@ def visible_files(folder: Path) -> list[Path]:
 
 
 def text_of(path: Path, folder: Path) -> str:
+    """The file as text: a golden file is read in review, so every output kept as built is text."""
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
@@ -106,7 +107,7 @@ def cell_line(cell) -> str:
     font, fill, alignment = cell.font, cell.fill, cell.alignment
     facts = [f"size={font.size:g}" if font.size else "size=default"]
     facts += [name for name, on in (("bold", font.bold), ("italic", font.italic), ("wrap", alignment.wrap_text)) if on]
-    if font.color is not None and colour(font.color) not in (None, "FF000000"):
+    if font.color is not None:
         facts.append(f"colour={colour(font.color)}")
     if fill.fill_type:
         facts.append(f"fill={fill.fill_type} {colour(fill.fgColor)}")
