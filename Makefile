@@ -12,12 +12,13 @@ READY  := $(VENV)/.installed
 DATA_DIR ?= data
 DATA     := $(shell find $(DATA_DIR) -type f -not -name '.*' 2>/dev/null)
 SOURCES  := $(shell find generator -name '*.py' -o -name '*.rst' 2>/dev/null)
-# Every module in generator/outputs/ is a format built by `python -m generator build`.
-FORMATS  := $(filter-out _%,$(basename $(notdir $(wildcard generator/outputs/*.py))))
+# Every module or package in generator/outputs/ is a format built by `portbook build`.
+FORMATS  := $(filter-out _%,$(basename $(notdir $(wildcard generator/outputs/*.py))) \
+                $(notdir $(patsubst %/__init__.py,%,$(wildcard generator/outputs/*/__init__.py))))
 SITE_SRC := conf.py $(shell find source -type f 2>/dev/null)
 SPHINXOPTS ?= -q -W --keep-going -n
 
-.PHONY: all setup check build html test fuzz bench clean $(FORMATS)
+.PHONY: all setup check build html serve test fuzz bench golden clean $(FORMATS)
 .DELETE_ON_ERROR:
 
 all: build html
@@ -59,12 +60,27 @@ $(STAMPS)/html: $(STAMPS)/build $(SITE_SRC) $(SOURCES)
 		-D portbook_data=$(abspath $(DATA_DIR)) source $(BUILD)/html
 	@mkdir -p $(@D) && touch $@
 
+# Live preview: serves the site on HOST:PORT (PORT=0 picks a free one) and, whenever the
+# data, the pages or conf.py change, runs the incremental build of the other formats and
+# Sphinx again, then reloads the browser. It prints the address to open.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+serve: $(READY)
+	$(PY) -m sphinx_autobuild -b html -c . -q -n -D portbook_data=$(abspath $(DATA_DIR)) \
+		--watch $(DATA_DIR) --watch conf.py --host $(HOST) --port $(PORT) \
+		--pre-build "$(MAKE) --no-print-directory build DATA_DIR=$(DATA_DIR) BUILD=$(BUILD)" \
+		source $(BUILD)/html
+
 test: $(READY)
 	$(PY) -m pytest
 
 # The fuzz suite at a thousand examples per property (`make test` runs a few dozen).
 fuzz: $(READY)
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -m slow tests/test_fuzz.py
+
+# Rewrites tests/golden/ from the shipped data; review the diff before committing it.
+golden: $(READY)
+	PORTBOOK_UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/test_golden.py
 
 bench: $(READY)
 	$(PY) benchmarks/run.py
