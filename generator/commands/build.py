@@ -18,14 +18,34 @@ from ..pipeline import load_and_check
 from .check import add_data_arguments, report
 
 MAX_NOTES = 20  # per format: a large dataset can have thousands; the outputs list them all
+# The Sphinx site is built by Sphinx from conf.py and source/, after the other formats
+# (its role pages link them), rather than by a module of generator.outputs.
+SITE = "html"
 
 
 def requested_formats(text: str) -> list[str]:
+    """The formats named, in build order; by default every format but the site, which
+    `make html` builds on its own so that Sphinx's incremental build applies."""
+    known = [*OUTPUTS, SITE]
     formats = [name.strip() for name in text.split(",") if name.strip()] if text else list(OUTPUTS)
-    unknown = [name for name in formats if name not in OUTPUTS]
+    unknown = [name for name in formats if name not in known]
     if unknown:
-        raise UsageError(f"unknown format(s) {', '.join(unknown)}; known: {', '.join(OUTPUTS)}")
-    return formats
+        raise UsageError(f"unknown format(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return sorted(dict.fromkeys(formats), key=known.index)
+
+
+def build_site(args: argparse.Namespace) -> int:
+    """The Sphinx site into OUT/html, as `make html` builds it; Sphinx prints its own
+    warnings, located at their pages."""
+    from sphinx.cmd.build import build_main
+
+    conf = args.site_conf.resolve()
+    if not (conf / "conf.py").is_file() or not args.site_source.is_dir():
+        raise UsageError(f"the site needs {conf / 'conf.py'} and the pages folder {args.site_source}; "
+                         "run from the project folder or give --site-conf and --site-source")
+    return build_main(["-b", "html", "-c", str(conf), "-q", "-W", "--keep-going", "-n",
+                       "-D", f"portbook_data={args.data.resolve()}",
+                       str(args.site_source), str(args.out / SITE)])
 
 
 def _print_notes(name: str, notes: list[str]) -> None:
@@ -36,7 +56,8 @@ def _print_notes(name: str, notes: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    formats = requested_formats(args.formats)
+    requested = requested_formats(args.formats)
+    formats = [name for name in requested if name != SITE]
     checked = load_and_check(args.data, args.registry)
     if not checked.ok:
         # Like a compiler, build keeps standard output for what it wrote.
@@ -55,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for files in collected:
             files.discard()
-    return 0
+    return build_site(args) if SITE in requested else 0
 
 
 def register(subparsers, with_format_options: bool = True) -> None:
@@ -64,8 +85,12 @@ def register(subparsers, with_format_options: bool = True) -> None:
     parser = subparsers.add_parser("build", help="generate outputs under the output folder")
     add_data_arguments(parser)
     parser.add_argument("--formats", default="",
-                        help=f"comma-separated formats (default: all of {', '.join(OUTPUTS)})")
+                        help=f"comma-separated formats of {', '.join([*OUTPUTS, SITE])} (default: all but {SITE})")
     parser.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build)")
+    parser.add_argument("--site-conf", type=Path, default=Path("."), metavar="FOLDER",
+                        help="for the html format: the folder holding conf.py (default: .)")
+    parser.add_argument("--site-source", type=Path, default=Path("source"), metavar="FOLDER",
+                        help="for the html format: the site's pages (default: source)")
     for name in OUTPUTS if with_format_options else ():
         add_arguments = getattr(output_module(name), "add_arguments", None)
         if add_arguments is not None:
