@@ -219,7 +219,7 @@ def test_role_aliases_from_names_and_ids():
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400))
 def test_any_text_parses_and_every_statement_points_into_the_page(text):
     stated = read_statements(parse_page(text))
-    lines = text.splitlines()
+    lines = re.split(r"\r\n?|\n", text)  # the line ends markdown-it (and editors) count
     for statement in stated.ports + stated.names:
         assert 1 <= statement.line <= len(lines)
         assert 1 <= statement.column <= len(lines[statement.line - 1]) + 1
@@ -252,6 +252,17 @@ def test_bad_roles_file_is_reported_located(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "roles.csv:1:" in err and "L00" in err
     assert not (tmp_path / "d.csv").exists()
+
+
+def test_tables_in_quotes_and_lists_and_underlined_headings():
+    text = ("Ports\n=====\n\n> | Protocol | Port |\n> |---|---|\n> | TCP | 8080 |\n\n"
+            "- | Port | Details |\n  |---|---|\n  | 53/UDP | Uses sqlsrv.exe |\n")
+    stated = read_statements(parse_page(text))
+    assert stated.page.title == "Ports" and [s.key for s in stated.page.sections] == ["ports"]
+    lines = text.split("\n")
+    found = [(str(s.ports), s.transport, s.line, s.column) for row in stated.rows for s in row.ports]
+    assert found == [("8080", "tcp", 6, lines[5].index("8080") + 1), ("53", "udp", 10, lines[9].index("53") + 1)]
+    assert [(n.name, n.line, n.column) for n in stated.names] == [("sqlsrv.exe", 10, lines[9].index("sqlsrv") + 1)]
 
 
 def test_a_table_without_a_port_column_is_read_as_prose():

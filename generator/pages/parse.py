@@ -1,7 +1,9 @@
 """A published page's structure: front-matter title, headings, pipe tables with a port
 column, and prose blocks, each value cleaned of Markdown and HTML and located at its
-page LINE:COLUMN. Pure functions from page text to records (`read_page` is the one that
-opens a file); what the text states is `mentions`' business.
+page LINE:COLUMN (lines end at LF, CR LF or CR, as markdown-it counts them). The block
+structure is markdown-it's (CommonMark with GFM tables); the text inside each block is
+read here, so that every character keeps its column. Pure functions from page text to
+records (`read_page` is the one that opens a file); what the text states is `mentions`'.
 """
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ import bisect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from ..csvfile import display_path
 
@@ -169,14 +174,14 @@ class ParsedPage:
     prose: list[ProseBlock]  # everything else that holds text, in page order
 
 
-# Trailing spaces and closing '#'s are stripped in Python, not by the patterns: a lazy
-# title followed by optional spaces and '#'s backtracks cubically on a long run of spaces.
+# Block structure only: the inline rules are off, since `clean` reads each block's text
+# itself to keep every character's page column; link reference definitions stay text.
+_BLOCKS = MarkdownIt("commonmark").enable("table").disable(["inline", "reference"])
+_LINE_END = re.compile(r"\r\n?|\n")  # the line ends markdown-it counts lines by
 _FRONT_MATTER_TITLE = re.compile(r"^title:(.*)$", re.IGNORECASE)
-_HEADING = re.compile(r"^\s{0,3}(#{1,6})(?:\s+(.*))?$")
 _ANCHOR = re.compile(r"""<a\s+(?:name|id)\s*=\s*["']?([^"'>\s]{1,200})["']?\s*/?>|\{#([^}\s]{1,200})\}""", re.IGNORECASE)
-_DELIMITER_CELL = re.compile(r":?-+:?")
-_LIST_ITEM = re.compile(r"^(\s*(?:[-*+]|[0-9]{1,3}[.)])\s+)")
-_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+# What a block quote or list item puts before a table row of its own.
+_CONTAINER_PREFIX = re.compile(r"[ \t]*(?:>[ \t]?)*(?:(?:[-*+]|[0-9]{1,9}[.)])[ \t]+)?")
 
 # Header words that say what a column holds, tried in this order; a header takes the first
 # role one of its words starts with ("transport" is a protocol column, never a port one).
@@ -222,36 +227,6 @@ def _cells(raw: str) -> list[tuple[int, str]]:
     return trimmed
 
 
-def is_delimiter_row(raw: str) -> bool:
-    """A table's delimiter row ('| --- | :-: |', '---|---'), checked cell by cell: one
-    pattern over the whole row backtracks quadratically on long lines."""
-    text = raw.strip()
-    if text.startswith("|"):
-        text = text[1:]
-    if text.endswith("|"):
-        text = text[:-1]
-    return all(_DELIMITER_CELL.fullmatch(cell.strip()) for cell in text.split("|"))
-
-
-def heading_title(raw: str) -> str | None:
-    """The raw text of an ATX heading without its closing '#'s, or None for another line."""
-    match = _HEADING.match(raw)
-    if not match:
-        return None
-    return (match.group(2) or "").rstrip().rstrip("#").rstrip()
-
-
-def _heading(line_number: int, raw: str) -> PageSection | None:
-    text = heading_title(raw)
-    if text is None:
-        return None
-    anchor_match = _ANCHOR.search(text)
-    anchor = (anchor_match.group(1) or anchor_match.group(2)) if anchor_match else ""
-    body = _ANCHOR.sub("", text)
-    title = one_line(clean([(line_number, 1, body)]).text)
-    return PageSection(slug(title), title, anchor, line_number)
-
-
 def _front_matter(lines: list[str]) -> tuple[str, int]:
     """(title of the front matter, index of the first line after it)."""
     if not lines or lines[0].strip() != "---":
@@ -268,86 +243,108 @@ def _front_matter(lines: list[str]) -> tuple[str, int]:
 
 def parse_page(source: str) -> ParsedPage:
     """Read a Markdown page into sections, port tables and prose blocks."""
-    lines = source.splitlines()
-    title, index = _front_matter(lines)
+    lines = _LINE_END.split(source)
+    title, body_start = _front_matter(lines)
+    # The front matter's lines stay, blank, so that markdown-it's line numbers are the page's.
+    tokens = _BLOCKS.parse("\n" * body_start + "\n".join(lines[body_start:]))
     page = ParsedPage(title="", sections=[], tables=[], prose=[])
     section = TOP
-    block: list[tuple[int, int, str]] = []
-    fenced = False
-
-    def flush() -> None:
-        if block:
-            page.prose.append(ProseBlock(clean(block), section))
-            block.clear()
-
-    while index < len(lines):
-        raw = lines[index]
-        number = index + 1
-        if _FENCE.match(raw):
-            flush()
-            fenced = not fenced
-            index += 1
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if token.type == "heading_open":
+            content = tokens[index + 1]
+            section = _heading(content, lines)
+            page.sections.append(section)
+            page.prose.append(ProseBlock(clean(_content_pieces(content, lines)), section))
+            if not title and token.tag == "h1":
+                title = section.title
+            index += 3
             continue
-        if fenced:
-            # Code is prose for port mentions (a command line can carry a typo too), never a table.
-            block.append((number, 1, raw))
-            index += 1
+        if token.type == "table_open":
+            end = next(position for position in range(index, len(tokens)) if tokens[position].type == "table_close")
+            _read_table(tokens[index:end], lines, section, page)
+            index = end + 1
             continue
-        heading = _heading(number, raw)
-        if heading is not None:
-            flush()
-            section = heading
-            page.sections.append(heading)
-            page.prose.append(ProseBlock(clean([(number, 1, raw)]), section))
-            if not title and raw.lstrip().startswith("# "):
-                title = heading.title
-            index += 1
-            continue
-        if "|" in raw and index + 1 < len(lines) and is_delimiter_row(lines[index + 1]):
-            flush()
-            index = _read_table(lines, index, section, page)
-            continue
-        if not raw.strip():
-            flush()
-            index += 1
-            continue
-        item = _LIST_ITEM.match(raw)
-        if item:
-            flush()
-            block.append((number, len(item.group(1)) + 1, raw[len(item.group(1)):]))
-        else:
-            lead = len(raw) - len(raw.lstrip())
-            block.append((number, lead + 1, raw.strip()))
+        pieces = _block_pieces(token, lines)
+        if pieces:
+            page.prose.append(ProseBlock(clean(pieces), section))
         index += 1
-    flush()
     page.title = title
     return page
 
 
-def _read_table(lines: list[str], index: int, section: PageSection, page: ParsedPage) -> int:
-    """Read the table starting at lines[index] into the page; returns the index of the
-    first line after it. A table without a port column is prose to the reader."""
-    header_cells = _cells(lines[index])
-    header = [one_line(clean([(index + 1, start + 1, text)]).text) for start, text in header_cells]
+def _content_pieces(token: Token, lines: list[str]) -> list[tuple[int, int, str]]:
+    """(line, column, text) of each line of an inline token's content (a paragraph or a
+    heading), found on its page line: markdown-it has cut the block quote markers, list
+    markers and indentation off the front."""
+    pieces = []
+    for offset, text in enumerate(token.content.split("\n")):
+        number = token.map[0] + offset + 1
+        raw = lines[number - 1] if number <= len(lines) else ""
+        text = text.strip()
+        if not text:
+            continue
+        column = raw.rfind(text)
+        if column < 0:  # markdown-it replaced a character (NUL): take the page line as it is
+            text, column = raw.strip(), len(raw) - len(raw.lstrip())
+        pieces.append((number, column + 1, text))
+    return pieces
+
+
+def _block_pieces(token: Token, lines: list[str]) -> list[tuple[int, int, str]]:
+    """The located text of a paragraph, code or HTML block; nothing for other tokens."""
+    if token.type == "inline":
+        return _content_pieces(token, lines)
+    if token.type in ("fence", "code_block"):
+        # Code is prose for port mentions (a command line can carry a typo too), never a table.
+        first = token.map[0] + (token.type == "fence")
+        return [(number, 1, lines[number - 1]) for number in range(first + 1, first + 1 + token.content.count("\n"))]
+    if token.type == "html_block":
+        return [(number, len(raw) - len(raw.lstrip()) + 1, raw.strip())
+                for number, raw in enumerate(lines[token.map[0]:token.map[1]], token.map[0] + 1) if raw.strip()]
+    return []
+
+
+def _heading(content: Token, lines: list[str]) -> PageSection:
+    text = content.content
+    anchor_match = _ANCHOR.search(text)
+    anchor = (anchor_match.group(1) or anchor_match.group(2)) if anchor_match else ""
+    title = one_line(clean([(content.map[0] + 1, 1, _ANCHOR.sub("", text))]).text)
+    return PageSection(slug(title), title, anchor, content.map[0] + 1)
+
+
+def _row_cells(raw: str, nested: bool) -> list[tuple[int, str]]:
+    """The cells of a table line: (0-based start on the page line, raw text)."""
+    prefix = _CONTAINER_PREFIX.match(raw).end() if nested else 0
+    return [(start + prefix, text) for start, text in _cells(raw[prefix:])]
+
+
+def _read_table(tokens: list[Token], lines: list[str], section: PageSection, page: ParsedPage) -> None:
+    """Read a table's tokens into the page. A table without a port column is prose to the
+    reader; cells are split on the page line, where their columns are."""
+    table_open = tokens[0]
+    nested = table_open.level > 0
+    header_line = table_open.map[0] + 1
+    header = [one_line(clean([(header_line, start + 1, text)]).text)
+              for start, text in _row_cells(lines[header_line - 1], nested)]
     roles: dict[str, int] = {}
     for position, name in enumerate(header):
         role = column_role(name)
         if role and role not in roles:
             roles[role] = position
-    table = PageTable(index + 1, section, header, roles)
-    index += 2
-    while index < len(lines) and "|" in lines[index] and lines[index].strip():
-        number = index + 1
-        raw_cells = _cells(lines[index])
+    table = PageTable(header_line, section, header, roles)
+    row_lines = [token.map[0] + 1 for token in tokens if token.type == "tr_open" and token.map[0] + 1 > header_line]
+    for number in row_lines:
+        raw = lines[number - 1]
+        raw_cells = _row_cells(raw, nested)
         if "port" not in roles:
             page.prose.extend(ProseBlock(clean([(number, start + 1, text)]), section) for start, text in raw_cells)
-        else:
-            cells = {}
-            for role, position in roles.items():
-                start, text = raw_cells[position] if position < len(raw_cells) else (len(lines[index]), "")
-                cells[role] = clean([(number, start + 1, text)])
-            table.rows.append(PageRow(number, section, cells))
-        index += 1
+            continue
+        cells = {}
+        for role, position in roles.items():
+            start, text = raw_cells[position] if position < len(raw_cells) else (len(raw), "")
+            cells[role] = clean([(number, start + 1, text)])
+        table.rows.append(PageRow(number, section, cells))
     if "port" in roles:
         page.tables.append(table)
-    return index
