@@ -19,6 +19,7 @@ import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from openpyxl import load_workbook
@@ -34,9 +35,11 @@ SITE_PAGE = "roles/dpm-server.html"
 DIFF_LINES = 80
 
 # A workbook's cover names the newest commit that changed its rows: a fact of the
-# checkout's history, not of the data. The outputs are built from a copy of data/ committed
-# once into a repository of its own, by a fixed author at a fixed date, so that the commit
-# id depends on the data alone and reads the same on every machine.
+# checkout's history (or of its uncommitted edits), not of the data. So the outputs are
+# built from a copy of data/ committed once into a repository of its own, by a fixed
+# author at a fixed date, and the dumps name that commit DATA_COMMIT_PLACEHOLDER, since its
+# id changes with every edit of any row.
+DATA_COMMIT_PLACEHOLDER = "<commit of the data>"
 DATA_COMMIT = {"GIT_AUTHOR_NAME": "Portbook", "GIT_AUTHOR_EMAIL": "portbook@example.org",
                "GIT_AUTHOR_DATE": f"@{SOURCE_DATE_EPOCH} +0000", "GIT_COMMITTER_NAME": "Portbook",
                "GIT_COMMITTER_EMAIL": "portbook@example.org", "GIT_COMMITTER_DATE": f"@{SOURCE_DATE_EPOCH} +0000"}
@@ -45,17 +48,23 @@ GIT_SETTINGS = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
 ENVIRONMENT = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, **GIT_SETTINGS}
 
 
-def run(*command: str, folder: Path = ROOT, environment: dict[str, str] = ENVIRONMENT) -> None:
-    """Run `command` in `folder`; fail with its output when it fails."""
+def run(*command: str, folder: Path = ROOT, environment: dict[str, str] = ENVIRONMENT) -> str:
+    """Run `command` in `folder` and return what it printed; fail with its output when it fails."""
     done = subprocess.run(command, cwd=folder, env=environment, capture_output=True, text=True)
     if done.returncode != 0:
         pytest.fail(f"{' '.join(command)} exited {done.returncode}:\n{done.stdout}{done.stderr}", pytrace=False)
+    return done.stdout
+
+
+class Workspace(NamedTuple):
+    folder: Path  # holds `data`, a copy of data/ in a repository of its own, and `build`
+    data_commit: str  # the one commit of that repository
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
-    """A folder holding `data` (data/ committed as described at DATA_COMMIT) and `build`,
-    every format built from it as `make build` does."""
+def workspace(tmp_path_factory) -> Workspace:
+    """data/ committed as described at DATA_COMMIT, and every format built from it into
+    `build` as `make build` does."""
     if shutil.which("git") is None:
         pytest.skip("the workbooks name git commits: install git")
     folder = tmp_path_factory.mktemp("golden")
@@ -66,13 +75,14 @@ def workspace(tmp_path_factory) -> Path:
     run("git", "add", "--all", ".", folder=data, environment=committing)
     run("git", "commit", "--quiet", "--no-verify", "-m", "Shipped data", folder=data, environment=committing)
     run(sys.executable, "-m", "generator", "build", "--data", str(data), "--out", str(folder / "build"))
-    return folder
+    return Workspace(folder, run("git", "rev-parse", "HEAD", folder=data).strip())
 
 
-def without_machine_paths(text: str, workspace: Path) -> str:
-    """The dump with the temporary folder and the checkout named by placeholders: neither
-    belongs in an output, and both differ between machines."""
-    return text.replace(str(workspace), "<tmp>").replace(str(ROOT), "<checkout>")
+def normalised(text: str, workspace: Workspace) -> str:
+    """The dump with the data's commit, the temporary folder and the checkout named by
+    placeholders; no path belongs in an output, and paths differ between machines."""
+    return (text.replace(workspace.data_commit, DATA_COMMIT_PLACEHOLDER)
+            .replace(str(workspace.folder), "<tmp>").replace(str(ROOT), "<checkout>"))
 
 
 def visible_files(folder: Path) -> list[Path]:
@@ -222,16 +232,16 @@ def text_outputs(folder: Path) -> dict[str, str]:
     return {path.relative_to(folder).as_posix(): text_of(path, folder) for path in visible_files(folder)}
 
 
-def markdown_dumps(workspace: Path) -> dict[str, str]:
-    return text_outputs(workspace / "build" / "markdown")
+def markdown_dumps(workspace: Workspace) -> dict[str, str]:
+    return text_outputs(workspace.folder / "build" / "markdown")
 
 
-def policy_dumps(workspace: Path) -> dict[str, str]:
-    return text_outputs(workspace / "build" / "policy")
+def policy_dumps(workspace: Workspace) -> dict[str, str]:
+    return text_outputs(workspace.folder / "build" / "policy")
 
 
-def xlsx_dumps(workspace: Path) -> dict[str, str]:
-    folder = workspace / "build" / "xlsx"
+def xlsx_dumps(workspace: Workspace) -> dict[str, str]:
+    folder = workspace.folder / "build" / "xlsx"
     dumps = {}
     for path in visible_files(folder):
         name = path.relative_to(folder).as_posix()
@@ -242,11 +252,11 @@ def xlsx_dumps(workspace: Path) -> dict[str, str]:
     return dumps
 
 
-def html_dumps(workspace: Path) -> dict[str, str]:
+def html_dumps(workspace: Workspace) -> dict[str, str]:
     """The tables of one role page of a real Sphinx build of the site, which links the
     outputs built beside it."""
-    site = workspace / "build" / "html"
-    run(sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(ROOT), "-D", f"portbook_data={workspace / 'data'}",
+    site = workspace.folder / "build" / "html"
+    run(sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(ROOT), "-D", f"portbook_data={workspace.folder / 'data'}",
         str(ROOT / "source"), str(site))
     return {f"{SITE_PAGE.removesuffix('.html')}.tables.html": site_tables(site / SITE_PAGE)}
 
@@ -290,7 +300,7 @@ def differences(folder: Path, dumps: dict[str, bytes]) -> list[str]:
 
 @pytest.mark.parametrize("output_format", list(DUMPS))
 def test_output_matches_its_golden_files(output_format, workspace):
-    dumps = {name: without_machine_paths(text, workspace).encode("utf-8")
+    dumps = {name: normalised(text, workspace).encode("utf-8")
              for name, text in DUMPS[output_format](workspace).items()}
     assert dumps, f"the build wrote no {output_format} output"
     folder = GOLDEN / output_format
