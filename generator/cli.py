@@ -24,9 +24,10 @@ def package_version() -> str:
         return "unknown"
 
 
-def make_parser(command: str | None = None) -> argparse.ArgumentParser:
+def make_parser(command: str | None = None, argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with `command` set to a known command, only that command's module is
-    imported, so that `check` does not import every output library."""
+    imported, so that `check` does not import every output library (and `build` only
+    the libraries of the formats `argv` asks for)."""
     parser = argparse.ArgumentParser(prog="portbook", description="Port and firewall-rule documentation generated from data.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -34,7 +35,7 @@ def make_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name in chosen:
         module = importlib.import_module(f"{__package__}.commands.{COMMANDS[name]}")
         if name == "build":
-            module.register(subparsers, with_format_options=command == "build")
+            module.register(subparsers, argv if command == "build" else None)
         else:
             module.register(subparsers)
     return parser
@@ -42,7 +43,7 @@ def make_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = make_parser(next((word for word in argv if not word.startswith("-")), None))
+    parser = make_parser(next((word for word in argv if not word.startswith("-")), None), argv)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

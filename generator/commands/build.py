@@ -79,9 +79,10 @@ def run(args: argparse.Namespace) -> int:
     return build_site(args) if SITE in requested else 0
 
 
-def register(subparsers, with_format_options: bool = True) -> None:
-    """`with_format_options` adds each format's own options, which imports every output
-    module; the command line asks for them only when `build` is the command run."""
+def register(subparsers, argv: list[str] | None = None) -> None:
+    """With `argv`, the command line being parsed, only the formats it asks for add their
+    own options, so that building one format imports only that format's libraries;
+    without it (for --help of the whole program) no format module is imported."""
     parser = subparsers.add_parser("build", help="generate outputs under the output folder")
     add_data_arguments(parser)
     parser.add_argument("--formats", default="",
@@ -91,8 +92,18 @@ def register(subparsers, with_format_options: bool = True) -> None:
                         help="for the html format: the folder holding conf.py (default: .)")
     parser.add_argument("--site-source", type=Path, default=Path("source"), metavar="FOLDER",
                         help="for the html format: the site's pages (default: source)")
-    for name in OUTPUTS if with_format_options else ():
+    for name in _formats_asked(argv) if argv is not None else ():
         add_arguments = getattr(output_module(name), "add_arguments", None)
         if add_arguments is not None:
             add_arguments(parser.add_argument_group(name))
     parser.set_defaults(func=run)
+
+
+def _formats_asked(argv: list[str]) -> list[str]:
+    """The output modules whose options the command line may use: those --formats names
+    (every one by default), ignoring names `run` will refuse."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--formats", default="")
+    asked = early.parse_known_args(argv)[0].formats
+    names = [name.strip() for name in asked.split(",") if name.strip()] if asked else list(OUTPUTS)
+    return [name for name in names if name in OUTPUTS]
