@@ -20,6 +20,7 @@ from aerleon.lib import yaml as aerleon_yaml
 
 from generator.cli import main
 from generator.outputs import policy as policy_output
+from generator.outputs.policy import nftables as policy_nftables, windows as policy_windows
 from generator.pipeline import load_and_check
 from generator.views import INBOUND, role_lines
 
@@ -438,6 +439,14 @@ def test_hostile_text_comes_out_inert(data_dir, tmp_path):
         # A program name is written only where it is one inert value; it is never altered.
         programs = {flow.program for flow in model.flows if flow.program}
         assert all(rule["program"] in programs for rule in rules if "program" in rule)
+    # A program name netsh cannot carry as one value gets no rule, and the listing says why.
+    unwritable = [flow for flow in model.flows
+                  if flow.program and flow.ports is None and not policy_windows.writable(flow.program)]
+    assert unwritable
+    skipped_listing = (folder / policy_output.SKIPPED_FILE).read_text(encoding="utf-8")
+    for flow in unwritable:
+        assert re.search(rf"`{re.escape(flow.id)}`: .*program name has characters a netsh command cannot carry",
+                         skipped_listing)
     for path in sorted(folder.rglob("*.yaml")):
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         for filter_ in loaded.get("filters", []):
@@ -451,6 +460,24 @@ def test_hostile_text_comes_out_inert(data_dir, tmp_path):
     tokens = [t for block in MarkdownIt().parse(listing) for t in [block, *(block.children or [])]]
     assert not {t.type for t in tokens} & {"html_inline", "html_block", "link_open", "image"}
     nft_check(*nft_outputs)
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXT + ['a" & del x', "50%", "C:\\Tools\\", "x^y", "a|b", "<in", "ok.exe"])
+def test_netsh_values_are_quoted_only_when_inert(text):
+    if policy_windows.writable(text):
+        value = policy_windows.quoted(text)
+        assert NETSH_ATOM.fullmatch(f"program={value}") and value == f'"{text}"' and not text.endswith("\\")
+    else:
+        with pytest.raises(ValueError):
+            policy_windows.quoted(text)
+    assert not policy_windows.writable('a" & del x')
+    assert policy_windows.writable("C:\\Program Files (x86)\\Tool\\tool.exe")
+
+
+@pytest.mark.parametrize("role", ["dpm-server", "9lives", "a.b", "Ünïcode role", "x" * 400])
+def test_table_names_are_nftables_identifiers(role):
+    name = policy_nftables.table_name(role)
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", name) and len(name) <= policy_nftables.NAME_LIMIT
 
 
 @pytest.mark.parametrize("text", HOSTILE_TEXT)
