@@ -215,6 +215,8 @@ def _program_skip_reason(flow: Flow, rule: windows.ProgramRule | None, platforms
     if "windows_advfirewall" not in platforms:
         return reason
     if rule is None:
+        if windows.writable(flow.program):
+            return reason
         return f"{reason}, and the program name has characters a netsh command cannot carry, so Windows gets no rule either"
     if "nftables" not in platforms:
         return ""
@@ -269,8 +271,10 @@ def plan(model: Model, platforms: list[str]) -> PolicySet:
                 if rule is not None and rule.name not in program_names and "windows_advfirewall" in platforms:
                     program_names.add(rule.name)
                     policy.programs.append(rule)
-                reason = _program_skip_reason(flow, rule, platforms) if flow.program and flow.ports is None \
-                    else _why_not(flow)
+                if flow.program and flow.ports is None:
+                    reason = _program_skip_reason(flow, rule, platforms)
+                else:
+                    reason = _why_not(flow)
                 if not reason:
                     continue
             if reason:
