@@ -48,6 +48,13 @@ def test_port_cells_in_the_styles_pages_use():
     assert cell("All ports", "All protocols") == [(None, "any", False)]
     assert cell("53", "TCP and UDP") == [("53", "tcp", False), ("53", "udp", False)]
     assert cell("9100", "Metrics") == [("9100", "", False)]  # no transport stated: left open
+    assert cell("1024—65535", "TCP") == [("1024-65535", "tcp", False)]  # em dash, as in prose
+    assert cell("0, 70000/TCP, 139-137 and ١٤٣٣", "TCP") == []  # no port among them
+
+
+def test_prose_ranges_read_as_the_port_cells_read_them():
+    stated = read_statements(parse_page("RPC uses TCP ports 1024—65535. The listener is on port 70000.\n"))
+    assert [(str(s.ports), s.transport, s.column) for s in stated.prose] == [("1024-65535", "tcp", 20)]
 
 
 def test_header_words_choose_the_columns():
