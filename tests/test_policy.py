@@ -644,3 +644,24 @@ def test_a_peer_with_many_flows_gets_several_terms_that_together_allow_its_ports
                   for port in parse_ports(rule["localport"])) == flow_ports(lines)
     assert max(len(line) for line in text.splitlines()) < 8191
     nft_check(folder / "out" / "dpm-server.nft")
+
+
+def test_a_role_reached_only_through_a_program_gets_a_windows_script_alone(data_dir, tmp_path):
+    roles = data_dir / "dpm-2012r2" / "roles.csv"
+    append_row(roles, id="backup-vault", name="Backup vault", description="Keeps copies.")
+    append_row(data_dir / "inventory.csv", role="backup-vault", host="vault01", address="192.0.2.40")
+    append_row(data_dir / "dpm-2012r2" / "flows.csv", id="vault-program", transport="any", port="any",
+               source="dpm-server", destination="backup-vault", direction="one-way", program="Vault.exe",
+               purpose="Program exception for the vault service.", reference="ports")
+    assert build(data_dir, tmp_path) == 0
+    folder = tmp_path / "policy"
+    assert not (folder / "policies" / "pol" / "backup-vault.yaml").exists()
+    assert not (folder / "out" / "backup-vault.nft").exists()
+    [rule] = parse_netsh((folder / "out" / "backup-vault.bat").read_bytes().decode("utf-8"))
+    assert (rule["name"], rule["program"], rule["protocol"], rule["localip"], rule["remoteip"]) == (
+        "i_program-vault-program", "Vault.exe", "any", "192.0.2.40", "192.0.2.10")
+    listing = (folder / policy_output.SKIPPED_FILE).read_text(encoding="utf-8")
+    assert re.search(r"^- `backup-vault` `vault-program`: every protocol and port for program Vault.exe: .*"
+                     r"\(nftables only: the Windows Firewall script allows the program as rule i_program-vault-program\)$",
+                     listing, re.MULTILINE)
+    assert "- `backup-vault`:" not in listing
