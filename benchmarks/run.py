@@ -339,8 +339,8 @@ for path in sys.argv[1:]:
 
 def flows_files(data: Path) -> list[Path]:
     """The flows.csv of every dataset of a data folder (a dataset is a folder with a dataset.toml)."""
-    return [folder.parent / "flows.csv" for folder in sorted(data.glob("*/dataset.toml"))
-            if (folder.parent / "flows.csv").is_file()]
+    return [dataset / "flows.csv" for dataset in sorted(toml.parent for toml in data.glob("*/dataset.toml"))
+            if (dataset / "flows.csv").is_file()]
 
 
 def run_check(runner: Runner, size: str, data: Path, repeat: int) -> None:
