@@ -83,7 +83,7 @@ golden: $(READY)
 	PORTBOOK_UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/test_golden.py
 
 bench: $(READY)
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py --skip-slow-baselines --timeout 600
 
 clean:
 	rm -rf $(BUILD)
