@@ -106,20 +106,23 @@ class Lab:
 
     def __init__(self, tag: str):
         self.tag = tag
-        self.switch = f"pbtest-{tag}-sw"
+        self.switch = ""  # the namespace of the bridge, once add_switch made it
         self.namespaces: list[str] = []
         self.listeners: list[subprocess.Popen] = []
 
     def add_switch(self) -> None:
-        run("ip", "netns", "add", self.switch)
-        self.namespaces.append(self.switch)
+        self.switch = self.add_namespace("sw")
         run("ip", "-n", self.switch, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
         run("ip", "-n", self.switch, "link", "set", "br0", "up")
 
-    def add_host(self, index: int) -> str:
-        namespace = f"pbtest-{self.tag}-{index}"
+    def add_namespace(self, name: str) -> str:
+        namespace = f"pbtest-{self.tag}-{name}"
         run("ip", "netns", "add", namespace)
         self.namespaces.append(namespace)
+        return namespace
+
+    def add_host(self, index: int) -> str:
+        namespace = self.add_namespace(str(index))
         port = f"p{index}"
         run("ip", "-n", self.switch, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", namespace)
         run("ip", "-n", self.switch, "link", "set", port, "master", "br0", "up")
@@ -249,3 +252,17 @@ def test_loading_again_leaves_the_same_ruleset(lab):
         assert before.count("table inet ") == 1 and "ct state new accept" in before
         run("ip", "netns", "exec", namespace, "nft", "-f", str(path))
         assert run("ip", "netns", "exec", namespace, "nft", "list", "ruleset") == before, role
+
+
+def test_roles_sharing_a_host_keep_their_own_tables(lab):
+    model, lab, namespace_of, index_of, files = lab
+    namespace = lab.add_namespace("shared")
+    for path in files.values():
+        run("ip", "netns", "exec", namespace, "nft", "-f", str(path))
+    tables = run("ip", "netns", "exec", namespace, "nft", "list", "tables").split()
+    assert sorted(zip(tables[::3], tables[1::3], tables[2::3])) == sorted(
+        ("table", "inet", "portbook_" + role.replace("-", "_")) for role in files)
+    before = sorted(run("ip", "netns", "exec", namespace, "nft", "list", "ruleset").splitlines())
+    # Loading one role's file again replaces its table only; the listing order may change.
+    run("ip", "netns", "exec", namespace, "nft", "-f", str(files["dpm-server"]))
+    assert sorted(run("ip", "netns", "exec", namespace, "nft", "list", "ruleset").splitlines()) == before
