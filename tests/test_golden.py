@@ -312,3 +312,9 @@ def test_output_matches_its_golden_files(output_format, workspace):
         pytest.fail("\n\n".join(found) + (
             f"\n\n{output_format}: the outputs above differ from tests/golden/{output_format}/; "
             f"if the change is intended, refresh the golden files with\n    {REFRESH_COMMAND}"), pytrace=False)
+
+
+def test_every_output_folder_has_golden_files(workspace):
+    """A format the build gains gets golden files too: add its dump to DUMPS."""
+    built = {path.name for path in (workspace.folder / "build").iterdir() if path.is_dir() and not path.name.startswith(".")}
+    assert built - set(DUMPS) == set(), f"the build writes {sorted(built - set(DUMPS))} with no golden dump in DUMPS"
