@@ -293,6 +293,8 @@ def differences(folder: Path, dumps: dict[str, bytes]) -> list[str]:
             diff = list(difflib.unified_diff(golden.decode("utf-8", "replace").splitlines(),
                                              dumps[name].decode("utf-8", "replace").splitlines(),
                                              f"golden/{folder.name}/{name}", f"built/{folder.name}/{name}", lineterm=""))
+            if not diff:  # the lines are equal: their ends (CR LF, LF) or the final newline differ
+                diff = ["(line ends or the final newline differ)"]
             more = [f"... {len(diff) - DIFF_LINES} more diff lines"] if len(diff) > DIFF_LINES else []
             found.append(f"{folder.name}/{name}: differs from its golden file\n" + "\n".join(diff[:DIFF_LINES] + more))
     return found
