@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -83,6 +82,7 @@ print(json.dumps(results))
 
 
 def missing_requirement() -> str:
+    """Why the test cannot run here, or '' when it can."""
     if os.geteuid() != 0:
         return "needs root"
     if shutil.which("nft") is None:
@@ -90,9 +90,6 @@ def missing_requirement() -> str:
     if shutil.which("ip") is None:
         return "ip is not installed (Debian package iproute2)"
     return ""
-
-
-pytestmark = pytest.mark.skipif(bool(missing_requirement()), reason=missing_requirement() or "ready")
 
 
 def run(*command: str) -> str:
@@ -170,6 +167,8 @@ def lab(tmp_path_factory):
     """The test data's policies built, and one namespace per role, each holding the role's
     nftables file once and a listener on its documented ports and one undocumented port;
     torn down whatever happens."""
+    if missing := missing_requirement():
+        pytest.skip(missing)
     data = tmp_path_factory.mktemp("netns") / "data"
     shutil.copytree(DATA, data)
     inventory = data / "inventory.csv"
