@@ -7,28 +7,18 @@ read: bad encodings, NUL bytes, unbalanced quotes and oversized input.
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import io
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Collection
 
 import numpy
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
+import pandas as pd
 
 from .issues import Issue, did_you_mean, issue
 from .model import Location
-from .schema import strings
-
-# Arrow's default allocator (mimalloc) keeps the pages a parse freed for reuse, so a
-# large file's peak would stay in the process for every output built after loading.
-# The system allocator hands them back (see release_memory).
-pa.set_memory_pool(pa.system_memory_pool())
 
 # Limits the loader enforces (and the README states).
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -39,25 +29,26 @@ MAX_COLUMNS = 64
 
 @dataclass
 class CsvTable:
-    """A CSV file held column by column: `columns[name][i]` is record i's stripped cell."""
+    """A CSV file as a DataFrame: one str column per known column, holding the stripped
+    cells, indexed by the physical line where each record starts (index name "line")."""
 
     path: str
     header: list[str]
-    lines: list[int]  # physical line where each record starts
-    columns: dict[str, list[str]]
+    frame: pd.DataFrame
     data: bytes = field(repr=False, default=b"")  # the file as read, for locating cells in messages
     sha256: str = ""  # of the bytes read, so nobody reads the file again to hash it
-    arrays: dict = field(repr=False, default_factory=dict)  # name -> the column as Arrow strings, once made
 
-    def array(self, name: str):
-        """The column as an Arrow string array, for vectorised rules."""
-        if name not in self.arrays:
-            # Chunked, as Arrow's reader gives them, so that callers meet one kind of array.
-            self.arrays[name] = pa.chunked_array([strings(self.columns[name])])
-        return self.arrays[name]
+    @property
+    def columns(self) -> pd.DataFrame:
+        """The cells by column name: `columns[name]` is that column's Series."""
+        return self.frame
+
+    @property
+    def lines(self) -> list[int]:
+        return self.frame.index.tolist()
 
     def __len__(self) -> int:
-        return len(self.lines)
+        return len(self.frame)
 
     @cached_property
     def physical_lines(self) -> list[str]:
@@ -73,22 +64,11 @@ class CsvTable:
             return 1
         return starts[index] if index < len(starts) else 1
 
-    def forget_text(self) -> None:
-        """Drop the file's bytes, kept only to point messages at cells; columns are given
-        as 1 afterwards. A build lets them go once checking is done."""
-        self.data = b""
-        self.__dict__.pop("physical_lines", None)
+    def where(self, line: int, name: str) -> Location:
+        return Location(self.path, line, self.column(line, name))
 
-    def where(self, index: int, name: str) -> Location:
-        return Location(self.path, self.lines[index], self.column(self.lines[index], name))
-
-    def row(self, index: int) -> dict[str, str]:
-        return {name: values[index] for name, values in self.columns.items()}
-
-
-def release_memory() -> None:
-    """Return to the system the memory parsing freed; called once loading is done."""
-    pa.default_memory_pool().release_unused()
+    def row(self, line: int) -> dict[str, str]:
+        return self.frame.loc[line].to_dict()
 
 
 def display_path(path: Path) -> str:
@@ -150,14 +130,13 @@ def _control_characters(text: str, shown: str) -> list[Issue]:
 # leaves only the bytes that need the exact, character-level search (bytes.translate is
 # a quick screen where a regular expression over the whole file is not).
 _HARMLESS_BYTES = bytes(b for b in range(256) if b not in set(range(0x00, 0x09)) | {0x0B, 0x0C} | set(range(0x0E, 0x20)))
-# What str.strip() strips; Arrow's own notion of white space differs in a few characters.
+# What str.strip() strips; Arrow's own notion of white space (under pandas' string
+# methods) differs in a few characters.
 _WHITE_SPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
 
 
-def read_csv(path: Path, known: list[str], required: list[str],
-             arrays_for: Collection[str] = ()) -> tuple[CsvTable | None, list[Issue]]:
-    """Read one CSV file; `known` columns are kept, `required` ones must be present, and
-    the columns `arrays_for` names are also kept as Arrow arrays (CsvTable.array)."""
+def read_csv(path: Path, known: list[str], required: list[str]) -> tuple[CsvTable | None, list[Issue]]:
+    """Read one CSV file; `known` columns are kept, `required` ones must be present."""
     shown = display_path(path)
     at_start = Location(shown, 1, 1)
     try:
@@ -194,7 +173,7 @@ def read_csv(path: Path, known: list[str], required: list[str],
 
     sha256 = hashlib.sha256(data).hexdigest()
     del text  # large files are held once, as bytes, while they are parsed
-    fast = _read_columnar(data, lengths, shown, known, required, sha256, arrays_for)
+    fast = _read_columnar(data, lengths, shown, known, required, sha256)
     if fast is not None:
         return fast
     return _read_rows(data.decode("utf-8-sig"), data, shown, known, required, sha256)
@@ -208,8 +187,8 @@ def _line_lengths(data: bytes):
 
 
 def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required: list[str],
-                   sha256: str, arrays_for: Collection[str] = ()) -> tuple[CsvTable | None, list[Issue]] | None:
-    """Read a plainly shaped file with Arrow's multi-threaded parser, or return None when the
+                   sha256: str) -> tuple[CsvTable | None, list[Issue]] | None:
+    """Read a plainly shaped file with pandas' pyarrow engine, or return None when the
     file needs the row reader: stray quotes, rows of the wrong width, cells spanning lines,
     lone CR line ends, a quoted or blank header. The row reader gives the exact message and line
     for each of those, and both readers give the same cells wherever this one answers."""
@@ -231,77 +210,27 @@ def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required:
         del lines
     else:
         record_lines = list(range(2, len(lengths) + (1 if lengths[-1] else 0)))
-    names = [str(index) for index in range(len(header))]
-    invalid: list[object] = []
-
-    def invalid_row(row: object) -> str:
-        invalid.append(row)
-        return "skip"
-
+    if not record_lines:
+        return None  # the row reader reads a header alone
+    # Columns by position (the header may repeat names, which _read_header reported); the
+    # parser takes the width of the first record and refuses any other.
     try:
-        parsed = pa_csv.read_csv(
-            pa.py_buffer(body),
-            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
-            parse_options=pa_csv.ParseOptions(invalid_row_handler=invalid_row),
-            convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
-        )
-    except (pa.ArrowInvalid, ValueError):
-        return None
-    release_memory()  # the parser's working buffers, before the columns become Python strings
-    if invalid or parsed.num_rows != len(record_lines):
-        return None  # a record spans lines, or has the wrong width
+        parsed = pd.read_csv(io.BytesIO(body), engine="pyarrow", header=None, skiprows=1, dtype=str, keep_default_na=False)
+    except pd.errors.ParserError:
+        return None  # a record has the wrong width
+    if parsed.shape[1] != len(header) or len(parsed) != len(record_lines):
+        return None  # the records have the wrong width, or one spans lines
+    parsed.index = pd.Index(record_lines, name="line")
     # Rows of empty cells only, such as the ",,,," a spreadsheet leaves at the end: such a
     # line holds nothing but commas, quotes and a line end, so long lines cannot be one.
-    if parsed.num_rows and lengths[1:].min() <= 3 * len(names) + 1:
-        blank = functools.reduce(pc.and_, [pc.equal(parsed.column(name), "") for name in names])
-        if pc.any(blank).as_py():
-            keep = pc.invert(blank)
-            record_lines = [line for line, kept in zip(record_lines, keep.to_pylist()) if kept]
-            parsed = parsed.filter(keep)
-    # Column by column, so that each Arrow column is freed once it is Python strings; the
-    # columns with vectorised rules stay as Arrow arrays for them.
-    raw = {name: parsed.column(str(index)) for index, name in enumerate(header) if name in known}
+    if lengths[1:].min() <= 3 * len(header) + 1:
+        parsed = parsed[parsed.ne("").any(axis=1)]
+    frame = pd.DataFrame({name: parsed[index] for index, name in enumerate(header) if name in known},
+                         index=parsed.index)
     del parsed
-    columns: dict[str, list[str]] = {}
-    arrays: dict[str, object] = {}
-    long_cells: set[str] = set()
-    for name in list(raw):
-        values = _trimmed(raw.pop(name))
-        distinct = values.dictionary if pa.types.is_dictionary(values.type) else values
-        # Cells past the limit are rare; only their columns need the cell-by-cell look.
-        if len(distinct) and pc.max(pc.utf8_length(distinct)).as_py() > MAX_FIELD_CHARS:
-            long_cells.add(name)
-        elif name in arrays_for:
-            arrays[name] = pa.chunked_array([values])
-        columns[name] = _python_strings(values)
-        release_memory()
-    table, issues = _finish(shown, header, record_lines, columns, known, data, sha256, issues, long_cells)
-    table.arrays.update(arrays)
-    return table, issues
-
-
-def _trimmed(values: pa.ChunkedArray) -> pa.Array:
-    """The column without the white space around cells. A column that repeats a few
-    values (roles, transports, sections) comes back dictionary-encoded: its distinct
-    values are trimmed, tested and turned into Python strings once each."""
-    values = values.combine_chunks()
-    if len(values) >= 1000:
-        encoded = pc.dictionary_encode(values)
-        if len(encoded.dictionary) <= len(values) // 4:
-            return pa.DictionaryArray.from_arrays(encoded.indices, pc.utf8_trim(encoded.dictionary, characters=_WHITE_SPACE))
-    return pc.utf8_trim(values, characters=_WHITE_SPACE)
-
-
-def _python_strings(values: pa.Array) -> list[str]:
-    """The column as Python strings; a dictionary-encoded column shares one string object
-    per distinct value: a hundred thousand copies of "tcp" would take more memory than
-    the rest of the row."""
-    if not pa.types.is_dictionary(values.type):
-        return values.to_pylist()
-    distinct = numpy.empty(len(values.dictionary), dtype=object)
-    distinct[:] = values.dictionary.to_pylist()
-    return distinct[values.indices.to_numpy(zero_copy_only=False)].tolist()
+    for name in frame.columns:
+        frame[name] = frame[name].str.strip(_WHITE_SPACE)
+    return _finish(shown, header, frame, known, data, sha256, issues)
 
 
 def _plainly_quoted(body: bytes) -> bool:
@@ -394,28 +323,27 @@ def _read_rows(text: str, data: bytes, shown: str, known: list[str], required: l
         return None, issues
 
     positions = {name: index for index, name in enumerate(header) if name in known}
-    columns = {name: [row[index].strip() for row in rows] for name, index in positions.items()}
-    blank = [i for i, row in enumerate(rows) if not any(row)] if rows else []
-    if blank:  # rows of empty quoted cells or spaces only
-        keep = sorted(set(range(len(rows))) - set(blank))
-        lines = [lines[i] for i in keep]
-        columns = {name: [values[i] for i in keep] for name, values in columns.items()}
-    long_cells = {name for name, values in columns.items() if max(map(len, values), default=0) > MAX_FIELD_CHARS}
-    return _finish(shown, header, lines, columns, known, data, sha256, issues, long_cells)
+    # Rows of empty cells (quoted or not) hold no record; a cell of spaces does.
+    kept = [(row, line) for row, line in zip(rows, lines) if any(row)]
+    index = pd.Index([line for _, line in kept], name="line", dtype="int64")
+    frame = pd.DataFrame({name: pd.Series([row[position].strip() for row, _ in kept], index=index, dtype=str)
+                          for name, position in positions.items()}, index=index)
+    return _finish(shown, header, frame, known, data, sha256, issues)
 
 
-def _finish(shown: str, header: list[str], lines: list[int], columns: dict[str, list[str]], known: list[str],
-            data: bytes, sha256: str, issues: list[Issue], long_cells: set[str]) -> tuple[CsvTable, list[Issue]]:
-    """The table, with missing optional columns empty and cells past the limit cut short."""
-    for name in known:
-        columns.setdefault(name, [""] * len(lines))
-    table = CsvTable(shown, header, lines, columns, data, sha256)
-    for name in sorted(long_cells, key=header.index):
-        values = columns[name]
-        for index, value in enumerate(values):
-            if len(value) > MAX_FIELD_CHARS:
-                issues.append(issue("L006", table.where(index, name), f"cell is {len(value)} characters; the limit is {MAX_FIELD_CHARS}", name))
-                values[index] = value[:MAX_FIELD_CHARS]
+def _finish(shown: str, header: list[str], frame: pd.DataFrame, known: list[str],
+            data: bytes, sha256: str, issues: list[Issue]) -> tuple[CsvTable, list[Issue]]:
+    """The table, its columns in `known` order, missing optional columns empty and cells
+    past the limit cut short."""
+    frame = pd.DataFrame({name: frame[name] if name in frame.columns else pd.Series("", index=frame.index, dtype=str)
+                          for name in known}, index=frame.index)
+    table = CsvTable(shown, header, frame, data, sha256)
+    for name in sorted((name for name in frame.columns if name in header), key=header.index):
+        lengths = frame[name].str.len()
+        if len(lengths) and lengths.max() > MAX_FIELD_CHARS:
+            for line, length in lengths[lengths > MAX_FIELD_CHARS].items():
+                issues.append(issue("L006", table.where(line, name), f"cell is {length} characters; the limit is {MAX_FIELD_CHARS}", name))
+            frame[name] = frame[name].str.slice(0, MAX_FIELD_CHARS)
     return table, issues
 
 

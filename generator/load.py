@@ -10,8 +10,9 @@ Layout of a data folder:
     data/<dataset>/errata.csv   corrections of the published source (optional)
 
 Every folder with a dataset.toml is a dataset; adding one needs no code change.
-Cell values are validated column by column with the vectorised rules of
-`generator.schema`; references between tables are validated here. Nothing raises on bad data:
+Each CSV file is read into a pandas DataFrame indexed by line; cell values are
+validated column by column with the vectorised rules of `generator.schema`, and
+references between tables with DataFrame operations here. Nothing raises on bad data:
 `load` returns the model (None when errors prevent building it) and every issue.
 """
 from __future__ import annotations
@@ -19,19 +20,14 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import tomllib
-from collections import defaultdict
-from itertools import repeat
 from pathlib import Path
-from typing import Callable
 
-import pyarrow as pa
-import pyarrow.compute as pc
+import pandas as pd
 
 from . import schema
-from .csvfile import CsvTable, display_path, read_csv, release_memory
+from .csvfile import CsvTable, display_path, read_csv
 from .issues import Issue, did_you_mean, has_errors, issue, sort_key
-from .model import (ANY, Dataset, Erratum, FlowColumns, Host, Location, Model, Role, Section,
-                    Settings, SourceDocument)
+from .model import ANY, Dataset, Erratum, Host, Location, Model, Role, Section, Settings, SourceDocument
 
 SETTINGS_FILE = "portbook.toml"
 DATASET_FILE = "dataset.toml"
@@ -84,90 +80,72 @@ def load_settings(data_dir: Path, files: dict[str, str]) -> tuple[Settings, list
     return settings, issues
 
 
-_REQUIRED = schema.CellRule("S101", lambda values: pc.not_equal(values, ""), lambda v: "a value is required")
+_REQUIRED = schema.CellRule("S101", lambda values: values.ne(""), lambda v: "a value is required")
 
 
 def validate_cells(table: schema.Table, csv_table: CsvTable) -> tuple[set[int], list[Issue]]:
-    """Validate every cell; returns the indexes of rejected records and the issues. One
+    """Validate every cell; returns the lines of rejected records and the issues. One
     message per cell: the first rule that fails."""
-    if not len(csv_table):
+    frame = csv_table.frame
+    if not len(frame):
         return set(), []
-    failed: dict[tuple[int, int], Issue] = {}  # (record, column position) -> issue
+    failed: dict[tuple[int, int], Issue] = {}  # (line, column position) -> issue
     for position, column in enumerate(table.columns):
         rules = ((_REQUIRED,) if column.required else ()) + column.rules
         if not rules:
             continue
-        values = csv_table.columns[column.name]
-        if not column.rules:  # required only: a plain scan, no Arrow array needed
-            for index in (index for index, value in enumerate(values) if not value) if "" in values else ():
-                failed[(index, position)] = issue(_REQUIRED.code, csv_table.where(index, column.name),
-                                                  f"{column.name}: {_REQUIRED.message('')}", column.name)
-            continue
-        array = csv_table.array(column.name)
-        # Rules depend on the value alone: where values repeat (roles, transports,
-        # sections), each distinct value is tested once and the verdicts spread back.
-        if pa.types.is_dictionary(array.type):
-            encoded = array.combine_chunks()
-        else:
-            encoded = pc.dictionary_encode(array).combine_chunks() if len(array) >= 1000 else None
-        repeats = encoded is not None and len(encoded.dictionary) <= len(array) // 4
+        values = frame[column.name]
         for rule in rules:
-            ok = pc.take(rule.ok(encoded.dictionary), encoded.indices) if repeats else rule.ok(array)
-            for index in pc.indices_nonzero(pc.invert(ok)).to_pylist():
-                if (index, position) not in failed:
-                    failed[(index, position)] = issue(rule.code, csv_table.where(index, column.name),
-                                                      f"{column.name}: {rule.message(values[index])}", column.name)
-    return {index for index, _ in failed}, [failed[key] for key in sorted(failed)]
+            ok = rule.ok(values)
+            for line, value in values[~ok].items():
+                if (line, position) not in failed:
+                    failed[(line, position)] = issue(rule.code, csv_table.where(line, column.name),
+                                                     f"{column.name}: {rule.message(value)}", column.name)
+    return {line for line, _ in failed}, [failed[key] for key in sorted(failed)]
 
 
 def _read_table(path: Path, table: schema.Table) -> tuple[CsvTable | None, set[int], list[Issue]]:
     required = [c.name for c in table.columns if c.required]
-    csv_table, issues = read_csv(path, table.column_names, required, [c.name for c in table.columns if c.rules])
+    csv_table, issues = read_csv(path, table.column_names, required)
     if csv_table is None:
         return None, set(), issues
     rejected, cell_issues = validate_cells(table, csv_table)
-    csv_table.arrays.clear()  # only the rules needed them; the model holds the lists
     return csv_table, rejected, issues + cell_issues
 
 
 class FirstUse:
-    """Where each key (an id) was first used, file by file: (file, {key: line})."""
+    """Where each key (an id) was first used: a DataFrame indexed by key, with the
+    file and line of its first use, across the files read so far."""
 
     def __init__(self) -> None:
-        self.files: list[tuple[str, dict[str, int]]] = []
-
-    def __contains__(self, key: str) -> bool:
-        return any(key in keys for _, keys in self.files)
-
-    def where(self, key: str) -> tuple[str, int] | None:
-        return next(((path, keys[key]) for path, keys in self.files if key in keys), None)
-
-    def isdisjoint(self, keys: set[str]) -> bool:
-        return all(seen.keys().isdisjoint(keys) for _, seen in self.files)
+        self.places = pd.DataFrame({"file": pd.Series(dtype=str), "line": pd.Series(dtype="int64")},
+                                   index=pd.Index([], dtype=str))
 
     def keys(self) -> set[str]:
-        return {key for _, seen in self.files for key in seen}
+        return set(self.places.index)
 
 
 def _duplicates(csv_table: CsvTable, column: str, rejected: set[int], seen: FirstUse) -> list[Issue]:
-    values = csv_table.columns[column]
-    lines = dict(zip(values, csv_table.lines))
-    if not rejected and len(lines) == len(values) and "" not in lines and seen.isdisjoint(lines.keys()):
-        seen.files.append((csv_table.path, lines))  # the usual case, in one pass
-        return []
+    """S107 for every record whose key a record before it (in this file or an earlier
+    one) already uses; the first use of each key is recorded in `seen`."""
+    values = csv_table.frame[column]
+    present = values.ne("") & ~values.index.isin(list(rejected))
+    candidates = values if present.all() else values[present]
+    again = candidates.duplicated(keep="first") | schema.among(candidates, seen.places.index)
+    first_here = candidates[~again]
+    seen.places = pd.concat([seen.places, pd.DataFrame({"file": csv_table.path, "line": first_here.index.to_numpy()},
+                                                       index=pd.Index(first_here.to_numpy(), dtype=str))])
     issues = []
-    here: dict[str, int] = {}
-    seen.files.append((csv_table.path, here))
-    for index, value in enumerate(values):
-        if not value or index in rejected:
-            continue
-        first = seen.where(value)
-        if first is None:
-            here[value] = csv_table.lines[index]
-            continue
-        issues.append(issue("S107", csv_table.where(index, column), f"{column} {value!r} is already used at {first[0]}:{first[1]}", column))
-        rejected.add(index)
+    for line, value in candidates[again].items():
+        first = seen.places.loc[value]
+        issues.append(issue("S107", csv_table.where(line, column), f"{column} {value!r} is already used at {first['file']}:{first['line']}", column))
+        rejected.add(line)
     return issues
+
+
+def _kept(frame: pd.DataFrame, rejected: set[int]) -> pd.DataFrame:
+    """The records of a table not rejected (by line); the table itself when none is."""
+    return frame[~frame.index.isin(list(rejected))] if rejected else frame
 
 
 def _load_metadata(folder: Path, files: dict[str, str]) -> tuple[dict | None, list[Issue]]:
@@ -242,13 +220,11 @@ def _load_dataset(folder: Path, flow_ids: FirstUse) -> tuple[Dataset | None, lis
     dataset_id = metadata["id"] if metadata else folder.name
     roles = []
     if roles_table is not None:
-        for index in range(len(roles_table)):
-            if index in roles_rejected:
-                continue
-            v = roles_table.row(index)
-            roles.append(Role(v["id"], v["name"], v["description"], dataset_id, Location(roles_table.path, roles_table.lines[index], 1)))
+        kept = _kept(roles_table.frame, roles_rejected)
+        roles = [Role(id_, name, description, dataset_id, Location(roles_table.path, line, 1))
+                 for line, id_, name, description in kept[["id", "name", "description"]].itertuples()]
 
-    flows = FlowColumns(dataset_id, None, *([] for _ in range(15)))
+    flows = pd.DataFrame({name: pd.Series(dtype=str) for name in ("dataset", *schema.FLOWS.column_names)})
     if flows_table is not None:
         # When roles.csv itself cannot be read, its own issue says why; naming every role
         # every flow cites as unknown would bury it.
@@ -257,28 +233,8 @@ def _load_dataset(folder: Path, flow_ids: FirstUse) -> tuple[Dataset | None, lis
 
     errata = []
     if errata_table is not None and flows_table is not None:  # without flows, errata cannot be resolved
-        local_flows = set(flows_table.columns["id"])
-        for index in range(len(errata_table)):
-            if index in errata_rejected:
-                continue
-            v = errata_table.row(index)
-            bad = False
-            if v["flow"] not in local_flows:
-                issues.append(issue("S111", errata_table.where(index, "flow"), f"flow: no flow {v['flow']!r} in this dataset{did_you_mean(v['flow'], local_flows)}", "flow"))
-                bad = True
-            if v["field"] not in schema.FLOWS.column_names or v["field"] == "id":
-                issues.append(issue("S111", errata_table.where(index, "field"), f"field: {v['field']!r} is not a correctable flows column{did_you_mean(v['field'], schema.FLOWS.column_names)}", "field"))
-                bad = True
-            if sections and v["reference"] not in sections:
-                issues.append(issue("S109", errata_table.where(index, "reference"), f"reference: unknown section {v['reference']!r}", "reference"))
-                bad = True
-            if bad:
-                continue
-            errata.append(Erratum(
-                id=v["id"], dataset=dataset_id, flow=v["flow"], field=v["field"], published=v["published"],
-                corrected=v["corrected"], rationale=v["rationale"], evidence=v["evidence"], reference=v["reference"],
-                location=Location(errata_table.path, errata_table.lines[index], 1), cells=errata_table,
-            ))
+        errata, errata_issues = _build_errata(errata_table, errata_rejected, dataset_id, flows_table, sections)
+        issues += errata_issues
 
     if metadata is None:
         return None, issues
@@ -287,58 +243,71 @@ def _load_dataset(folder: Path, flow_ids: FirstUse) -> tuple[Dataset | None, lis
         id=dataset_id, title=metadata["title"], short_title=str(metadata.get("short_title", metadata["title"])),
         version=metadata["version"],
         source=SourceDocument(source["title"], str(source.get("publisher", "")), str(source.get("document_id", "")), str(source.get("url", ""))),
-        sections=sections, roles=roles, flow_columns=flows, errata=errata, files=files,
+        sections=sections, roles=roles, frame=flows, cells=flows_table, errata=errata, files=files,
     )
     return dataset, issues
 
 
-def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids: set[str] | None, sections: dict) -> tuple[FlowColumns, list[Issue]]:
-    """Flows from validated rows, checking what the cell rules cannot: references to
-    roles and sections, and combinations of cells. Column by column, and row by row only
-    where a problem was found, since files can be large."""
-    c = table.columns
-    problems: dict[int, list[tuple[str, str, str]]] = defaultdict(list)  # record -> (code, column, message)
+def _build_errata(table: CsvTable, rejected: set[int], dataset_id: str, flows_table: CsvTable,
+                  sections: dict) -> tuple[list[Erratum], list[Issue]]:
+    """Errata from validated rows whose flow, field and section exist."""
+    frame = _kept(table.frame, rejected)
+    flow_ids = flows_table.frame["id"]
+    correctable = [name for name in schema.FLOWS.column_names if name != "id"]
+    problems = [  # (code, column, where it fails, message for a row)
+        ("S111", "flow", ~schema.among(frame["flow"], flow_ids),
+         lambda v: f"flow: no flow {v['flow']!r} in this dataset{did_you_mean(v['flow'], set(flow_ids))}"),
+        ("S111", "field", ~frame["field"].isin(correctable),
+         lambda v: f"field: {v['field']!r} is not a correctable flows column{did_you_mean(v['field'], schema.FLOWS.column_names)}"),
+    ]
+    if sections:
+        problems.append(("S109", "reference", ~frame["reference"].isin(list(sections)), lambda v: f"reference: unknown section {v['reference']!r}"))
+    issues = []
+    bad = pd.Series(False, index=frame.index)
+    for code, column, wrong, message in problems:
+        for line, row in frame[wrong].iterrows():
+            issues.append(issue(code, table.where(line, column), message(row), column))
+        bad |= wrong
+    errata = [Erratum(id=v.id, dataset=dataset_id, flow=v.flow, field=v.field, published=v.published,
+                      corrected=v.corrected, rationale=v.rationale, evidence=v.evidence, reference=v.reference,
+                      location=Location(table.path, v.Index, 1), cells=table)
+              for v in frame[~bad].itertuples()]
+    return errata, issues
 
-    def unknown(code: str, column: str, known: set[str] | dict, message: Callable[[str], str]) -> None:
-        strangers = set(c[column]).difference(known)
-        for index, value in enumerate(c[column]):
-            if value in strangers and index not in rejected:
-                problems[index].append((code, column, message(value)))
 
+def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids: set[str] | None,
+                 sections: dict) -> tuple[pd.DataFrame, list[Issue]]:
+    """The flows frame from validated rows, checking what the cell rules cannot:
+    references to roles and sections, and combinations of cells. Enumerated columns are
+    lower-cased; columns 'first' and 'last' hold the port range's ends (missing for any)."""
+    frame = _kept(table.frame, rejected)
+    transport = frame["transport"].str.lower()
+    port = frame["port"].str.lower()
+    dynamic = frame["dynamic"].str.lower()
+    checks: list[tuple[str, str, pd.Series, object]] = []  # (code, column, where it fails, message for a value)
     if role_ids is not None:
         for column in ("source", "destination"):
-            unknown("S106", column, role_ids, lambda v, column=column: f"{column}: unknown role {v!r}{did_you_mean(v, role_ids)}")
+            checks.append(("S106", column, ~schema.among(frame[column], role_ids),
+                           lambda v, column=column: f"{column}: unknown role {v!r}{did_you_mean(v, role_ids)}"))
     if sections:
-        unknown("S109", "reference", sections, lambda v: f"reference: unknown section {v!r}; the dataset defines {', '.join(sections)}")
-    transports = schema.lower_each(c["transport"])
-    for index, (transport, port, dynamic) in enumerate(zip(transports, c["port"], c["dynamic"])):
-        if (transport == ANY and port.lower() != ANY) or (dynamic and "-" not in port):
-            if index in rejected:
-                continue
-            if transport == ANY and port.lower() != ANY:
-                problems[index].append(("S108", "port", "port: a flow on transport 'any' must have port 'any'"))
-            if dynamic and "-" not in port:
-                problems[index].append(("S108", "dynamic", "dynamic: a dynamic pool must be written as a range N-M"))
-    issues = [issue(code, table.where(index, column), message, column)
-              for index in sorted(problems) for code, column, message in problems[index]]
-
-    keep = None
-    if rejected or problems:
-        skipped = rejected | problems.keys()
-        keep = [index for index in range(len(table)) if index not in skipped]
-
-    def column(values: list) -> list:
-        return values if keep is None else [values[index] for index in keep]
-
-    flows = FlowColumns(
-        dataset=dataset_id, cells=table, id=column(c["id"]), transport=column(transports),
-        ports=list(map(schema.parse_ports, column(c["port"]))), dynamic=schema.lower_each(column(c["dynamic"])),
-        source=column(c["source"]), destination=column(c["destination"]),
-        bidirectional=[direction == "both" for direction in schema.lower_each(column(c["direction"]))],
-        service=column(c["service"]), program=column(c["program"]), rule=column(c["rule"]),
-        purpose=column(c["purpose"]), condition=column(c["condition"]), reference=column(c["reference"]),
-        assumption=column(c["assumption"]), line=column(table.lines),
-    )
+        checks.append(("S109", "reference", ~frame["reference"].isin(list(sections)),
+                       lambda v: f"reference: unknown section {v!r}; the dataset defines {', '.join(sections)}"))
+    checks.append(("S108", "port", transport.eq(ANY) & port.ne(ANY),
+                   lambda v: "port: a flow on transport 'any' must have port 'any'"))
+    checks.append(("S108", "dynamic", dynamic.ne("") & ~port.str.contains("-", regex=False),
+                   lambda v: "dynamic: a dynamic pool must be written as a range N-M"))
+    issues = []
+    bad = pd.Series(False, index=frame.index)
+    for code, column, wrong, message in checks:
+        if wrong.any():
+            issues += [issue(code, table.where(line, column), message(value), column)
+                       for line, value in frame.loc[wrong, column].items()]
+            bad |= wrong
+    flows = frame.assign(transport=transport, port=port, dynamic=dynamic, direction=frame["direction"].str.lower())
+    if bad.any():
+        flows = flows[~bad]
+    flows.insert(0, "dataset", pd.Series(dataset_id, index=flows.index, dtype=str))
+    flows = flows.join(schema.port_ends(flows["port"]))
     return flows, issues
 
 
@@ -347,23 +316,17 @@ def _load_inventory(path: Path, role_ids: set[str] | None) -> tuple[list[Host], 
     if csv_table is None:
         return [], {}, issues
     hosts = []
-    for index in range(len(csv_table)):
-        if index in rejected:
-            continue
-        v = csv_table.row(index)
-
-        def at(column: str) -> Location:
-            return csv_table.where(index, column)
-
-        if role_ids is not None and v["role"] not in role_ids:
-            issues.append(issue("S106", at("role"), f"role: unknown role {v['role']!r}{did_you_mean(v['role'], role_ids)}", "role"))
+    frame = _kept(csv_table.frame, rejected)
+    for line, role, host, address, note in frame[["role", "host", "address", "note"]].itertuples():
+        if role_ids is not None and role not in role_ids:
+            issues.append(issue("S106", csv_table.where(line, "role"), f"role: unknown role {role!r}{did_you_mean(role, role_ids)}", "role"))
             continue
         try:
-            address = str(ipaddress.ip_network(v["address"], strict=False)) if "/" in v["address"] else str(ipaddress.ip_address(v["address"]))
+            address = str(ipaddress.ip_network(address, strict=False)) if "/" in address else str(ipaddress.ip_address(address))
         except ValueError:
-            issues.append(issue("S110", at("address"), f"address: {v['address']!r} is not an IP address or network", "address"))
+            issues.append(issue("S110", csv_table.where(line, "address"), f"address: {address!r} is not an IP address or network", "address"))
             continue
-        hosts.append(Host(v["role"], v["host"], address, v["note"], Location(csv_table.path, csv_table.lines[index], 1)))
+        hosts.append(Host(role, host, address, note, Location(csv_table.path, line, 1)))
     return hosts, {csv_table.path: csv_table.sha256}, issues
 
 
@@ -400,6 +363,5 @@ def load(data_dir: Path) -> tuple[Model | None, list[Issue]]:
         issues += inventory_issues
         files.update(inventory_files)
     issues.sort(key=sort_key)
-    release_memory()
     model = Model(datasets=datasets, inventory=inventory, files=files, settings=settings)
     return (None if has_errors(issues) else model), issues

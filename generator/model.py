@@ -1,15 +1,19 @@
-"""The in-memory model of the port data: plain dataclasses, no I/O.
+"""The in-memory model of the port data: dataclasses and DataFrames, no I/O.
 
-Everything downstream (checks, generators, the Sphinx extension) works on these
-objects only; `generator.load` is the one place that builds them from files.
+A dataset holds its flows as a pandas DataFrame (`Dataset.frame`), which checks
+work on column by column, and as `Flow` objects (`Dataset.flows`) for code that
+wants one record per flow. `generator.load` is the one place that builds them
+from files.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass, field, fields
+from functools import cached_property, lru_cache
 from itertools import repeat
 from pathlib import Path
 from typing import Protocol
+
+import pandas as pd
 
 ANY = "any"
 
@@ -53,8 +57,6 @@ class CellLocator(Protocol):
     path: str
 
     def column(self, line: int, name: str) -> int: ...
-
-    def forget_text(self) -> None: ...
 
 
 def _cell(location: Location, cells: CellLocator | None, column: str) -> Location:
@@ -141,58 +143,29 @@ class Flow:
         return str(getattr(self, column))
 
 
-@dataclass
-class FlowColumns:
-    """A dataset's flows column by column, as loaded. Checks scan these lists: making a
-    Flow per row costs more than the checks themselves on large datasets, so Flow
-    objects are made only when something asks for them."""
+@lru_cache(maxsize=65536)
+def _port_range(first: int, last: int) -> PortRange:
+    """One PortRange per distinct range: flows repeat a few ports."""
+    return PortRange(first, last)
 
-    dataset: str
-    cells: CellLocator | None
-    id: list[str]
-    transport: list[str]
-    ports: list[PortRange | None]
-    dynamic: list[str]
-    source: list[str]
-    destination: list[str]
-    bidirectional: list[bool]
-    service: list[str]
-    program: list[str]
-    rule: list[str]
-    purpose: list[str]
-    condition: list[str]
-    reference: list[str]
-    assumption: list[str]
-    line: list[int]
 
-    def __len__(self) -> int:
-        return len(self.id)
+# The flows.csv columns that a Flow holds converted, under another name; every other
+# Flow field of the same name as a column of Dataset.frame is that column's text.
+FLOW_FIELD_OF_COLUMN = {"port": "ports", "direction": "bidirectional"}
 
-    @cached_property
-    def role_pairs(self) -> list[tuple[str, str]]:
-        """The (source, destination) of each flow; in name order for bidirectional flows,
-        which connect the same two roles whichever way they are written."""
-        return [(destination, source) if both and destination < source else (source, destination)
-                for source, destination, both in zip(self.source, self.destination, self.bidirectional)]
 
-    @cached_property
-    def port_ends(self) -> list[tuple[int, int] | None]:
-        """(first, last) of each flow's ports; None for every port. Plain tuples hash in C,
-        where PortRange's generated __hash__ is a Python call per flow."""
-        return [None if ports is None else (ports.first, ports.last) for ports in self.ports]
-
-    def _columns(self) -> tuple[list, ...]:
-        return (self.id, self.transport, self.ports, self.dynamic, self.source, self.destination, self.bidirectional,
-                self.service, self.program, self.rule, self.purpose, self.condition, self.reference, self.assumption)
-
-    def flow(self, index: int) -> Flow:
-        id_, *values = (column[index] for column in self._columns())
-        return Flow(id_, self.dataset, *values, self.line[index], self.cells)
-
-    def flows(self) -> list[Flow]:
-        count = len(self)
-        id_, *values = self._columns()
-        return list(map(Flow, id_, repeat(self.dataset, count), *values, self.line, repeat(self.cells, count)))
+def flows_of_frame(frame: pd.DataFrame, cells: CellLocator | None) -> list[Flow]:
+    """A Flow per row of a flows frame (see Dataset.frame), in row order."""
+    count = len(frame)
+    firsts, lasts = frame["first"].tolist(), frame["last"].tolist()
+    converted = {
+        "ports": [None if first is pd.NA else _port_range(first, last) for first, last in zip(firsts, lasts)],
+        "bidirectional": frame["direction"].eq("both").tolist(),
+        "line": frame.index.tolist(),
+        "cells": repeat(cells, count),
+    }
+    columns = [converted[f.name] if f.name in converted else frame[f.name].tolist() for f in fields(Flow)]
+    return list(map(Flow, *columns))
 
 
 @dataclass(frozen=True)
@@ -245,13 +218,23 @@ class Dataset:
     source: SourceDocument
     sections: dict[str, Section]
     roles: list[Role]
-    flow_columns: FlowColumns
+    # One row per flow, indexed by the line of flows.csv where the row starts: column
+    # "dataset", the schema's flows columns (enumerations lower-cased) and the ends of
+    # the port range, "first" and "last" (missing for any).
+    frame: pd.DataFrame
+    cells: CellLocator | None  # the flows file, to locate a cell of a row
     errata: list[Erratum]
     files: dict[str, str]  # path -> sha256 of every file read for this dataset
 
     @cached_property
     def flows(self) -> list[Flow]:
-        return self.flow_columns.flows()
+        return flows_of_frame(self.frame, self.cells)
+
+    def flows_at(self, lines: list[int]) -> list[Flow]:
+        """The flows of the rows starting at `lines`, in that order, made without making
+        every other flow (for messages about a few rows)."""
+        made = {flow.line: flow for flow in flows_of_frame(self.frame.loc[list(dict.fromkeys(lines))], self.cells)}
+        return [made[line] for line in lines]
 
 
 @dataclass
@@ -324,9 +307,6 @@ class Model:
             index.setdefault(host.role, []).append(host)
         return index
 
-    def flows_of_role(self, role: str) -> list[Flow]:
-        return list(self.flows_by_role.get(role, ()))
-
     def hosts_of_role(self, role: str) -> list[Host]:
         return list(self.hosts_by_role.get(role, ()))
 
@@ -337,16 +317,6 @@ class Model:
 
     def errata_of_flow(self, flow: str) -> list[Erratum]:
         return [erratum for erratum in self.errata if erratum.flow == flow]
-
-    def forget_cell_positions(self) -> None:
-        """Let go of what only messages about single cells need (the text of the files),
-        for a process that will report no more of them: it is as large as the files."""
-        for dataset in self.datasets:
-            if dataset.flow_columns.cells is not None:
-                dataset.flow_columns.cells.forget_text()
-            for erratum in dataset.errata:
-                if erratum.cells is not None:
-                    erratum.cells.forget_text()
 
     @cached_property
     def fingerprint(self) -> str:

@@ -1,14 +1,10 @@
 """Load a data folder and run every check: the one way every command gets its data."""
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from .checks import run_checks
-from .csvfile import release_memory
 from .issues import Issue, has_errors, sort_key
 from .load import load
 from .model import Model, Settings
@@ -31,26 +27,10 @@ def registry_for(settings: Settings, iana: Path | None = None) -> tuple[Registry
     return build_registry(settings.registry_system, iana, settings.registry_extra)
 
 
-@contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """Loading and checking make millions of objects and no reference cycles worth
-    collecting; the cycle collector rescanning them all as they pile up cost a tenth of
-    the time of checking 100,000 flows."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def load_and_check(data_dir: Path, iana: Path | None = None) -> Checked:
-    with _without_cycle_collection():
-        model, issues = load(Path(data_dir))
-        if model is None:
-            return Checked(None, issues)
-        registry, notes = registry_for(model.settings, iana)
-        issues = sorted(issues + run_checks(model, registry), key=sort_key)
-    release_memory()  # what loading and checking freed, before the outputs are built
+    model, issues = load(Path(data_dir))
+    if model is None:
+        return Checked(None, issues)
+    registry, notes = registry_for(model.settings, iana)
+    issues = sorted(issues + run_checks(model, registry), key=sort_key)
     return Checked(model, issues, registry, notes)

@@ -3,21 +3,19 @@
 Each table of a dataset is a list of `Column`s: what the column means, its
 type, allowed values and an example (rendered for people on the site's schema
 page), and the cell rules the loader enforces. Cell rules are vectorised
-predicates over a column (Arrow compute kernels over an Arrow string array), so
-that validation stays fast on large tables.
+predicates over a column (pandas string operations on a Series of the column's
+cells), so that validation stays fast on large tables.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Callable
 
-import pyarrow as pa
-import pyarrow.compute as pc
+import pandas as pd
 
 from .issues import did_you_mean
-from .model import ANY, PortRange
+from .model import ANY
 
 TRANSPORTS = ("tcp", "udp", ANY)
 DIRECTIONS = ("one-way", "both")
@@ -33,9 +31,6 @@ DYNAMIC_RANGES: dict[str, tuple[int, int, str]] = {
 
 ID_PATTERN = r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?"
 SERVICE_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9._+-]{0,62})"
-# Ports are ASCII digits: Python's \d also matches other scripts' digits (such as
-# "٩٩٩٩٩"), which the vectorised range check would not see.
-PORT_PATTERN = re.compile(r"([0-9]{1,5})(?:-([0-9]{1,5}))?")
 
 
 @dataclass(frozen=True)
@@ -43,7 +38,7 @@ class CellRule:
     """One rule a cell must satisfy. `ok` returns True where the rule holds or does not apply."""
 
     code: str
-    ok: Callable[[pa.Array], pa.Array]  # strings -> booleans
+    ok: Callable[[pd.Series], pd.Series]  # strings -> booleans
     message: Callable[[str], str]
 
 
@@ -70,40 +65,22 @@ class Table:
     def column_names(self) -> list[str]:
         return [column.name for column in self.columns]
 
-    def column(self, name: str) -> Column:
-        return next(column for column in self.columns if column.name == name)
 
 
-def strings(values: list[str]) -> pa.Array:
-    """A column of Python strings as an Arrow string array, for the vectorised rules."""
-    return pa.array(values, type=pa.string())
+def _fullmatch(values: pd.Series, pattern: str) -> pd.Series:
+    return values.str.fullmatch(pattern)
 
 
-def lower_each(values: list[str]) -> list[str]:
-    """A column lower-cased, one string object per distinct value: columns repeat a few
-    values, and str.lower makes a new string on every call."""
-    lowered = {value: value.lower() for value in set(values)}
-    return [lowered[value] for value in values]
-
-
-def _nonempty(values: pa.Array) -> pa.Array:
-    return pc.not_equal(values, "")
-
-
-def _fullmatch(values: pa.Array, pattern: str) -> pa.Array:
-    return pc.match_substring_regex(values, f"^(?:{pattern})$")
-
-
-def _matches(pattern: str) -> Callable[[pa.Array], pa.Array]:
-    def ok(values: pa.Array) -> pa.Array:
-        return pc.or_(pc.equal(values, ""), _fullmatch(values, pattern))
+def _matches(pattern: str) -> Callable[[pd.Series], pd.Series]:
+    def ok(values: pd.Series) -> pd.Series:
+        return values.eq("") | _fullmatch(values, pattern)
 
     return ok
 
 
-def _one_of(choices: tuple[str, ...]) -> Callable[[pa.Array], pa.Array]:
-    def ok(values: pa.Array) -> pa.Array:
-        return pc.or_(pc.equal(values, ""), pc.is_in(pc.utf8_lower(values), value_set=strings(list(choices))))
+def _one_of(choices: tuple[str, ...]) -> Callable[[pd.Series], pd.Series]:
+    def ok(values: pd.Series) -> pd.Series:
+        return values.eq("") | values.str.lower().isin(choices)
 
     return ok
 
@@ -114,29 +91,35 @@ PORT_NUMBER = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|
 PORT_SHAPE = r"[0-9]{1,5}(?:-[0-9]{1,5})?"
 
 
-def _port_bounds(values: pa.Array) -> pa.Array:
+def _port_bounds(values: pd.Series) -> pd.Series:
     shaped = _fullmatch(values, PORT_SHAPE)
-    return pc.or_(pc.invert(shaped), _fullmatch(values, f"{PORT_NUMBER}(?:-{PORT_NUMBER})?"))
+    return ~shaped | _fullmatch(values, f"{PORT_NUMBER}(?:-{PORT_NUMBER})?")
 
 
-def _port_order(values: pa.Array) -> pa.Array:
-    ranges = pc.extract_regex(values, r"^(?P<first>[0-9]{1,5})-(?P<last>[0-9]{1,5})$")  # null where not a range
-    first = pc.cast(pc.struct_field(ranges, "first"), pa.int32())
-    last = pc.cast(pc.struct_field(ranges, "last"), pa.int32())
-    return pc.fill_null(pc.less_equal(first, last), True)
+def _port_order(values: pd.Series) -> pd.Series:
+    ranges = values[values.str.fullmatch(r"[0-9]{1,5}-[0-9]{1,5}")]
+    first = ranges.str.replace(r"-.*", "", regex=True).astype("int32")
+    last = ranges.str.replace(r".*-", "", regex=True).astype("int32")
+    ok = pd.Series(True, index=values.index)
+    ok[ranges.index] = first <= last
+    return ok
 
 
-@lru_cache(maxsize=None)
-def parse_ports(text: str) -> PortRange | None:
-    """'1433' -> 1433..1433, '49152-65535' -> range, 'any' -> None. Assumes a validated cell."""
-    if text.lower() == ANY:
-        return None
-    match = PORT_PATTERN.fullmatch(text)
-    if match is None:
-        raise ValueError(f"not a port: {text!r}")
-    first = int(match.group(1))
-    last = int(match.group(2) or first)
-    return PortRange(first, last)
+def port_ends(ports: pd.Series) -> pd.DataFrame:
+    """The first and last port of each validated, lower-cased port cell, as columns
+    'first' and 'last' (missing for 'any'): '1433' -> 1433, 1433; '49152-65535' -> 49152, 65535."""
+    numbered = ports.ne(ANY)
+    first = ports.str.replace(r"-.*", "", regex=True).where(numbered, "0").astype("int32")
+    last = ports.str.replace(r"^.*-", "", regex=True).where(numbered, "0").astype("int32")
+    return pd.DataFrame({"first": first.astype("Int32").where(numbered), "last": last.astype("Int32").where(numbered)},
+                        index=ports.index)
+
+
+def among(values: pd.Series, choices) -> pd.Series:
+    """values.isin(choices) for a string column and many choices: pandas tests Arrow
+    strings against a long list of choices one Python object at a time, and object
+    arrays through a hash table."""
+    return values.astype(object).isin(pd.Series(list(choices), dtype=object))
 
 
 def _port_message(value: str) -> str:

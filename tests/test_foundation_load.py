@@ -163,7 +163,7 @@ def test_second_dataset_is_picked_up_without_code_change(data_dir: Path):
     model, issues = load(data_dir)
     assert issues == []
     assert [d.id for d in model.datasets] == ["dpm-2012r2", "other-product"]
-    assert "console-https" in {f.id for f in model.flows_of_role("dpm-server")}
+    assert "console-https" in {f.id for f in model.flows_by_role.get("dpm-server", [])}
     assert [r.id for r in model.roles][-1] == "backup-console"
 
 
@@ -176,10 +176,11 @@ LOCATED = re.compile(r"^[^:]+:\d+:\d+: [LSC]\d{3} .+$")
 
 def test_cli_exit_codes_and_text_format(data_dir: Path, capsys):
     assert main(["check", "--data", str(data_dir)]) == 0
+    capsys.readouterr()
     edit_row(data_dir / FLOWS, "id", "sql-browser", port="0")
     assert main(["check", "--data", str(data_dir)]) == 1
-    err = capsys.readouterr().err.splitlines()
-    assert LOCATED.match(err[0]) and err[0].endswith("S103 port: port '0' is outside 1-65535")
+    out = capsys.readouterr().out.splitlines()  # findings go to standard output
+    assert LOCATED.match(out[0]) and out[0].endswith("S103 port: port '0' is outside 1-65535")
     with pytest.raises(SystemExit) as exit_info:
         main(["check", "--no-such-option"])
     assert exit_info.value.code == 2
@@ -197,7 +198,7 @@ def test_cli_json_format(data_dir: Path, capsys):
 
 def test_missing_data_folder_is_an_error_not_a_traceback(tmp_path: Path, capsys):
     assert main(["check", "--data", str(tmp_path / "nowhere")]) == 1
-    assert "L001" in capsys.readouterr().err
+    assert "L001" in capsys.readouterr().out
 
 
 def test_line_numbers_survive_multiline_cells(data_dir: Path):
@@ -240,7 +241,7 @@ def test_the_columnar_reader_agrees_with_the_row_reader_wherever_it_answers(tmp_
     assert [str(i) for i in fast_issues] == [str(i) for i in slow_issues]
     assert (fast is None) == (slow is None)
     if fast is not None:
-        assert fast.columns == slow.columns
+        assert fast.frame.equals(slow.frame)
         assert fast.lines == slow.lines
 
 
@@ -251,7 +252,7 @@ def test_large_plain_files_take_the_columnar_reader(tmp_path: Path):
     assert columnar is not None
     table, issues = columnar
     assert issues == [] and len(table) == 2000
-    assert table.row(1999) == {"id": "f1999", "name": "name, 1999", "note": "note 1999"}
+    assert table.row(2001) == {"id": "f1999", "name": "name, 1999", "note": "note 1999"}  # by line
     assert table.lines[:2] == [2, 3]
 
 
@@ -277,14 +278,18 @@ def test_large_files_report_bad_cells_at_their_rows(data_dir: Path, reader: str)
                              ("S105", first + 1200, "transport"), ("S103", first + 1300, "port")]
 
 
-def test_forgetting_cell_positions_keeps_lines_and_drops_columns(data_dir: Path):
+def test_a_flow_locates_its_cells_from_the_frame(data_dir: Path):
     path = data_dir / FLOWS
     line = edit_row(path, "id", "sql-engine-default", port="0")
-    model, issues = load(data_dir)
+    _, issues = load(data_dir)
     assert [(i.code, i.line) for i in issues] == [("S103", line)] and issues[0].column > 1
+    bad_port_column = issues[0].column
     edit_row(path, "id", "sql-engine-default", port="1433")
     model, issues = load(data_dir)
+    assert issues == []
+    (dataset,) = model.datasets
     flow = next(flow for flow in model.flows if flow.id == "sql-engine-default")
-    assert flow.where("port").column > 1
-    model.forget_cell_positions()
-    assert flow.where("port") == type(flow.location)(flow.location.file, line, 1)
+    # The port cell starts where the message about the bad port pointed.
+    assert (flow.where("port").line, flow.where("port").column) == (line, bad_port_column)
+    assert dataset.frame.loc[line, "id"] == "sql-engine-default" and flow.line == line
+    assert dataset.flows_at([line]) == [flow]

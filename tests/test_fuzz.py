@@ -52,9 +52,9 @@ def run_cli(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def issue_lines(stderr: str) -> list[str]:
-    """The problem lines of `check`'s stderr (without the summary and registry notes)."""
-    return [line for line in stderr.splitlines() if line and not SUMMARY_LINE.match(line) and not line.startswith("note: ")]
+def issue_lines(output: str) -> list[str]:
+    """The problem lines of `check`'s output (without the summary and registry notes)."""
+    return [line for line in output.splitlines() if line and not SUMMARY_LINE.match(line) and not line.startswith("note: ")]
 
 
 def first_dataset(data_dir: Path) -> Path:
@@ -83,16 +83,16 @@ def assert_check_contract(data_dir: Path) -> int:
     """The invariants of `check` on any input; returns its exit code."""
     code, out, err = run_cli(["check", "--data", str(data_dir)])
     assert code in (0, 1), err
-    problems = issue_lines(err)
+    problems = issue_lines(out)
     bad = [line for line in problems if not ISSUE_LINE.match(line)]
     assert not bad, f"malformed problem lines: {bad[:3]}"
     codes = [line.split(": ", 1)[1].split(" ", 1)[0] for line in problems]
     assert all(code_ in CATALOG for code_ in codes), codes
     errors = [c for c in codes if CATALOG[c].severity.value == "error"]
     if code == 1:
-        assert errors, f"rejected without an error line:\n{err}"
+        assert errors, f"rejected without an error line:\n{out}"
     else:
-        assert not errors, err
+        assert not errors, out
     # The JSON report agrees with the text one.
     json_code, json_out, _ = run_cli(["check", "--data", str(data_dir), "--format", "json"])
     report = json.loads(json_out)
@@ -315,30 +315,30 @@ def test_port_forms(data_dir, port):
     index = next(i for i, row in enumerate(rows) if not row["dynamic"] and row["transport"] != "any" and row["id"] not in corrected)
     rows[index].update(port=port, transport="tcp", service="")
     write_rows(flows, header, rows)
-    code, _, err = run_cli(["check", "--data", str(data_dir)])
-    mine = [line for line in issue_lines(err) if f"flows.csv:{index + 2}:" in line]
+    code, out, _ = run_cli(["check", "--data", str(data_dir)])
+    mine = [line for line in issue_lines(out) if f"flows.csv:{index + 2}:" in line]
     # The oracle: ASCII digits without leading zeros, 1-65535, ranges in order, or 'any'.
     well_formed = re.fullmatch(r"\s*(?:[1-9][0-9]{0,4}(?:-[1-9][0-9]{0,4})?|(?i:any))\s*", port)
     if well_formed and port.strip().lower() != "any":
         numbers = [int(n) for n in port.strip().split("-")]
         well_formed = all(1 <= n <= 65535 for n in numbers) and numbers == sorted(numbers)
     if well_formed:
-        assert not [line for line in mine if re.search(r" S10[34] ", line)], err
+        assert not [line for line in mine if re.search(r" S10[34] ", line)], out
     else:
         assert code == 1
         at = f"flows.csv:{index + 2}:{cell_column(flows, index + 2, 'port')}: "
-        assert any(at in line and re.search(r" S10[134] port", line) for line in mine), err
-        assert all(ISSUE_LINE.match(line) for line in issue_lines(err))
+        assert any(at in line and re.search(r" S10[134] port", line) for line in mine), out
+        assert all(ISSUE_LINE.match(line) for line in issue_lines(out))
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "latin-1", "cp1252"])
 def test_foreign_encodings_are_refused_with_l002(data_dir, encoding):
     roles = first_dataset(data_dir) / "roles.csv"
     roles.write_bytes(roles.read_text(encoding="utf-8").replace("e", "é").encode(encoding))
-    code, _, err = run_cli(["check", "--data", str(data_dir)])
+    code, out, _ = run_cli(["check", "--data", str(data_dir)])
     assert code == 1
-    mine = [line for line in issue_lines(err) if "roles.csv" in line]
-    assert len(mine) == 1 and " L002 " in mine[0] and ISSUE_LINE.match(mine[0]), err
+    mine = [line for line in issue_lines(out) if "roles.csv" in line]
+    assert len(mine) == 1 and " L002 " in mine[0] and ISSUE_LINE.match(mine[0]), out
 
 
 @pytest.mark.parametrize("salt, offset", [(b"\x00", 3), (b"\x0c", 3), (b"\x1b", 7), (b'"', 0)])
@@ -349,10 +349,10 @@ def test_stray_bytes_are_located(data_dir, salt, offset):
     lines = roles.read_bytes().split(b"\n")
     lines[2] = lines[2][:offset] + salt + lines[2][offset:]
     roles.write_bytes(b"\n".join(lines))
-    status, _, err = run_cli(["check", "--data", str(data_dir)])
+    status, out, _ = run_cli(["check", "--data", str(data_dir)])
     assert status == 1
-    mine = [line for line in issue_lines(err) if "roles.csv" in line]
-    assert len(mine) == 1 and " L003 " in mine[0], err
+    mine = [line for line in issue_lines(out) if "roles.csv" in line]
+    assert len(mine) == 1 and " L003 " in mine[0], out
     assert mine[0].split(": ")[0].endswith(f"roles.csv:3:{offset + 1}"), mine
 
 
@@ -364,12 +364,12 @@ def test_unicode_line_separators_stay_inside_cells(data_dir, separator):
     header, rows = read_rows(roles)
     rows[0]["description"] = f"before{separator}after"
     write_rows(roles, header, rows)
-    code, _, err = run_cli(["check", "--data", str(data_dir)])
-    assert not [line for line in issue_lines(err) if " L007 " in line], err
+    code, out, _ = run_cli(["check", "--data", str(data_dir)])
+    assert not [line for line in issue_lines(out) if " L007 " in line], out
     if separator == "\x1c":
-        assert code == 1 and any(" L003 " in line and "roles.csv:2:" in line for line in issue_lines(err)), err
+        assert code == 1 and any(" L003 " in line and "roles.csv:2:" in line for line in issue_lines(out)), out
     else:
-        assert code == 0, err
+        assert code == 0, out
 
 
 def test_duplicate_ids_and_unknown_roles_are_located(data_dir):
@@ -378,12 +378,12 @@ def test_duplicate_ids_and_unknown_roles_are_located(data_dir):
     rows.append(dict(rows[0]))
     rows.append(dict(rows[1], id="fuzz-unknown-role", source="no-such-role"))
     write_rows(flows, header, rows)
-    code, _, err = run_cli(["check", "--data", str(data_dir)])
+    code, out, _ = run_cli(["check", "--data", str(data_dir)])
     assert code == 1
-    problems = issue_lines(err)
-    assert any(f"flows.csv:{len(rows)}:1: S107 " in line for line in problems), err
+    problems = issue_lines(out)
+    assert any(f"flows.csv:{len(rows)}:1: S107 " in line for line in problems), out
     at = f"flows.csv:{len(rows) + 1}:{cell_column(flows, len(rows) + 1, 'source')}: S106 source"
-    assert any(at in line for line in problems), err
+    assert any(at in line for line in problems), out
 
 
 def test_unreadable_roles_file_is_one_issue_not_one_per_flow(data_dir):
@@ -391,8 +391,8 @@ def test_unreadable_roles_file_is_one_issue_not_one_per_flow(data_dir):
     roles are not each reported as naming an unknown role."""
     roles = first_dataset(data_dir) / "roles.csv"
     roles.write_bytes(roles.read_text(encoding="utf-8").encode("utf-16"))
-    code, _, err = run_cli(["check", "--data", str(data_dir)])
+    code, out, _ = run_cli(["check", "--data", str(data_dir)])
     assert code == 1
-    problems = issue_lines(err)
-    assert [line for line in problems if "roles.csv" in line and " L002 " in line], err
-    assert not [line for line in problems if "flows.csv" in line and " S106 " in line], err
+    problems = issue_lines(out)
+    assert [line for line in problems if "roles.csv" in line and " L002 " in line], out
+    assert not [line for line in problems if "flows.csv" in line and " S106 " in line], out

@@ -13,10 +13,10 @@ from test_fuzz import ISSUE_LINE, cell_column, first_dataset, issue_lines, run_c
 
 
 def _issues(data_dir: Path, code: str) -> list[str]:
-    rc, _, err = run_cli(["check", "--data", str(data_dir)])
-    found = [line for line in issue_lines(err) if f": {code} " in line]
+    rc, out, _ = run_cli(["check", "--data", str(data_dir)])
+    found = [line for line in issue_lines(out) if f": {code} " in line]
     if code == "L006":
-        assert rc == 1, err
+        assert rc == 1, out
     return found
 
 
@@ -38,9 +38,9 @@ def _set_cell(path: Path, index: int, column: str, value: str) -> int:
 def test_field_at_limit_is_read(data_dir):
     flows = first_dataset(data_dir) / "flows.csv"
     _set_cell(flows, 0, "purpose", "x" * csvfile.MAX_FIELD_CHARS)
-    rc, _, err = run_cli(["check", "--data", str(data_dir)])
-    assert rc == 0, err
-    assert not [line for line in issue_lines(err) if " L006 " in line]
+    rc, out, _ = run_cli(["check", "--data", str(data_dir)])
+    assert rc == 0, out
+    assert not [line for line in issue_lines(out) if " L006 " in line]
 
 
 def test_field_over_limit_is_located(data_dir):
@@ -73,8 +73,8 @@ def _row_of_length(path: Path, index: int, length: int) -> int:
 def test_row_at_limit_is_read(data_dir):
     flows = first_dataset(data_dir) / "flows.csv"
     _row_of_length(flows, 0, csvfile.MAX_ROW_CHARS)
-    rc, _, err = run_cli(["check", "--data", str(data_dir)])
-    assert rc == 0, err
+    rc, out, _ = run_cli(["check", "--data", str(data_dir)])
+    assert rc == 0, out
 
 
 def test_row_over_limit_is_located(data_dir):
@@ -101,9 +101,9 @@ def test_oversized_header_row_stops_reading(data_dir):
     text = roles.read_text(encoding="utf-8")
     header, rest = text.split("\n", 1)
     roles.write_text(header + " " * csvfile.MAX_ROW_CHARS + "\n" + rest, encoding="utf-8")
-    rc, _, err = run_cli(["check", "--data", str(data_dir)])
+    rc, out, _ = run_cli(["check", "--data", str(data_dir)])
     assert rc == 1
-    mine = [line for line in issue_lines(err) if "roles.csv" in line]
+    mine = [line for line in issue_lines(out) if "roles.csv" in line]
     assert [(_location(line)[1:], line.split(": ")[1].split()[0]) for line in mine] == [((1, 1), "L006")]
 
 
@@ -117,9 +117,9 @@ def test_columns_at_limit_are_read(data_dir):
     """At MAX_COLUMNS the header is read; the extra names are then unknown columns (L005), not too many."""
     roles = first_dataset(data_dir) / "roles.csv"
     _header_with(roles, csvfile.MAX_COLUMNS)
-    rc, _, err = run_cli(["check", "--data", str(data_dir)])
+    rc, out, _ = run_cli(["check", "--data", str(data_dir)])
     assert rc == 1
-    codes = {line.split(": ")[1].split()[0] for line in issue_lines(err) if "roles.csv" in line}
+    codes = {line.split(": ")[1].split()[0] for line in issue_lines(out) if "roles.csv" in line}
     assert codes == {"L005"}
 
 
@@ -127,9 +127,9 @@ def test_columns_at_limit_are_read(data_dir):
 def test_columns_over_limit_are_refused(data_dir, count):
     roles = first_dataset(data_dir) / "roles.csv"
     _header_with(roles, count)
-    rc, _, err = run_cli(["check", "--data", str(data_dir)])
+    rc, out, _ = run_cli(["check", "--data", str(data_dir)])
     assert rc == 1
-    mine = [line for line in issue_lines(err) if "roles.csv" in line]
+    mine = [line for line in issue_lines(out) if "roles.csv" in line]
     # One L006 at the header, and no L005 for each of the thousands of unknown names.
     assert len(mine) == 1 and " L006 " in mine[0] and _location(mine[0])[1:] == (1, 1), mine
     assert f"{count} columns" in mine[0] and str(csvfile.MAX_COLUMNS) in mine[0]
@@ -141,8 +141,8 @@ def test_file_at_size_limit_is_read(data_dir, monkeypatch):
     64 MiB of valid rows would prove nothing more.)"""
     largest = max(data_dir.rglob("*.csv"), key=lambda path: path.stat().st_size)
     monkeypatch.setattr(csvfile, "MAX_FILE_BYTES", largest.stat().st_size)
-    rc, _, err = run_cli(["check", "--data", str(data_dir)])
-    assert rc == 0, err
+    rc, out, _ = run_cli(["check", "--data", str(data_dir)])
+    assert rc == 0, out
     monkeypatch.setattr(csvfile, "MAX_FILE_BYTES", largest.stat().st_size - 1)
     found = _issues(data_dir, "L006")
     assert [_location(line) for line in found] == [(_location(found[0])[0], 1, 1)]

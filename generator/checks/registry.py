@@ -1,0 +1,71 @@
+"""Checks against the service registry: a named service's registered ports."""
+from __future__ import annotations
+
+import difflib
+from typing import Iterator
+
+from ..issues import Issue, did_you_mean, issue
+from ..model import ANY, Model, PortRange
+from ..registry import Registry
+from ..schema import among
+from .registration import check
+
+
+def _ranges_text(ranges: list[tuple[str, PortRange]]) -> str:
+    return ", ".join(f"{ports}/{transport}" for transport, ports in ranges)
+
+
+def _close_port(port: int, candidates: list[int]) -> int | None:
+    """A registered port that looks like a typo of `port`: one digit changed, added,
+    dropped or two swapped, or within 10."""
+    text = str(port)
+    best = None
+    for candidate in candidates:
+        other = str(candidate)
+        ratio = difflib.SequenceMatcher(None, text, other).ratio()
+        if ratio >= 0.75 or abs(candidate - port) <= 10:
+            if best is None or abs(candidate - port) < abs(best - port):
+                best = candidate
+    return best
+
+
+@check("C201")
+def registry_mismatch(model: Model, registry: Registry) -> Iterator[Issue]:
+    """A row that names a registered service must use a port and transport registered for it.
+    A near miss such as 1443/tcp for ms-sql-s (1433/tcp) gets a "did you mean"."""
+    def registered_for(service: str, transport: str, first: int, last: int) -> bool:
+        transports = ("tcp", "udp") if transport == ANY else (transport,)
+        return any(first in r and last in r for t in transports for r in registry.ports(service, t))
+
+    for dataset in model.datasets:
+        frame = dataset.frame
+        named = frame[frame["service"].ne("") & frame["first"].notna() & frame["dynamic"].eq("")]
+        named = named[among(named["service"], [s for s in named["service"].unique() if registry.knows(s)])]
+        # Each combination is looked up once; rows repeat a few.
+        keys = ["service", "transport", "first", "last"]
+        combinations = named[keys].drop_duplicates()
+        unregistered = combinations[[not registered_for(*key) for key in combinations.itertuples(index=False)]]
+        for flow in dataset.flows_at(named.reset_index().merge(unregistered, on=keys)["line"].tolist()):
+            ports = flow.ports
+            transports = ["tcp", "udp"] if flow.transport == ANY else [flow.transport]
+            entries = registry.all_ports(flow.service)
+            same_transport = [r.first for t, r in entries if t in transports and r.is_single]
+            close = _close_port(ports.first, same_transport) if ports.is_single else None
+            hint = f"; did you mean {close}/{flow.transport}?" if close is not None else ""
+            yield issue(
+                "C201", flow.where("port"),
+                f"{flow.id}: service {flow.service} is registered as {_ranges_text(entries)}, not {flow.label}{hint}",
+                "port",
+            )
+
+
+@check("C202")
+def unknown_service(model: Model, registry: Registry) -> Iterator[Issue]:
+    """A service name that no registry knows is probably misspelt (or belongs in the vendor registry)."""
+    for dataset in model.datasets:
+        services = dataset.frame["service"]
+        unknown = [service for service in services.unique() if service and not registry.knows(service)]
+        for flow in dataset.flows_at(services.index[among(services, unknown)].tolist()) if unknown else ():
+            hint = (did_you_mean(flow.service, registry.entries, cutoff=0.8)
+                    or "; add it to the vendor registry if it is a vendor port")
+            yield issue("C202", flow.where("service"), f"{flow.id}: service {flow.service!r} is not in the registry{hint}", "service")

@@ -1,0 +1,77 @@
+"""Checks on ports mentioned in free text."""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Iterator
+
+import pandas as pd
+
+from ..issues import Issue, issue
+from ..model import Model
+from ..portscan import scan
+from ..registry import Registry
+from ..schema import among
+from .registration import check
+
+FREE_TEXT_COLUMNS = ("purpose", "condition", "assumption", "rule")
+
+# A vectorised screen (RE2, through pandas' string methods) that rules out most texts
+# before `scan` reads the rest. Every shape of mention `scan` knows holds one of these:
+# a transport or "port" word, then (through the words scan allows between) a digit
+# (KEYWORD); or after a number, "/tcp", a range sign, or a "port" word (FOLLOWER). The
+# classes are wider than scan's: they may keep a text scan finds nothing in, never the
+# reverse. The space class is Python's \s spelt out, since RE2's \s is ASCII only.
+_SPACE = "[" + "".join(chr(code) for code in range(0x3001) if chr(code).isspace()) + "]"
+_BEFORE_NUMBER = (rf"(?:tcp|udp|ports?)(?:(?:{_SPACE}|-)+ports?)?(?:{_SPACE}+(?:range|number)s?)?"
+                  rf"(?:{_SPACE}+(?:of|from))?:?{_SPACE}+")
+_KEYWORD = rf"(?i){_BEFORE_NUMBER}[0-9]"
+_KEYWORD_NUMBER = rf"(?is)^.*?{_BEFORE_NUMBER}([0-9]+).*$"
+_FOLLOWER = (rf"(?i){_SPACE}*/{_SPACE}*(?:tcp|udp)|{_SPACE}*(?:-|–|—|through|to){_SPACE}*[0-9]"
+             rf"|[0-9](?:{_SPACE}+(?:tcp|udp))?{_SPACE}+ports?")
+
+
+def may_mention_other_ports(texts: pd.Series, known: set[int]) -> pd.Series:
+    """The texts that may mention a port outside `known`. A text is ruled out when it
+    shows no mention shape, or exactly one: a keyword before a known port ("on port
+    1433"). A range, "/tcp" or "port" after that number, or a second keyword, would be
+    another shape."""
+    present = texts[texts.ne("")]
+    shaped = present[present.str.contains(_KEYWORD) | present.str.contains(_FOLLOWER)]
+    if shaped.empty:
+        return shaped
+    single = shaped[shaped.str.count(_KEYWORD).eq(1) & ~shaped.str.contains(_FOLLOWER)]
+    # The number after the keyword, by rewriting the text to it (RE2 has no extract that
+    # pandas uses; its replace is vectorised).
+    number = single.str.replace(_KEYWORD_NUMBER, r"\1", regex=True)
+    known_only = pd.Series(False, index=shaped.index)
+    known_only[single.index] = among(number, map(str, known))
+    return shaped[~known_only]
+
+
+@check("C206")
+def prose_port(model: Model, registry: Registry) -> Iterator[Issue]:
+    """A port number written in a free-text column must be a port some flow of the dataset
+    uses, or a published value that an erratum of the row corrects."""
+    for dataset in model.datasets:
+        frame = dataset.frame
+        ends = frame[["first", "last"]].dropna()
+        singles = set(ends["first"].tolist()) | set(ends["last"].tolist())
+        explained: dict[str, set[int]] = defaultdict(set)
+        for erratum in dataset.errata:
+            explained[erratum.flow].update(int(n) for n in re.findall(r"\d{1,5}", erratum.published))
+        for column in FREE_TEXT_COLUMNS:
+            texts = may_mention_other_ports(frame[column], singles)
+            unexplained = {line: ports for line, flow_id, text in zip(texts.index, frame.loc[texts.index, "id"], texts)
+                           if (ports := [port for mention in scan(text)
+                                         for port in dict.fromkeys((mention.ports.first, mention.ports.last))
+                                         if port not in singles and port not in explained.get(flow_id, ())])}
+            for flow in dataset.flows_at(list(unexplained)):
+                for port in unexplained[flow.line]:
+                    if flow.ports is not None and port in flow.ports:
+                        continue
+                    yield issue(
+                        "C206", flow.where(column),
+                        f"{flow.id}: {column} mentions port {port}, which no flow of {dataset.id} uses (the row says {flow.label})",
+                        column,
+                    )
