@@ -3,9 +3,12 @@
 Aerleon renders each term as a chain, which is kept as rendered. What Aerleon cannot
 say is written here: it names every table `filtering_policies` (two roles on one host
 would merge), it cannot make a file that replaces its own table when loaded again, and
-its base chain accepts neither loopback traffic nor the ICMP a host needs. So the file
-declares the role's table, deletes it and defines it again in one transaction, and the
-base chain, the only one hooked into input, is written here with the host defaults.
+its base chain accepts neither loopback traffic nor the ICMP a host needs. ICMP terms in
+Aerleon would not do: it adds `ct state new` to every accept, and the kernel leaves
+neighbour discovery untracked and ICMP errors related, so such terms would never match
+them. So the file declares the role's table, deletes it and defines it again in one
+transaction, and the base chain, the only one hooked into input, is written here with
+the host defaults.
 """
 from __future__ import annotations
 
