@@ -24,11 +24,13 @@ import random
 import sys
 from pathlib import Path
 
-FLOW_COLUMNS = ["id", "transport", "port", "dynamic", "source", "destination", "direction", "service",
-                "program", "rule", "purpose", "condition", "reference", "assumption"]
-ROLE_COLUMNS = ["id", "name", "description"]
-ERRATA_COLUMNS = ["id", "flow", "field", "published", "corrected", "rationale", "evidence", "reference"]
-INVENTORY_COLUMNS = ["role", "host", "address", "note"]
+from generator.schema import ERRATA, FLOWS, INVENTORY, ROLES
+
+# The files' columns are the schema's; a row leaves out the optional cells it does not fill.
+FLOW_COLUMNS = FLOWS.column_names
+ROLE_COLUMNS = ROLES.column_names
+ERRATA_COLUMNS = ERRATA.column_names
+INVENTORY_COLUMNS = INVENTORY.column_names
 REGISTRY_COLUMNS = ["Service Name", "Port Number", "Transport Protocol", "Description", "Assignee", "Contact",
                     "Registration Date", "Modification Date", "Reference", "Service Code",
                     "Unauthorized Use Reported", "Assignment Notes"]

@@ -293,3 +293,27 @@ def test_a_flow_locates_its_cells_from_the_frame(data_dir: Path):
     assert (flow.where("port").line, flow.where("port").column) == (line, bad_port_column)
     assert dataset.frame.loc[line, "id"] == "sql-engine-default" and flow.line == line
     assert dataset.flows_at([line]) == [flow]
+
+
+def test_the_flow_model_holds_the_schema_columns_in_order():
+    """flows.csv's columns are defined once, in the schema: a Flow holds each of them, in
+    the same order, under its own name or the converted field that stands for it."""
+    from dataclasses import fields
+
+    from generator.model import FLOW_FIELD_OF_COLUMN, Flow
+    from generator.schema import FLOWS
+
+    record_fields = [f.name for f in fields(Flow) if f.name not in ("dataset", "line", "cells")]
+    assert record_fields == [FLOW_FIELD_OF_COLUMN.get(name, name) for name in FLOWS.column_names]
+
+
+def test_the_flows_frame_has_the_schema_columns(data_dir: Path):
+    from generator.schema import FLOWS
+
+    model, issues = load(data_dir)
+    (dataset,) = model.datasets
+    assert list(dataset.frame.columns) == ["dataset", *FLOWS.column_names, "first", "last"]
+    assert dataset.frame.index.name == "line"
+    flow = dataset.flows[0]
+    assert [flow.value(name) for name in FLOWS.column_names] == [
+        str(dataset.frame.iloc[0][name]) for name in FLOWS.column_names]
