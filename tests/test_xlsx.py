@@ -21,9 +21,9 @@ from openpyxl.utils.escape import unescape
 from generator.cli import main
 from generator.outputs.xlsx import change_request_workbook
 from generator.pipeline import load_and_check
-from generator.provenance import FLOW_FIELDS, ROWS_HASH_COVERS
+from generator.outputs.xlsx.provenance import FLOW_FIELDS, ROWS_HASH_COVERS
 from generator.views import role_lines
-from generator.xlsx_profiles import DECISIONS, PROFILES
+from generator.outputs.xlsx.profiles import DECISIONS, PROFILES
 
 from conftest import append_row, edit_row, read_rows, write_rows
 from hostile import HOSTILE_TEXT

@@ -11,7 +11,8 @@ import pytest
 from openpyxl import load_workbook
 
 from generator.cli import main
-from generator.provenance import BLAME_CACHE, NOT_AVAILABLE, UNCOMMITTED, _parse_blame, blame
+from generator.git import BLAME_CACHE, blame, parse_blame
+from generator.outputs.xlsx.provenance import NOT_AVAILABLE, UNCOMMITTED
 
 from conftest import append_row, edit_row, read_rows, write_rows
 
@@ -180,7 +181,7 @@ def test_blame_from_the_cache_and_a_diff_agrees_with_git_blame(tmp_path):
         commit(run, f"round {round}")
         for _ in range(2):  # the first call blames HEAD and caches it; the second reads the cache
             edit()
-            expected = _parse_blame(run("blame", "--incremental", "--", "rows.csv")).commits
+            expected = parse_blame(run("blame", "--incremental", "--", "rows.csv")).commits
             assert blame(rows).commits == expected
     cache = tmp_path / run("rev-parse", "--git-path", BLAME_CACHE).strip()
     assert len(list(cache.glob("*/*.json"))) == 1  # only the blame of the latest version is kept

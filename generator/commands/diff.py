@@ -34,9 +34,9 @@ from ..model import Model
 from ..output_files import replace_file
 from ..outputs.markdown import inline, table
 from ..pipeline import Checked, load_and_check
-from ..provenance import git
+from ..git import git
 from ..views import datasets_text
-from ..xlsx_profiles import PROFILES
+from ..outputs.xlsx.profiles import PROFILES
 
 SETTINGS_FILE = "portbook.toml"
 JSON_FORMAT = "portbook-diff/1"

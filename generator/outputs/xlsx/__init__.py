@@ -1,0 +1,93 @@
+"""Excel firewall change requests: one workbook per role, build/xlsx/<role>.xlsx.
+
+Each workbook lists every directed line the firewall of the role's hosts must
+allow, in a layout chosen from `profiles`. Data text is always written as text
+cells, never as formulas, and the same data always gives the same bytes
+(`archive`). The cover names what the request lists (`provenance`), not the
+whole data, so an edited row changes the workbooks listing it and leaves the
+others' bytes as they were. openpyxl's write-only workbook writes the sheets
+(`sheets`).
+"""
+from __future__ import annotations
+
+import argparse
+
+from openpyxl import Workbook
+
+from ...csvfile import display_path
+from ...issues import settings_error
+from ...model import Model
+from ...output_files import OutputFiles
+from ...views import RequestLine, role_lines
+from .archive import workbook_bytes
+from .profiles import DEFAULT_PROFILE, PROFILES, Profile, Row, RowFacts
+from .provenance import DataHistory, provenance
+from .sheets import add_named_styles, cover_sheet, request_sheet
+
+__all__ = ["add_arguments", "build", "change_request_workbook"]
+
+
+def _workbook(model: Model, lines: list[RequestLine], *, title: str, roles: list[str], profile: Profile,
+              with_action: bool, history: DataHistory | None, facts: RowFacts | None = None) -> bytes:
+    columns = list(profile.columns)
+    if with_action:
+        columns.insert(profile.action_at, profile.action)
+    facts = facts or RowFacts(model)  # one per build when given: its caches serve every workbook
+    rows = [Row(number, line, facts) for number, line in enumerate(lines, 1)]
+    table = [list(map(column.value, rows)) for column in columns]  # column by column
+    workbook = Workbook(write_only=True)
+    styles = add_named_styles(workbook)
+    if profile.cover:
+        source = provenance(model, history, ((line.action, line.flow) for line in lines), roles)
+        cover_sheet(workbook.create_sheet("Cover"), styles, facts, title, roles, lines, columns, source)
+    request_sheet(workbook.create_sheet(profile.sheet_title), styles, columns, table, "RequestLines")
+    return workbook_bytes(workbook)
+
+
+def _profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown xlsx profile {name!r}; known: {', '.join(PROFILES)}") from None
+
+
+def change_request_workbook(model: Model, lines: list[RequestLine], *, title: str, profile: str = "change-request") -> bytes:
+    """A change request listing `lines` with their action (add/remove), in the layout of `profile`."""
+    roles = list(dict.fromkeys(line.role for line in lines))
+    return _workbook(model, lines, title=title, roles=roles, profile=_profile(profile), with_action=True,
+                     history=DataHistory(model))
+
+
+def add_arguments(group) -> None:
+    group.add_argument("--xlsx-profile", choices=sorted(PROFILES), default=None,
+                       help=f"workbook layout (default: [xlsx] profile in portbook.toml, else {DEFAULT_PROFILE})")
+
+
+def selected_profile(model: Model, args: argparse.Namespace) -> Profile:
+    name = getattr(args, "xlsx_profile", None)
+    if name:
+        return _profile(name)
+    name = str(model.settings.section("xlsx").get("profile", DEFAULT_PROFILE))
+    if name not in PROFILES:
+        # A bad setting is bad input: reported like the loader's messages, without a traceback.
+        raise settings_error(display_path(model.settings.path),
+                             f"[xlsx] profile {name!r} is not a known layout; known: {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[str]:
+    profile = selected_profile(model, args)
+    history = DataHistory(model)  # git blame of each data file, once for every workbook
+    uncovered = {role.id for role in model.roles if not model.hosts_of_role(role.id)}
+    placeholder_lines: dict[str, int] = {}
+    facts = RowFacts(model)
+    for role in model.roles:
+        lines = role_lines(model, role.id)
+        for line in lines:
+            for end in {line.source, line.destination} & uncovered:
+                placeholder_lines[end] = placeholder_lines.get(end, 0) + 1
+        title = f"Firewall change request: {role.name}"
+        files.add(f"{role.id}.xlsx", _workbook(model, lines, title=title, roles=[role.id], profile=profile,
+                                                with_action=False, history=history, facts=facts))
+    return [f"role {role} has no inventory addresses: {count} lines use a placeholder"
+            for role, count in placeholder_lines.items()]
