@@ -665,3 +665,29 @@ def test_a_role_reached_only_through_a_program_gets_a_windows_script_alone(data_
                      r"\(nftables only: the Windows Firewall script allows the program as rule i_program-vault-program\)$",
                      listing, re.MULTILINE)
     assert "- `backup-vault`:" not in listing
+
+
+def test_program_paths_from_the_settings_name_the_program_in_full(data_dir, tmp_path, capsys):
+    settings = data_dir / "portbook.toml"
+    path = "C:\\Program Files (x86)\\Microsoft DPM\\DPM\\bin\\Msdpm.exe"
+    settings.write_text(settings.read_text(encoding="utf-8") + f"\n[policy.program_paths]\n'msdpm.exe' = '{path}'\n",
+                        encoding="utf-8")
+    assert build(data_dir, tmp_path) == 0
+    notes = capsys.readouterr().err
+    rules = parse_netsh((tmp_path / "policy" / "out" / "dpm-server.bat").read_bytes().decode("utf-8"))
+    programs = {rule["name"]: rule["program"] for rule in rules if "program" in rule}
+    assert programs == {"i_program-dpm-service-program": path, "i_program-replication-agent-program": "Dpmra.exe"}
+    # A program left without its folder matches nothing on Windows: the build says so.
+    assert ("policy: Windows program rules name Dpmra.exe without its folder; Windows Firewall matches programs "
+            "by full path, so give it in [policy] program_paths") in notes
+    assert "name Msdpm.exe without" not in notes
+
+
+@pytest.mark.parametrize("value", ['"C:\\\\a&b.exe"', "5", '"C:\\\\bin\\\\"'])
+def test_program_path_that_netsh_cannot_carry_is_a_located_error(data_dir, tmp_path, capsys, value):
+    settings = data_dir / "portbook.toml"
+    text = settings.read_text(encoding="utf-8") + f"\n[policy]\nprogram_paths = {{ 'Msdpm.exe' = {value} }}\n"
+    settings.write_text(text, encoding="utf-8")
+    assert build(data_dir, tmp_path / "out") == 1
+    line = text.splitlines().index(f"program_paths = {{ 'Msdpm.exe' = {value} }}") + 1
+    assert capsys.readouterr().err.startswith(f"error: {settings}:{line}:1: L009 [policy] program_paths: the path of ")

@@ -196,16 +196,19 @@ def _why_not(flow: Flow) -> str:
     return ""
 
 
-def _program_rule(flow: Flow, local: list[str], remote: list[str]) -> windows.ProgramRule | None:
+def _program_rule(flow: Flow, local: list[str], remote: list[str],
+                  program_paths: dict[str, str]) -> windows.ProgramRule | None:
     """The Windows program exception of a flow that names a program for every port, or
-    None when the flow is not one or its program name cannot be written safely."""
+    None when the flow is not one or its program name cannot be written safely. The
+    program is its path from `[policy] program_paths` where one is set."""
     if not flow.program or flow.ports is not None or flow.transport not in (*_TRANSPORTS, ANY):
         return None
     if not windows.writable(flow.program):
         return None
     name = windows.PROGRAM_RULE_PREFIX + re.sub(r"[^a-z0-9.-]", "-", flow.id.lower())
     protocol = "any" if flow.transport == ANY else flow.transport
-    return windows.ProgramRule(name, flow.program, protocol, tuple(local), tuple(remote), _flow_comment(flow))
+    program = program_paths.get(flow.program.lower(), flow.program)
+    return windows.ProgramRule(name, program, protocol, tuple(local), tuple(remote), _flow_comment(flow))
 
 
 def _program_skip_reason(flow: Flow, rule: windows.ProgramRule | None, platforms: list[str]) -> str:
@@ -223,7 +226,7 @@ def _program_skip_reason(flow: Flow, rule: windows.ProgramRule | None, platforms
     return f"{reason} (nftables only: the Windows Firewall script allows the program as rule {rule.name})"
 
 
-def plan(model: Model, platforms: list[str]) -> PolicySet:
+def plan(model: Model, platforms: list[str], program_paths: dict[str, str]) -> PolicySet:
     """Decide every network, service, term, program rule and skipped line from the model."""
     role_tokens: dict[str, str] = {}
     used_tokens: set[str] = set()
@@ -267,7 +270,7 @@ def plan(model: Model, platforms: list[str]) -> PolicySet:
             if not reason and _why_not(flow):
                 local, remote = ([address for address in addresses_of[name] if _families([address]) <= common]
                                  for name in (role.id, line.peer))
-                rule = _program_rule(flow, local, remote)
+                rule = _program_rule(flow, local, remote, program_paths)
                 if rule is not None and rule.name not in program_names and "windows_advfirewall" in platforms:
                     program_names.add(rule.name)
                     policy.programs.append(rule)
@@ -386,7 +389,8 @@ def readme(platforms: list[str]) -> str:
         "  `accept_established`, `accept_icmp` in portbook.toml), then the terms, and drops the rest.",
         "- `<role>.bat` (an administrator's cmd.exe): Aerleon's netsh rules with every value quoted, each",
         "  rule name deleted before rules are added under it, plus program exceptions (`i_program-<flow>`)",
-        "  for flows that name a program, which Aerleon cannot express. CRLF line ends.",
+        "  for flows that name a program, which Aerleon cannot express; `[policy] program_paths` in",
+        "  portbook.toml gives the full path Windows Firewall matches. CRLF line ends.",
         "",
         f"Platforms: {', '.join(platforms) or 'none'}.",
         "",
@@ -459,10 +463,36 @@ def host_defaults(model: Model) -> nftables.HostDefaults:
     return nftables.HostDefaults(**chosen)
 
 
+def program_paths(model: Model) -> dict[str, str]:
+    """`[policy] program_paths`: program file name as the data gives it -> its full path on
+    the hosts, for the Windows program exceptions (Windows Firewall matches a program by
+    its path). Names compare without regard to case, as Windows file names do."""
+    configured = model.settings.section("policy").get("program_paths", {})
+    if not isinstance(configured, dict):
+        raise _setting_error(model, "program_paths", "[policy] program_paths must be a table of program name = "
+                                                     "full path, such as { \"Msdpm.exe\" = 'C:\\Tools\\Msdpm.exe' }")
+    paths = {}
+    for name, path in configured.items():
+        if not isinstance(path, str) or not windows.writable(path):
+            raise _setting_error(model, "program_paths", f"[policy] program_paths: the path of "
+                                                         f"{safe_comment(name, 40)!r} must be text without "
+                                                         f"quotes or any of % & | ^ < > ! and not end in a backslash")
+        paths[name.lower()] = path
+    return paths
+
+
+def _program_notes(policy_set: PolicySet) -> list[str]:
+    """A program exception without a folder matches no program: say so once per program."""
+    bare = [rule.program for policy in policy_set.policies for rule in policy.programs
+            if "\\" not in rule.program and "/" not in rule.program]
+    return [f"Windows program rules name {safe_comment(program, 60)} without its folder; Windows Firewall "
+            f"matches programs by full path, so give it in [policy] program_paths" for program in dict.fromkeys(bare)]
+
+
 def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[str]:
     platforms, notes = platforms_for(model, args)
     defaults = host_defaults(model)
-    policy_set = plan(model, platforms)
+    policy_set = plan(model, platforms, program_paths(model))
     # No hash of all the data here: a file should change only when its own terms do.
     heading = f"Generated by portbook from {safe_comment(datasets_text(model))}; change the data, not this file."
     files.add("def/networks.yaml", yaml_text({"networks": policy_set.networks}, heading))
@@ -480,4 +510,5 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
     notes += render_notes
     notes += [f"no term for role {item.role}, flow {item.flow}: {item.reason}" for item in policy_set.skipped]
     notes += [f"no rule for some addresses: {gap.text}" for gap in policy_set.family_gaps]
+    notes += _program_notes(policy_set)
     return notes
