@@ -24,6 +24,6 @@ html_title = "Portbook"
 html_static_path = [str(ROOT / "source" / "_static")]  # paths here are relative to conf.py
 html_css_files = ["portbook.css"]
 html_show_sourcelink = False
-html_copy_source = False  # role pages have no source file of their own
+html_copy_source = False  # a page's source holds directives, not what the page shows
 graphviz_output_format = "svg"
 nitpicky = True

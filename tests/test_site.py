@@ -177,8 +177,8 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def model_of(srcdir: Path):
-    checked = load_and_check(srcdir / "_data")
+def model_of(data: Path):
+    checked = load_and_check(data)
     assert checked.ok, [i.format() for i in checked.issues]
     return checked.model
 
@@ -189,7 +189,7 @@ def test_port_table_options_filter_rows_as_the_data_says(app_params, make_app):
     app = build(make_app, args, kwargs)
     assert app.statuscode == 0
     assert "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
-    model = model_of(srcdir)
+    model = model_of(srcdir / "_data")
     flows = model.flows
     expected = [
         [f.id for f in flows if f.touches("catalog")],
@@ -227,7 +227,7 @@ def test_unknown_column_or_role_is_a_located_warning(app_params, make_app):
 def test_port_role_shows_the_port_and_links_to_the_stable_anchor(app_params, make_app):
     args, kwargs, srcdir = prepare(app_params)
     app = build(make_app, args, kwargs)
-    model = model_of(srcdir)
+    model = model_of(srcdir / "_data")
     prose = page(app, "prose.html")
     links = [attrs["href"] for tag, attrs in prose.tags if tag == "a" and "portbook-flow" in attrs.get("class", "")]
     assert links == ["reference.html#flow-vault-agent-control", "reference.html#flow-catalog-sql"]
@@ -268,7 +268,7 @@ def test_hostile_text_comes_out_as_literal_text(app_params, make_app):
     args, kwargs, srcdir = prepare(app_params)
     app = build(make_app, args, kwargs)
     assert "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
-    model = model_of(srcdir)
+    model = model_of(srcdir / "_data")
     for name in ("reference.html", "roles/odd.html", "roles/agent.html", "errata.html", "roles.html", "index.html"):
         html = main_part(app, name)
         tags = {tag for tag, _ in html.tags}
@@ -292,7 +292,7 @@ def test_other_builders_get_a_docutils_table_of_plain_text(app_params, make_app)
     app = build(make_app, args, kwargs)
     assert "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
     text = (Path(app.outdir) / "reference.txt").read_text(encoding="utf-8")
-    model = model_of(srcdir)
+    model = model_of(srcdir / "_data")
     for f in model.flows:
         assert f.id in text and f.label in text
     assert "+---" in text or "===" in text  # drawn as a table
@@ -303,7 +303,7 @@ def test_other_builders_get_a_docutils_table_of_plain_text(app_params, make_app)
 def test_every_role_gets_a_page_with_its_lines(app_params, make_app):
     args, kwargs, srcdir = prepare(app_params)
     app = build(make_app, args, kwargs)
-    model = model_of(srcdir)
+    model = model_of(srcdir / "_data")
     for role in model.roles:
         html = page(app, f"roles/{role.id}.html")
         lines = role_lines(model, role.id)
@@ -312,8 +312,11 @@ def test_every_role_gets_a_page_with_its_lines(app_params, make_app):
         outbound = [l.flow.id for l in lines if l.direction == OUTBOUND]
         assert tables == [t for t in (inbound, outbound) if t], role.id
         assert role.name in "".join(html.text)
-    # The pages come from the data alone: nothing is written into the source folder.
-    assert not (srcdir / "roles").exists()
+    # Each page is read from a generated source in roles/ holding just its directive.
+    sources = sorted((srcdir / "roles").iterdir())
+    assert [path.name for path in sources] == sorted(f"{role.id}.rst" for role in model.roles)
+    for path in sources:
+        assert path.read_text(encoding="utf-8").endswith(f"\n.. role-page:: {path.stem}\n")
     # Hosts of the inventory and the programs show on the role page.
     agent = "".join(page(app, "roles/agent.html").text)
     assert "10.0.1.0/24" in agent and "agentd" in agent and "vaultd" in agent
@@ -330,6 +333,27 @@ def test_a_role_added_to_the_data_gets_its_page_on_rebuild(app_params, make_app)
     app = build(make_app, args, kwargs)
     assert page(app, "roles/relay.html").flow_tables() == [["relay-forward"]]
     assert "Alert relay" in "".join(page(app, "roles.html").text)
+
+
+@site("gonerole")
+def test_a_role_gone_from_the_data_loses_its_source_and_a_hand_written_page_stays(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    data = srcdir / "_data" / "lab-monitor"
+    original = {name: (data / name).read_bytes() for name in ("roles.csv", "flows.csv")}
+    append_row(data / "roles.csv", id="relay", name="Alert relay", description="Forwards alerts.")
+    append_row(data / "flows.csv", id="relay-forward", transport="tcp", port="9163", source="monitor",
+               destination="relay", direction="one-way", purpose="Alerts forwarded on.", reference="overview")
+    build(make_app, args, kwargs)
+    assert (srcdir / "roles" / "relay.rst").is_file()
+    for name, content in original.items():
+        (data / name).write_bytes(content)
+    (srcdir / "roles" / "notes.rst").write_text("Notes\n=====\n\nWritten by hand.\n")
+    app = build(make_app, args, kwargs)
+    assert app.statuscode == 0
+    assert not (srcdir / "roles" / "relay.rst").exists()
+    assert (srcdir / "roles" / "notes.rst").read_text() == "Notes\n=====\n\nWritten by hand.\n"
+    assert "Written by hand." in "".join(page(app, "roles/notes.html").text)
+    assert "Alert relay" not in "".join(page(app, "roles.html").text)
 
 
 @site("deps")
@@ -387,7 +411,7 @@ def test_parallel_build_gives_the_same_pages(app_params, make_app):
     args, kwargs, srcdir = prepare(app_params)
     app = build(make_app, args, kwargs, parallel=2)
     assert app.statuscode == 0 and "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
-    model = model_of(srcdir)
+    model = model_of(srcdir / "_data")
     assert [r["flow"] for r in page(app, "reference.html").rows if r["flow"]] == [f.id for f in model.flows]
     for role in model.roles:
         lines = role_lines(model, role.id)
@@ -398,7 +422,7 @@ def test_parallel_build_gives_the_same_pages(app_params, make_app):
 def test_errata_page_shows_both_values_and_links_the_flow(app_params, make_app):
     args, kwargs, srcdir = prepare(app_params)
     app = build(make_app, args, kwargs)
-    model = model_of(srcdir)
+    model = model_of(srcdir / "_data")
     html = page(app, "errata.html")
     erratum = model.errata[0]
     text = squash(" ".join(html.text))
@@ -459,17 +483,32 @@ def test_bad_data_stops_the_build_with_located_messages(app_params, make_app):
     assert f"flows.csv:{line}:" in str(raised.value) and "S103" in str(raised.value)
 
 
-@site("stream")
-def test_long_tables_are_streamed_into_the_page_with_the_same_rows(app_params, make_app, monkeypatch):
-    from generator.site import table
+ROOT = Path(__file__).resolve().parent.parent
 
-    args, kwargs, srcdir = prepare(app_params)
-    app = build(make_app, args, kwargs)
-    inline = {name: page(app, name).rows for name in ("reference.html", "roles/odd.html")}
-    monkeypatch.setattr(table, "STREAM_ROWS", 3)  # every table of this data counts as long now
-    app = build(make_app, args, kwargs, freshenv=True)
-    for name, rows in inline.items():
-        text = (Path(app.outdir) / name).read_text(encoding="utf-8")
-        assert "portbook-rows" not in text
-        assert page(app, name).rows == rows
-        assert "<script>alert" not in text
+
+def test_shipped_site_names_the_peer_of_each_direction_of_a_two_way_flow(tmp_path):
+    """The DPM server's lines of the two-way DCOM endpoint mapper flow (135/tcp) both
+    have the protected computer as peer, as the workbooks and Markdown tables say."""
+    from io import StringIO
+
+    from sphinx.application import Sphinx
+    from sphinx.util.docutils import docutils_namespace
+
+    # The shipped conf.py over a copy of source/, as `make html` builds it.
+    srcdir = tmp_path / "source"
+    shutil.copytree(ROOT / "source", srcdir, ignore=shutil.ignore_patterns("roles"))
+    warnings = StringIO()
+    with docutils_namespace():  # as sphinx-build does: what the build registers in docutils goes with it
+        app = Sphinx(srcdir, ROOT, tmp_path / "html", tmp_path / "doctrees", "html", status=StringIO(), warning=warnings,
+                     confoverrides={"portbook_data": str(ROOT / "data"), "portbook_outputs": str(tmp_path / "none")})
+        app.build()
+    assert app.statuscode == 0 and "WARNING" not in warnings.getvalue(), warnings.getvalue()
+    model = model_of(ROOT / "data")
+    flow = model.flow_by_id["dcom-endpoint-mapper"]
+    assert (flow.label, flow.source, flow.bidirectional) == ("135/tcp", "dpm-server", True)
+    dpm = page(app, "roles/dpm-server.html")
+    inbound, outbound = [{row["flow"]: row["cells"] for row in table if row["flow"]} for table in dpm.tables[1:3]]
+    headers = dpm.tables[1][0]["cells"]
+    assert headers[:2] == ["Peer role", "Port"]
+    assert inbound[flow.id][:2] == ["Protected computer", "135/tcp"]
+    assert outbound[flow.id][:2] == ["Protected computer", "135/tcp"]

@@ -4,17 +4,15 @@ schema as pages, always built from the current data folder.
 conf.py lists "generator.site" in `extensions` and sets `portbook_data` to the
 data folder. The model is loaded and checked once per build, before any page is
 read (see .data), so parallel workers inherit it; data errors stop the build with
-the same FILE:LINE:COLUMN messages as `python -m generator check`. A build after
-a data edit reads again only the pages whose data changed (see .reads) and
-replaces only the output files whose bytes changed (see .builders).
+the same FILE:LINE:COLUMN messages as `python -m generator check`. Each role's
+page is a small generated source (see .pages). A build after a data edit reads
+again only the pages whose data changed (see .reads), and Sphinx writes those.
 """
 from __future__ import annotations
 
-import gc
-
 from sphinx.application import Sphinx
 
-from . import builders, data, directives, pages, reads, table
+from . import data, directives, pages, reads, table
 
 
 def _builder_inited(app: Sphinx) -> None:
@@ -23,29 +21,16 @@ def _builder_inited(app: Sphinx) -> None:
     for index in ("flow_by_id", "role_by_id", "dataset_by_id", "flows_by_role", "hosts_by_role"):
         getattr(checked.model, index)
     pages.set_outputs_dir(app)
-    pages.add_role_documents(app, checked.model)
-    # What is alive now (Sphinx, the model) lives until the build ends. Frozen, the cyclic
-    # garbage collector stops walking it over and over, and parallel workers, which share
-    # this process's memory until they write to it, do not copy it by walking it.
-    gc.collect()
-    gc.freeze()
-
-
-def _build_finished(app: Sphinx, exception: Exception | None) -> None:
-    gc.unfreeze()
+    pages.write_role_sources(app, checked.model)
 
 
 def setup(app: Sphinx) -> dict:
     app.setup_extension("sphinx.ext.graphviz")
     app.add_config_value("portbook_data", "", "env", types=frozenset({str}))
     app.add_config_value("portbook_outputs", "", "env", types=frozenset({str}))
-    app.add_builder(builders.HTMLBuilder, override=True)
-    app.add_builder(builders.DirectoryBuilder, override=True)
+    app.add_domain(reads.PortbookDomain)
     app.connect("builder-inited", _builder_inited)
-    app.connect("source-read", pages.role_source)
     app.connect("env-get-outdated", reads.outdated_documents)
-    app.connect("env-purge-doc", reads.purge_document)
-    app.connect("env-merge-info", reads.merge_documents)
     app.connect("env-updated", reads.navigation_changed)
 
     app.add_node(table.port_table, html=(table.visit_port_table_html, None))
@@ -53,7 +38,6 @@ def setup(app: Sphinx) -> dict:
     app.connect("missing-reference", directives.resolve_flow_reference)
     app.connect("missing-reference", pages.resolve_output_reference)
     app.connect("build-finished", pages.copy_outputs)
-    app.connect("build-finished", _build_finished)
 
     app.add_directive("port-table", directives.PortTable)
     app.add_directive("role-page", directives.RolePage)
@@ -64,6 +48,8 @@ def setup(app: Sphinx) -> dict:
     app.add_directive("data-schema", directives.DataSchema)
     app.add_directive("issue-codes", directives.IssueCodes)
     app.add_role("port", directives.PortRole())
-    # env_version names the layout of what the environment holds for us (reads.ENV_KEY);
-    # a build with another version starts from a fresh environment.
-    return {"version": "2", "env_version": 2, "parallel_read_safe": True, "parallel_write_safe": True}
+    # env_version names the layout of what the environment holds for us (the Portbook
+    # domain, see reads); a build with another version starts from a fresh environment.
+    # Parallel reading is safe as the domain merges what each worker recorded; parallel
+    # writing is, as the writers only read the model every worker inherits.
+    return {"version": "3", "env_version": 3, "parallel_read_safe": True, "parallel_write_safe": True}

@@ -21,11 +21,11 @@ from sphinx.util.docutils import SphinxDirective, SphinxRole
 
 from .. import checks, issues, schema
 from ..model import Model
-from ..views import INBOUND, OUTBOUND, flow_anchor, role_addresses, role_lines
+from ..views import INBOUND, OUTBOUND, RequestLine, flow_anchor, role_lines
 from .data import model_of
 from .pages import output_links, role_outputs
 from .reads import read, reader
-from .table import (COLUMNS, FLOW_COLUMNS, LINE_COLUMNS, REFERENCE_DOC, docutils_table,
+from .table import (COLUMNS, FLOW_COLUMNS, LINE_COLUMNS, REFERENCE_DOC, docutils_table, line_key,
                     make_port_table, role_doc, shown_cells)
 
 logger = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ def flow_table(env, options: tuple[tuple[str, str], ...]) -> FlowTable:
         for flow in flows:
             first.setdefault((flow.port_text, flow.transport), flow.id)
         index = [("single", f"{port}; {transport}", flow_anchor(flow_id), "", None) for (port, transport), flow_id in first.items()]
-    rows = [(flow.id, "") for flow in flows]
+    rows = [(flow, None) for flow in flows]
     return FlowTable(warnings, columns, anchors, index, [flow.id for flow in flows], shown_cells(model, rows, columns))
 
 
@@ -181,7 +181,8 @@ class PortTable(DataDirective):
             result.append(addnodes.index(entries=list(table.index)))
         # The anchored reference table repeats what the role pages hold; its words would
         # only make the search slower to build.
-        rows = [(flow_id, "") for flow_id in table.flows]
+        flows = self.model.flow_by_id
+        rows = [(flows[flow_id], None) for flow_id in table.flows]
         result.append(make_port_table(self.model, rows, table.columns, anchors=table.anchors, search=not table.anchors))
         return result
 
@@ -193,8 +194,8 @@ class RolePageContent:
     datasets: list[str]  # titles of the datasets the role's lines come from
     hosts: list[tuple[str, str, str]]
     columns: list[str]
-    inbound: list[str]  # ids of the flows of the inbound lines
-    outbound: list[str]
+    inbound: list[tuple[str, tuple[str, str, str, str]]]  # (flow id, table.line_key) of each inbound line
+    outbound: list[tuple[str, tuple[str, str, str, str]]]
     cells: tuple[str, str]  # shown_cells of the inbound and the outbound lines
     programs: list[str]
     rules: list[str]
@@ -208,12 +209,12 @@ def role_page(env, role_id: str, columns: tuple[str, ...]) -> RolePageContent | 
         return None
     lines = role_lines(model, role.id)
     chosen = [name for name in columns if name in COLUMNS] or list(LINE_COLUMNS)
-    ways = {way: [(line.flow.id, way) for line in lines if line.direction == way] for way in (INBOUND, OUTBOUND)}
+    ways = {way: [(line.flow, line) for line in lines if line.direction == way] for way in (INBOUND, OUTBOUND)}
     return RolePageContent(
         role.name, role.description,
         [model.dataset_by_id[dataset].title for dataset in sorted({line.flow.dataset for line in lines})],
-        [(host.host, host.address, host.note) for host in role_addresses(model, role.id)],
-        chosen, [flow_id for flow_id, _ in ways[INBOUND]], [flow_id for flow_id, _ in ways[OUTBOUND]],
+        [(host.host, host.address, host.note) for host in model.hosts_of_role(role.id)],
+        chosen, *([(flow.id, line_key(line)) for flow, line in ways[way]] for way in (INBOUND, OUTBOUND)),
         (shown_cells(model, ways[INBOUND], chosen), shown_cells(model, ways[OUTBOUND], chosen)),
         sorted({line.flow.program for line in lines if line.flow.program}),
         sorted({line.flow.rule for line in lines if line.flow.rule}),
@@ -251,13 +252,15 @@ class RolePage(DataDirective):
             part += nodes.paragraph("", "The inventory names no host for this role.")
         page += part
 
-        for way, flows, title, empty in (
+        flows = self.model.flow_by_id
+        for way, lines, title, empty in (
             (INBOUND, role.inbound, "Inbound: open on these hosts", "No other role connects to this role."),
             (OUTBOUND, role.outbound, "Outbound: allow from these hosts", "This role opens no connection."),
         ):
             part = self.section(title, f"{way}-{role_id}")
-            if flows:
-                part += make_port_table(self.model, [(flow_id, way) for flow_id in flows], role.columns)
+            if lines:
+                rows = [(flows[flow_id], RequestLine(flows[flow_id], *key)) for flow_id, key in lines]
+                part += make_port_table(self.model, rows, role.columns)
             else:
                 part += nodes.paragraph("", empty)
             page += part
@@ -291,7 +294,7 @@ def role_table(env) -> list[tuple]:
     for role in model.roles:
         lines = role_lines(model, role.id)
         rows.append((role.id, role.name, role.description, sum(l.direction == INBOUND for l in lines),
-                     sum(l.direction == OUTBOUND for l in lines), len(role_addresses(model, role.id))))
+                     sum(l.direction == OUTBOUND for l in lines), len(model.hosts_of_role(role.id))))
     return rows
 
 

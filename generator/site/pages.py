@@ -1,13 +1,16 @@
 """Pages that follow the data: one page per role, and the other outputs (workbooks,
 Markdown, policies) each role page links to, copied into the site.
 
-Role pages live at roles/<role>.html (generator.views.role_page) without a file
-per role in the source folder: the project's document discovery adds one
-document per role of the data, each read from the same small template whose
-text `source-read` replaces with `.. role-page:: <role>`. Sphinx then sees
-roles come and go as documents added and removed, and builds with different
-data folders can share one source folder, even at the same time. Everything on
-the page comes from the directive, which records what it read (see reads).
+Role pages live at roles/<role>.html (generator.views.role_page). At builder-inited,
+before Sphinx looks for documents, write_role_sources writes one small source per role
+of the data into the generated folder roles/ of the source folder, holding just
+`.. role-page:: <role>`, as sphinx.ext.autosummary writes its stubs: a file is written
+only when its bytes change and the sources of roles that are gone are removed, so Sphinx
+sees roles come and go as documents added and removed and reads an existing role page
+again only when its data changed (see reads). Everything on the page comes from the
+directive. A source there without the generated mark is a hand-written page and is left
+alone. The generated sources follow the data of the last build, so two builds of one
+source folder with different data folders must not run at the same time.
 """
 from __future__ import annotations
 
@@ -20,47 +23,86 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
-from sphinx.project import Project
+from sphinx.util import logging
 from sphinx.util.osutil import relative_uri
 
 from ..model import Model
-from .builders import same_bytes
 from .data import model_of
 from .reads import reader
 from .table import role_doc
 
-# The file every role page is read from; its text is replaced in source-read.
-ROLE_TEMPLATE = Path(__file__).resolve().parent / "role-page.rst"
+logger = logging.getLogger(__name__)
 
-# Source folder -> {docname: role id} of the role pages of the current build.
-_ROLE_DOCS: dict[Path, dict[str, str]] = {}
+# Folder of the role pages' sources within the source folder: "roles", as role_page says.
+ROLE_FOLDER = Path(role_doc("role")).parent
+# First line of every generated role source; only files starting with it are replaced or removed.
+GENERATED_MARK = ".. Generated from the data by the Portbook site extension at each build; do not edit.\n"
+SOURCE_SUFFIX = ".rst"
+
 # Source folder -> folder holding the other generators' outputs (build/ by default).
 _OUTPUTS: dict[Path, Path] = {}
 
 
-class DataProject(Project):
-    """Sphinx's project, plus one document per role of the data."""
-
-    def discover(self, exclude_paths=(), include_paths=("**",)) -> set[str]:
-        docnames = super().discover(exclude_paths, include_paths)
-        for docname in _ROLE_DOCS.get(Path(self.srcdir).resolve(), {}):
-            if docname not in docnames:  # a hand-written page of that name wins
-                docnames.add(docname)
-                self._docname_to_path[docname] = ROLE_TEMPLATE
-        return docnames
+CHUNK = 1 << 20
 
 
-def add_role_documents(app: Sphinx, model: Model) -> None:
-    _ROLE_DOCS[Path(app.srcdir).resolve()] = {role_doc(role.id): role.id for role in model.roles}
-    if not isinstance(app.project, DataProject):
-        app.project.__class__ = DataProject  # same state; discovery now adds the role pages
+def same_bytes(one: Path, other: Path) -> bool:
+    try:
+        if one.stat().st_size != other.stat().st_size:
+            return False
+        with one.open("rb") as first, other.open("rb") as second:
+            while True:
+                block = first.read(CHUNK)
+                if block != second.read(CHUNK):
+                    return False
+                if not block:
+                    return True
+    except FileNotFoundError:
+        return False
 
 
-def role_source(app: Sphinx, docname: str, source: list[str]) -> None:
-    """source-read handler: the text of a role page is its directive, nothing else."""
-    role_id = _ROLE_DOCS.get(Path(app.srcdir).resolve(), {}).get(docname)
-    if role_id is not None and Path(app.env.doc2path(docname)) == ROLE_TEMPLATE:
-        source[0] = f".. role-page:: {role_id}\n"
+def write_if_changed(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file beside it, unless it holds them already."""
+    try:
+        if path.read_bytes() == data:
+            return
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not a source: Sphinx looks for .rst files
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def role_source_text(role_id: str) -> str:
+    return f"{GENERATED_MARK}\n.. role-page:: {role_id}\n"
+
+
+def is_generated(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as source:
+            return source.readline() == GENERATED_MARK
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def write_role_sources(app: Sphinx, model: Model) -> None:
+    """Write the source of every role page whose text changed, and remove the generated
+    sources of roles no longer in the data (see the module's description)."""
+    srcdir = Path(app.srcdir)
+    wanted = {srcdir / f"{role_doc(role.id)}{SOURCE_SUFFIX}": role_source_text(role.id) for role in model.roles}
+    for path, text in wanted.items():
+        if path.is_file() and not is_generated(path):
+            logger.info("portbook: %s is written by hand; it is the page of its role", path)
+            continue
+        write_if_changed(path, text.encode("utf-8"))
+    folder = srcdir / ROLE_FOLDER
+    if folder.is_dir():
+        for path in folder.glob("*" + SOURCE_SUFFIX):
+            if path not in wanted and is_generated(path):
+                path.unlink()
+        if not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def set_outputs_dir(app: Sphinx) -> None:

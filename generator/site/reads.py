@@ -12,24 +12,24 @@ calls every recorded reader again on the current data and returns the pages
 whose digests changed; Sphinx reads those again and leaves the others alone,
 whichever data file changed.
 
+The records live in the Portbook domain (PortbookDomain), which Sphinx pickles with
+the environment, forgets for a page read again or removed, and merges from parallel
+readers. The data files are not dependencies of the pages in Sphinx's sense
+(env.note_dependency): that would read every page showing data again after any edit.
+
 Pages that show no data, or only Sphinx's own, are none of this module's business.
 """
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Set
 from typing import Any, Callable
 
 from sphinx.application import Sphinx
+from sphinx.domains import Domain
 from sphinx.environment import BuildEnvironment
 
 from .data import model_of
-
-# Environment attribute: docname -> {(reader name, arguments): digest of what it returned}.
-ENV_KEY = "portbook_reads"
-# Environment attribute: the data's fingerprint when the records were last brought up to date.
-DATA_KEY = "portbook_data"
-# Environment attribute: digest of the navigation (titles, toctrees) at the last read.
-NAV_KEY = "portbook_navigation"
 
 Reader = Callable[..., Any]
 READERS: dict[str, Reader] = {}
@@ -55,12 +55,33 @@ def digest(content: Any) -> str:
     return hashlib.sha256(repr(content).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def records(env: BuildEnvironment) -> dict[str, dict[tuple, str]]:
-    found = getattr(env, ENV_KEY, None)
-    if found is None:
-        found = {}
-        setattr(env, ENV_KEY, found)
-    return found
+class PortbookDomain(Domain):
+    """What the pages showed of the data. `data` holds "reads" (docname -> {(reader name,
+    arguments): digest of what it returned}), "fingerprint" (the data's fingerprint when
+    the records were last brought up to date) and "navigation" (navigation_digest at the
+    last read)."""
+
+    name = "portbook"
+    label = "Portbook data"
+    initial_data = {"reads": {}, "fingerprint": None, "navigation": None}
+    data_version = 1  # bump when the layout of `data` changes: Sphinx then starts afresh
+
+    @property
+    def reads(self) -> dict[str, dict[tuple, str]]:
+        return self.data["reads"]
+
+    def clear_doc(self, docname: str) -> None:
+        self.reads.pop(docname, None)
+
+    def merge_domaindata(self, docnames: Set[str], otherdata: dict[str, Any]) -> None:
+        theirs = otherdata["reads"]
+        for docname in docnames:
+            if docname in theirs:
+                self.reads[docname] = theirs[docname]
+
+
+def domain(env: BuildEnvironment) -> PortbookDomain:
+    return env.domains[PortbookDomain.name]
 
 
 def read(env: BuildEnvironment, function: Reader, *arguments: Any) -> Any:
@@ -69,7 +90,7 @@ def read(env: BuildEnvironment, function: Reader, *arguments: Any) -> Any:
         raise LookupError(f"{function.__name__} is not a registered reader")
     content = function(env, *arguments)
     docname = env.current_document.docname
-    records(env).setdefault(docname, {})[(function.__name__, arguments)] = digest(content)
+    domain(env).reads.setdefault(docname, {})[(function.__name__, arguments)] = digest(content)
     return content
 
 
@@ -79,12 +100,13 @@ def outdated_documents(app: Sphinx, env: BuildEnvironment, added: set[str], chan
     A read shared by several pages (the same reader and arguments) is computed once.
     While the data is the same as at the last build (every page was brought up to date
     then), only the readers that look beyond the data run."""
+    portbook = domain(env)
     fingerprint = model_of(env.config).fingerprint
-    same_data = getattr(env, DATA_KEY, None) == fingerprint
-    setattr(env, DATA_KEY, fingerprint)
+    same_data = portbook.data["fingerprint"] == fingerprint
+    portbook.data["fingerprint"] = fingerprint
     results: dict[tuple, str | None] = {}
     stale = []
-    for docname, reads in records(env).items():
+    for docname, reads in portbook.reads.items():
         if docname in added or docname in changed or docname in removed or docname not in env.found_docs:
             continue
         for key, recorded in reads.items():
@@ -99,20 +121,6 @@ def outdated_documents(app: Sphinx, env: BuildEnvironment, added: set[str], chan
                 stale.append(docname)
                 break
     return stale
-
-
-def purge_document(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
-    """env-purge-doc handler: a page about to be read again, or removed, forgets its reads."""
-    records(env).pop(docname, None)
-
-
-def merge_documents(app: Sphinx, env: BuildEnvironment, docnames: set[str], other: BuildEnvironment) -> None:
-    """env-merge-info handler: take the reads of the pages a parallel worker read."""
-    theirs = records(other)
-    mine = records(env)
-    for docname in docnames:
-        if docname in theirs:
-            mine[docname] = theirs[docname]
 
 
 def navigation_digest(env: BuildEnvironment) -> str:
@@ -131,11 +139,11 @@ def navigation_digest(env: BuildEnvironment) -> str:
 
 def navigation_changed(app: Sphinx, env: BuildEnvironment) -> list[str]:
     """env-updated handler: when a title or a toctree changed, every page is written
-    again, since each may show it (Sphinx itself rewrites only the toctree parents of
-    the pages it read). The HTML builder keeps the pages whose bytes come out the same."""
+    again, since each may show it (Sphinx itself writes only the pages it read)."""
+    portbook = domain(env)
     current = navigation_digest(env)
-    previous = getattr(env, NAV_KEY, None)
-    setattr(env, NAV_KEY, current)
+    previous = portbook.data["navigation"]
+    portbook.data["navigation"] = current
     if previous is not None and previous != current:
         return sorted(env.found_docs)
     return []

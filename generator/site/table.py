@@ -5,22 +5,24 @@ HTML gets the table as escaped markup written in one pass (docutils tables of
 thousands of rows are slow to build and to render); other builders get a
 docutils table made from plain text nodes. Either way a cell's text is data and
 nothing in it is parsed as markup.
+
+A row is a flow, and on role pages the directed line of that flow
+(generator.views.RequestLine), which says which way the row runs and who the peer is.
 """
 from __future__ import annotations
 
 import hashlib
 import html
-import os
-import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from docutils import nodes
 
 from ..model import Flow, Model
-from ..views import INBOUND, REFERENCE_PAGE, flow_anchor, role_page
+from ..views import REFERENCE_PAGE, RequestLine, flow_anchor, role_page
 from .data import model_of
+
+Row = tuple[Flow, RequestLine | None]  # a flow, and its directed line on a role page
 
 # Docnames are the site's page paths (generator.views) without ".html".
 REFERENCE_DOC = REFERENCE_PAGE.removesuffix(".html")
@@ -33,34 +35,30 @@ def role_doc(role_id: str) -> str:
 @dataclass(frozen=True)
 class Column:
     header: str
-    text: Callable[[Model, Flow, str], str]  # (model, flow, way) -> cell text
+    text: Callable[[Model, Flow, RequestLine | None], str]  # (model, flow, line) -> cell text
     link: str = ""  # "role": the cell names a role; "flow": the cell names a flow
     lines_only: bool = False  # needs a directed line (role pages), not a bare flow
 
 
-def _peer(flow: Flow, way: str) -> str:
-    return flow.source if way == INBOUND else flow.destination
-
-
 COLUMNS: dict[str, Column] = {
-    "id": Column("Flow", lambda m, f, w: f.id, link="flow"),
-    "dataset": Column("Dataset", lambda m, f, w: m.dataset_by_id[f.dataset].short_title or f.dataset),
-    "port": Column("Port", lambda m, f, w: f.label),
-    "ports": Column("Ports", lambda m, f, w: f.port_text),
-    "transport": Column("Transport", lambda m, f, w: f.transport),
-    "dynamic": Column("Dynamic pool", lambda m, f, w: f.dynamic),
-    "source": Column("Source", lambda m, f, w: f.source, link="role"),
-    "destination": Column("Destination", lambda m, f, w: f.destination, link="role"),
-    "direction": Column("Direction", lambda m, f, w: f.value("direction")),
-    "way": Column("Way", lambda m, f, w: w, lines_only=True),
-    "peer": Column("Peer role", lambda m, f, w: _peer(f, w), link="role", lines_only=True),
-    "service": Column("Service", lambda m, f, w: f.service),
-    "program": Column("Program", lambda m, f, w: f.program),
-    "rule": Column("Firewall rule", lambda m, f, w: f.rule),
-    "purpose": Column("Purpose", lambda m, f, w: f.purpose),
-    "condition": Column("Condition", lambda m, f, w: f.condition),
-    "reference": Column("Source section", lambda m, f, w: m.dataset_by_id[f.dataset].sections[f.reference].title if f.reference in m.dataset_by_id[f.dataset].sections else f.reference),
-    "assumption": Column("Assumption", lambda m, f, w: f.assumption),
+    "id": Column("Flow", lambda m, f, l: f.id, link="flow"),
+    "dataset": Column("Dataset", lambda m, f, l: m.dataset_by_id[f.dataset].short_title or f.dataset),
+    "port": Column("Port", lambda m, f, l: f.label),
+    "ports": Column("Ports", lambda m, f, l: f.port_text),
+    "transport": Column("Transport", lambda m, f, l: f.transport),
+    "dynamic": Column("Dynamic pool", lambda m, f, l: f.dynamic),
+    "source": Column("Source", lambda m, f, l: f.source, link="role"),
+    "destination": Column("Destination", lambda m, f, l: f.destination, link="role"),
+    "direction": Column("Direction", lambda m, f, l: f.value("direction")),
+    "way": Column("Way", lambda m, f, l: l.direction, lines_only=True),
+    "peer": Column("Peer role", lambda m, f, l: l.peer, link="role", lines_only=True),
+    "service": Column("Service", lambda m, f, l: f.service),
+    "program": Column("Program", lambda m, f, l: f.program),
+    "rule": Column("Firewall rule", lambda m, f, l: f.rule),
+    "purpose": Column("Purpose", lambda m, f, l: f.purpose),
+    "condition": Column("Condition", lambda m, f, l: f.condition),
+    "reference": Column("Source section", lambda m, f, l: m.dataset_by_id[f.dataset].sections[f.reference].title if f.reference in m.dataset_by_id[f.dataset].sections else f.reference),
+    "assumption": Column("Assumption", lambda m, f, l: f.assumption),
 }
 
 FLOW_COLUMNS = ("id", "port", "source", "destination", "direction", "service", "purpose")
@@ -68,10 +66,11 @@ LINE_COLUMNS = ("peer", "port", "service", "program", "rule", "purpose", "condit
 
 
 class port_table(nodes.General, nodes.Element):
-    """A table of flows. Attributes: `rows` (flow ids), `ways` ("inbound"/"outbound"
-    per row on role pages, else empty), `columns` (keys of COLUMNS), `anchors` (give
-    each row its flow's stable anchor). Its only child, if any, is a Text with the
-    table's words so that the search index finds them; writers never show it."""
+    """A table of flows. Attributes: `rows` (flow ids), `lines` (on role pages, per row
+    the (role, direction, source, destination) of its RequestLine, else empty), `columns`
+    (keys of COLUMNS), `anchors` (give each row its flow's stable anchor). Its only child,
+    if any, is a Text with the table's words so that the search index finds them; writers
+    never show it."""
 
 
 # Columns whose words go into the search index: the names people search for (services,
@@ -81,49 +80,56 @@ class port_table(nodes.General, nodes.Element):
 SEARCH_COLUMNS = {"service", "program", "rule", "transport"}
 
 
-def make_port_table(model: Model, rows: list[tuple[str, str]], columns: list[str], anchors: bool = False, search: bool = True) -> port_table:
+def line_key(line: RequestLine) -> tuple[str, str, str, str]:
+    """What a page keeps of a line besides its flow; RequestLine(flow, *key) gives it back."""
+    return (line.role, line.direction, line.source, line.destination)
+
+
+def make_port_table(model: Model, rows: list[Row], columns: list[str], anchors: bool = False, search: bool = True) -> port_table:
     """`search=False` leaves the table's words out of the search index, for a table whose
     rows another page already carries (stemming every word is most of a big build)."""
     node = port_table()
-    node["rows"] = [flow_id for flow_id, _ in rows]
-    node["ways"] = [way for _, way in rows]
+    node["rows"] = [flow.id for flow, _ in rows]
+    node["lines"] = [line_key(line) for _, line in rows if line is not None]
     node["columns"] = list(columns)
     node["anchors"] = anchors
     node["support_smartquotes"] = False
     if search:
         words: set[str] = set()
         searched = [COLUMNS[name] for name in columns if name in SEARCH_COLUMNS]
-        for flow_id, way in rows:
-            flow = model.flow_by_id[flow_id]
+        for flow, line in rows:
             for column in searched:
-                words.update(column.text(model, flow, way).split())
+                words.update(column.text(model, flow, line).split())
         node += nodes.Text(" ".join(sorted(words)))
     return node
 
 
-def shown_cells(model: Model, rows: list[tuple[str, str]], columns: list[str]) -> str:
-    """A digest of what a table of `rows` ((flow id, way) pairs) shows in `columns`: each
+def shown_cells(model: Model, rows: list[Row], columns: list[str]) -> str:
+    """A digest of what a table of `rows` shows in `columns`: each
     cell's text, plus the name of a role it names and whether that role has a page. This
     is what the writers render from the model when the page is written. Hashed row by row,
     so that a table of the whole data is never held twice."""
-    flows = model.flow_by_id
     texts = [COLUMNS[name].text for name in columns]
     digest = hashlib.sha256(repr(list(columns)).encode())
     roles: set[str] = set()
     role_columns = [index for index, name in enumerate(columns) if COLUMNS[name].link == "role"]
-    for flow_id, way in rows:
-        flow = flows[flow_id]
-        cells = [flow_id, way, *(text(model, flow, way) for text in texts)]
+    for flow, line in rows:
+        cells = [flow.id, line_key(line) if line is not None else None, *(text(model, flow, line) for text in texts)]
         roles.update(cells[index + 2] for index in role_columns)
         digest.update(repr(cells).encode("utf-8", "surrogatepass"))
     digest.update(repr([(role, model.role_name(role), role in model.role_by_id) for role in sorted(roles)]).encode())
     return digest.hexdigest()
 
 
-def _table_rows(model: Model, node: port_table):
+def table_rows(model: Model, node: port_table) -> Iterator[Row]:
     flows = model.flow_by_id
-    for flow_id, way in zip(node["rows"], node["ways"]):
-        yield flows[flow_id], way
+    if not node["lines"]:
+        for flow_id in node["rows"]:
+            yield flows[flow_id], None
+        return
+    for flow_id, key in zip(node["rows"], node["lines"]):
+        flow = flows[flow_id]
+        yield flow, RequestLine(flow, *key)
 
 
 def html_rows(model: Model, node: port_table, builder, docname: str):
@@ -154,16 +160,10 @@ def html_rows(model: Model, node: port_table, builder, docname: str):
     cell_of = {"role": role_cell, "flow": flow_cell, "": text_cell}
     renderers = [(COLUMNS[name].text, cell_of[COLUMNS[name].link]) for name in node["columns"]]
     anchors = node["anchors"]
-    for flow, way in _table_rows(model, node):
+    for flow, line in table_rows(model, node):
         anchor = f' id="{escape(flow_anchor(flow.id))}"' if anchors else ""
-        cells = "".join([render(text(model, flow, way)) for text, render in renderers])
+        cells = "".join([render(text(model, flow, line)) for text, render in renderers])
         yield f'<tr{anchor} data-flow="{escape(flow.id)}">{cells}</tr>\n'
-
-
-# Tables longer than this are not put into the page text that Sphinx assembles (and
-# copies several times over) but streamed into the written file (see builders).
-STREAM_ROWS = 5000
-STREAM_MARK = re.compile(r"<!--portbook-rows (\d+)-->")  # the index of the table on its page
 
 
 def visit_port_table_html(self, node: port_table) -> None:
@@ -174,39 +174,9 @@ def visit_port_table_html(self, node: port_table) -> None:
     escape = html.escape
     head = "".join(f'<th class="head">{escape(COLUMNS[name].header)}</th>' for name in node["columns"])
     self.body.append(f'<div class="table-wrapper docutils container"><table class="docutils align-default portbook-table">\n<thead><tr>{head}</tr></thead>\n<tbody>\n')
-    if len(node["rows"]) > STREAM_ROWS and getattr(builder, "streams_long_tables", False):
-        self.body.append(f"<!--portbook-rows {_table_index(node)}-->")
-    else:
-        self.body.extend(html_rows(model, node, builder, docname))
+    self.body.extend(html_rows(model, node, builder, docname))
     self.body.append("</tbody>\n</table></div>\n")
     raise nodes.SkipNode
-
-
-def _table_index(node: port_table) -> int:
-    """Position of the table among the port tables of its document."""
-    for index, other in enumerate(node.document.findall(port_table)):
-        if other is node:
-            return index
-    raise LookupError("port_table outside its document")
-
-
-def stream_long_tables(builder, docname: str, doctree: nodes.document, page: Path) -> None:
-    """Put the rows of the long tables of a written page in place of their placeholders,
-    streaming them to the file so no page-sized string is ever built (see builders)."""
-    text = page.read_text(encoding="utf-8")
-    if "<!--portbook-rows " not in text:
-        return
-    model = model_of(builder.config)
-    tables = list(doctree.findall(port_table))
-    streamed = page.with_name(page.name + ".rows")
-    with streamed.open("w", encoding="utf-8") as out:
-        position = 0
-        for mark in STREAM_MARK.finditer(text):
-            out.write(text[position : mark.start()])
-            out.writelines(html_rows(model, tables[int(mark.group(1))], builder, docname))
-            position = mark.end()
-        out.write(text[position:])
-    os.replace(streamed, page)
 
 
 def docutils_table(headers: list[str], rows: list[list[nodes.Node]], classes: tuple[str, ...] = ()) -> nodes.table:
@@ -240,10 +210,10 @@ def port_tables_as_docutils(app, doctree: nodes.document, docname: str) -> None:
     for node in list(doctree.findall(port_table)):
         columns = [COLUMNS[name] for name in node["columns"]]
         rows = []
-        for flow, way in _table_rows(model, node):
+        for flow, line in table_rows(model, node):
             cells = []
             for column in columns:
-                value = column.text(model, flow, way)
+                value = column.text(model, flow, line)
                 if column.link == "role":
                     value = model.role_name(value)
                 cells.append(nodes.Text(value))
