@@ -169,7 +169,9 @@ def test_sheet_manners(data_dir, tmp_path, no_epoch):
     port = header.index("Port or range") + 1
     for row in sheet.iter_rows(min_row=2):
         assert row[port - 1].data_type == "s" and row[port - 1].number_format == "@"
+        assert row[port - 1].style == "Request port" and row[1].style == "Request text"
         assert row[header.index("Business justification")].alignment.wrap_text
+    assert all(cell.style == "Request header" for cell in sheet[1])
     purpose_width = sheet.column_dimensions[get_column_letter(header.index("Business justification") + 1)].width
     transport_width = sheet.column_dimensions[get_column_letter(header.index("Transport") + 1)].width
     assert transport_width < purpose_width
@@ -339,7 +341,7 @@ def test_hostile_text_stays_plain_text(data_dir, tmp_path, no_epoch):
 def test_carriage_return_and_escape_lookalikes_survive_the_writer(data_dir):
     model = load_and_check(data_dir).model
     dataset = model.datasets[0]
-    texts = ["\r=1+1", "a\r\nb", "_x0041_ is not A", "\x01control"]
+    texts = ["\r=1+1", "a\r\nb", "_x0041_ is not A", "\x01control", "#N/A", "=SUM(A1:A2)"]
     dataset.flows = [dataclasses.replace(flow, purpose=texts[index % len(texts)]) for index, flow in enumerate(dataset.flows)]
     model.__dict__.pop("flows", None)
     lines = role_lines(model, "dpm-server")
@@ -351,6 +353,11 @@ def test_carriage_return_and_escape_lookalikes_survive_the_writer(data_dir):
     purposes = [unescape(row["Business justification"]) for row in sheet_rows(data, REQUESTS)]
     assert purposes == [line.flow.purpose for line in lines]
     assert set(purposes) == set(texts)
+    # An error value's name and a formula's text are text cells, not an error or a formula.
+    header = [cell.value for cell in load_workbook(io.BytesIO(data))[REQUESTS][1]]
+    purpose_at = header.index("Business justification")
+    for row in load_workbook(io.BytesIO(data))[REQUESTS].iter_rows(min_row=2):
+        assert row[purpose_at].data_type == "s"
 
 
 def test_same_data_gives_the_same_bytes(data_dir, tmp_path, monkeypatch):
@@ -476,3 +483,15 @@ def test_libreoffice_reads_the_workbooks_as_written(data_dir, tmp_path, no_epoch
         port = read[0].index("Port or range")
         ranges_seen |= {row[port] for row in read[1:] if "-" in row[port]}
     assert "49152-65535" in ranges_seen
+
+
+def test_the_writer_uses_openpyxl_public_names_only():
+    """openpyxl's modules and attributes with a leading underscore may change in any release."""
+    package = Path(__file__).resolve().parent.parent / "generator" / "outputs" / "xlsx"
+    sources = sorted(package.glob("*.py"))
+    assert sources
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        for imported in re.findall(r"^(?:from|import) (openpyxl[\w.]*)", text, re.M):
+            assert not any(part.startswith("_") for part in imported.split(".")), f"{path.name}: {imported}"
+        assert not re.search(r"\._[a-z]", text), f"{path.name} reaches into a private attribute"
