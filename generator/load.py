@@ -131,7 +131,9 @@ def _duplicates(csv_table: CsvTable, column: str, rejected: set[int], seen: Firs
     values = csv_table.frame[column]
     present = values.ne("") & ~values.index.isin(list(rejected))
     candidates = values if present.all() else values[present]
-    again = candidates.duplicated(keep="first") | schema.among(candidates, seen.places.index)
+    again = candidates.duplicated(keep="first")
+    if len(seen.places):
+        again |= schema.among(candidates, seen.places.index)
     first_here = candidates[~again]
     seen.places = pd.concat([seen.places, pd.DataFrame({"file": csv_table.path, "line": first_here.index.to_numpy()},
                                                        index=pd.Index(first_here.to_numpy(), dtype=str))])

@@ -116,10 +116,16 @@ def port_ends(ports: pd.Series) -> pd.DataFrame:
 
 
 def among(values: pd.Series, choices) -> pd.Series:
-    """values.isin(choices) for a string column and many choices: pandas tests Arrow
-    strings against a long list of choices one Python object at a time, and object
-    arrays through a hash table."""
-    return values.astype(object).isin(pd.Series(list(choices), dtype=object))
+    """values.isin(choices) for a string column. pandas tests Arrow strings against the
+    choices one Python object at a time, which is slow for many choices: then the test
+    goes through a hash table, of Python strings or of object arrays."""
+    choices = list(choices)
+    if len(choices) <= 1000:
+        return values.isin(choices)
+    if len(values) <= 1000:
+        wanted = set(choices)
+        return pd.Series([value in wanted for value in values.tolist()], index=values.index, dtype=bool)
+    return values.astype(object).isin(pd.Series(choices, dtype=object))
 
 
 def _port_message(value: str) -> str:

@@ -22,7 +22,8 @@ def service_port_conflict(model: Model, registry: Registry) -> Iterator[Issue]:
     flows = all_flows(model)
     if flows.empty:
         return
-    flows = flows[flows["service"].ne("") & flows["first"].notna()].reset_index()
+    columns = ["dataset", "transport", "first", "last", "source", "destination", "direction", "service"]
+    flows = flows.loc[flows["service"].ne("") & flows["first"].notna(), columns].reset_index()
     keyed = pd.concat([flows[["dataset", "line", "transport", "first", "last"]], role_pairs(flows)], axis=1)
     keyed["service"] = flows["service"].str.lower()
     key = ["service", "transport", "one", "other"]
@@ -45,7 +46,7 @@ def duplicate_flow(model: Model, registry: Registry) -> Iterator[Issue]:
     flows = all_flows(model)
     if flows.empty:
         return
-    flows = flows.reset_index()
+    flows = flows[["dataset", "transport", "first", "last", "source", "destination", "direction", "program"]].reset_index()
     keyed = pd.concat([flows[["dataset", "line", "transport"]], _ends(flows), role_pairs(flows)], axis=1)
     keyed["program"] = flows["program"].str.lower()
     key = ["transport", "first", "last", "one", "other", "program"]

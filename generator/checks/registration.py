@@ -46,6 +46,8 @@ def run_checks(model: Model, registry: Registry) -> list[Issue]:
 def all_flows(model: Model) -> pd.DataFrame:
     """Every dataset's flows frame, one after another in data order."""
     frames = [dataset.frame for dataset in model.datasets]
+    if len(frames) == 1:
+        return frames[0]
     return pd.concat(frames) if frames else pd.DataFrame()
 
 

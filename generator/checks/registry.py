@@ -4,6 +4,8 @@ from __future__ import annotations
 import difflib
 from typing import Iterator
 
+import pandas as pd
+
 from ..issues import Issue, did_you_mean, issue
 from ..model import ANY, Model, PortRange
 from ..registry import Registry
@@ -33,19 +35,26 @@ def _close_port(port: int, candidates: list[int]) -> int | None:
 def registry_mismatch(model: Model, registry: Registry) -> Iterator[Issue]:
     """A row that names a registered service must use a port and transport registered for it.
     A near miss such as 1443/tcp for ms-sql-s (1433/tcp) gets a "did you mean"."""
-    def registered_for(service: str, transport: str, first: int, last: int) -> bool:
-        transports = ("tcp", "udp") if transport == ANY else (transport,)
-        return any(first in r and last in r for t in transports for r in registry.ports(service, t))
-
     for dataset in model.datasets:
         frame = dataset.frame
-        named = frame[frame["service"].ne("") & frame["first"].notna() & frame["dynamic"].eq("")]
-        named = named[among(named["service"], [s for s in named["service"].unique() if registry.knows(s)])]
-        # Each combination is looked up once; rows repeat a few.
-        keys = ["service", "transport", "first", "last"]
-        combinations = named[keys].drop_duplicates()
-        unregistered = combinations[[not registered_for(*key) for key in combinations.itertuples(index=False)]]
-        for flow in dataset.flows_at(named.reset_index().merge(unregistered, on=keys)["line"].tolist()):
+        numbered = frame["service"].ne("") & frame["first"].notna() & frame["dynamic"].eq("")
+        named = frame.loc[numbered, ["service", "transport", "first", "last"]]
+        services = [service for service in named["service"].unique() if registry.knows(service)]
+        named = named[among(named["service"], services)].reset_index()
+        # Each row against every range registered for its service on its transport
+        # (both, for transport any): registered where one range holds the row's.
+        registered = pd.DataFrame(
+            [(service, transport, ports.first, ports.last)
+             for service in services for transport in ("tcp", "udp") for ports in registry.ports(service, transport)],
+            columns=["service", "registered_transport", "registered_first", "registered_last"])
+        asked = named.assign(registered_transport=named["transport"])
+        either = asked[asked["transport"].eq(ANY)]
+        asked = pd.concat([asked[asked["transport"].ne(ANY)], either.assign(registered_transport="tcp"),
+                           either.assign(registered_transport="udp")])
+        pairs = asked.merge(registered, on=["service", "registered_transport"])
+        held = pairs.loc[(pairs["first"] >= pairs["registered_first"]) & (pairs["last"] <= pairs["registered_last"]), "line"]
+        unregistered = named.loc[~named["line"].isin(held), "line"]
+        for flow in dataset.flows_at(unregistered.tolist()):
             ports = flow.ports
             transports = ["tcp", "udp"] if flow.transport == ANY else [flow.transport]
             entries = registry.all_ports(flow.service)

@@ -37,16 +37,17 @@ def may_mention_other_ports(texts: pd.Series, known: set[int]) -> pd.Series:
     1433"). A range, "/tcp" or "port" after that number, or a second keyword, would be
     another shape."""
     present = texts[texts.ne("")]
-    shaped = present[present.str.contains(_KEYWORD) | present.str.contains(_FOLLOWER)]
+    keywords = present.str.count(_KEYWORD)
+    followed = present.str.contains(_FOLLOWER)
+    shaped = present[keywords.gt(0) | followed]
     if shaped.empty:
         return shaped
-    single = shaped[shaped.str.count(_KEYWORD).eq(1) & ~shaped.str.contains(_FOLLOWER)]
+    single = present[keywords.eq(1) & ~followed]
     # The number after the keyword, by rewriting the text to it (RE2 has no extract that
     # pandas uses; its replace is vectorised).
     number = single.str.replace(_KEYWORD_NUMBER, r"\1", regex=True)
-    known_only = pd.Series(False, index=shaped.index)
-    known_only[single.index] = among(number, map(str, known))
-    return shaped[~known_only]
+    known_only = number.index[among(number, map(str, known))]
+    return shaped.drop(known_only)
 
 
 @check("C206")
