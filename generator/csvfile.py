@@ -216,8 +216,8 @@ def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required:
     # parser takes the width of the first record and refuses any other.
     try:
         parsed = pd.read_csv(io.BytesIO(body), engine="pyarrow", header=None, skiprows=1, dtype=str, keep_default_na=False)
-    except pd.errors.ParserError:
-        return None  # a record has the wrong width
+    except (pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None  # a record has the wrong width, or the parser sees none: the row reader decides
     if parsed.shape[1] != len(header) or len(parsed) != len(record_lines):
         return None  # the records have the wrong width, or one spans lines
     parsed.index = pd.Index(record_lines, name="line")
