@@ -10,4 +10,5 @@ COMMANDS: dict[str, str] = {
     "build": "build",
     "diff": "diff",
     "import": "import_page",
+    "verify": "verify",
 }
