@@ -226,7 +226,9 @@ def _load_dataset(folder: Path, flow_ids: FirstUse) -> tuple[Dataset | None, lis
         roles = [Role(id_, name, description, dataset_id, Location(roles_table.path, line, 1))
                  for line, id_, name, description in kept[["id", "name", "description"]].itertuples()]
 
-    flows = pd.DataFrame({name: pd.Series(dtype=str) for name in ("dataset", *schema.FLOWS.column_names)})
+    flows = pd.DataFrame({**{name: pd.Series(dtype=str) for name in ("dataset", *schema.FLOWS.column_names)},
+                          "first": pd.Series(dtype="Int32"), "last": pd.Series(dtype="Int32")},
+                         index=pd.Index([], dtype="int64", name="line"))
     if flows_table is not None:
         # When roles.csv itself cannot be read, its own issue says why; naming every role
         # every flow cites as unknown would bury it.

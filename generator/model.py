@@ -159,8 +159,8 @@ def flows_of_frame(frame: pd.DataFrame, cells: CellLocator | None) -> list[Flow]
     count = len(frame)
     firsts, lasts = frame["first"].tolist(), frame["last"].tolist()
     converted = {
-        "ports": [None if first is pd.NA else _port_range(first, last) for first, last in zip(firsts, lasts)],
-        "bidirectional": frame["direction"].eq("both").tolist(),
+        FLOW_FIELD_OF_COLUMN["port"]: [None if first is pd.NA else _port_range(first, last) for first, last in zip(firsts, lasts)],
+        FLOW_FIELD_OF_COLUMN["direction"]: frame["direction"].eq("both").tolist(),
         "line": frame.index.tolist(),
         "cells": repeat(cells, count),
     }
