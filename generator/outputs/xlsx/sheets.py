@@ -13,6 +13,8 @@ from typing import Iterable
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
+from openpyxl.styles.borders import DEFAULT_BORDER
+from openpyxl.styles.fonts import DEFAULT_FONT
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
@@ -21,7 +23,17 @@ from ...views import INBOUND, RequestLine
 from .profiles import DECISION, DECISIONS, NUMBER, PORT, REVIEW, Column, RowFacts
 from .provenance import ROWS_HASH_COVERS, Provenance
 
-HEADER_FONT = Font(bold=True, color="FFFFFF")
+
+
+def body_font(**changes) -> Font:
+    """The workbook's default font (Calibri 11) with `changes`: a named style without a font
+    of its own would carry an empty one, which spreadsheets fill in as they please."""
+    default = {"name": DEFAULT_FONT.name, "sz": DEFAULT_FONT.sz, "family": DEFAULT_FONT.family,
+               "scheme": DEFAULT_FONT.scheme, "color": DEFAULT_FONT.color}
+    return Font(**{**default, **changes})
+
+
+HEADER_FONT = body_font(b=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
 INPUT_FILL = PatternFill("solid", fgColor="FFF2CC")
 THIN = Side(style="thin", color="808080")
@@ -38,16 +50,17 @@ INPUT = "input"
 def named_styles() -> dict[str, NamedStyle]:
     """Cell kind -> its named style (shown under these names in the spreadsheet's style list).
     Made anew for each workbook: a named style belongs to the workbook it is added to."""
+    plain = {"font": DEFAULT_FONT, "border": DEFAULT_BORDER}
     return {
         HEADER: NamedStyle("Request header", font=HEADER_FONT, fill=HEADER_FILL, border=BOX,
                            alignment=Alignment(wrap_text=True, vertical="center")),
-        TITLE: NamedStyle("Request title", font=Font(bold=True, size=14)),
-        LABEL: NamedStyle("Request label", font=Font(bold=True), alignment=WRAP),
-        INPUT: NamedStyle("Request field", fill=INPUT_FILL, border=BOX, alignment=WRAP),
-        "text": NamedStyle("Request text", alignment=WRAP),
-        NUMBER: NamedStyle("Request number", alignment=WRAP),
+        TITLE: NamedStyle("Request title", font=body_font(b=True, sz=14), border=DEFAULT_BORDER),
+        LABEL: NamedStyle("Request label", font=body_font(b=True), border=DEFAULT_BORDER, alignment=WRAP),
+        INPUT: NamedStyle("Request field", font=DEFAULT_FONT, fill=INPUT_FILL, border=BOX, alignment=WRAP),
+        "text": NamedStyle("Request text", alignment=WRAP, **plain),
+        NUMBER: NamedStyle("Request number", alignment=WRAP, **plain),
         # Text in the spreadsheet too, so 49152-65535 never becomes a date or a sum.
-        PORT: NamedStyle("Request port", alignment=WRAP, number_format="@"),
+        PORT: NamedStyle("Request port", alignment=WRAP, number_format="@", **plain),
     }
 
 
