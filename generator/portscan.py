@@ -9,8 +9,10 @@ year or version is not a port:
 * "the default 8080 port", "the 53 UDP port"          (the word port after the number)
 
 Wherever a number may stand, so may a range: "1024-65535", "1024–65535" (en dash),
-"1024—65535" (em dash), "1024 through 65535", "1024 to 65535". A bare range with no
-such word ("2008-2012") is not a mention.
+"1024—65535" (em dash), "1024 through 65535", "1024 to 65535", "between 1024 and 65535";
+"above 1024" (or "greater/higher/larger than 1024") is every port after it, to 65535.
+A bare range with no such word ("2008-2012") is not a mention; "larger than port 1024"
+is one even without a word before it.
 
 Numbers are ASCII digits only (other scripts' digits are not port numbers), each from 1
 to 65535; a mention holding a number out of that range, or a reversed range, is not a
@@ -28,16 +30,26 @@ MAX_PORT_DIGITS = len(str(MAX_PORT))
 
 # A whole run of ASCII digits, not part of a word or of a dotted version ("1.2", "v8080").
 # The run is taken whole and checked afterwards, so "port 123456" is never read as 12345.
+# Words that make a number a count ("2 instances"), not a port.
+COUNT_NOUNS = (r"instances?|times?|minutes?|seconds?|hours?|days?|weeks?|months?|years?|rows?|characters?|bytes?"
+               r"|[kmg]b|servers?|computers?|nodes?|hosts?|clients?|users?|connections?|steps?|tables?|columns?|items?|copies")
 _NUMBER = r"(?<![\w.])[0-9]+(?!\w|\.[0-9])"
+NUMBER = re.compile(_NUMBER)
 _SEPARATOR = r"\s*(?:-|–|—|\bthrough\b|\bto\b)\s*"
-RANGE = rf"(?P<first>{_NUMBER})(?:{_SEPARATOR}(?P<last>{_NUMBER}))?"
-_LEAD = r"(?:\s+(?:range|number)s?)?(?:\s+(?:of|from))?:?\s+"
+_ABOVE = r"\b(?:above|(?:greater|higher|larger)\s+than)\s+"
+# "between" makes "and" a range separator; "above N" is read as N+1-65535 by range_of.
+RANGE = (rf"(?:(?P<between>\bbetween\s+)|(?P<above>{_ABOVE}(?:ports?\s+)?))?(?P<first>{_NUMBER})"
+         rf"(?:(?(between)(?:\s+and\s+|{_SEPARATOR})|{_SEPARATOR})(?P<last>{_NUMBER}))?")
+_LEAD = r"(?:\s+(?:range|number)s?)?(?:\s+(?:of|from))?(?:\s*[:=]\s*\(?|\s+\(?|\s*\()"
 _PATTERNS = (
     re.compile(rf"(?i)\b(?P<transport>tcp|udp)\b(?:[\s-]+ports?\b)?{_LEAD}{RANGE}"),  # TCP port 1433, UDP 53
-    re.compile(rf"(?i)\bports?\b{_LEAD}{RANGE}"),  # port 80, ports 137 through 139
+    re.compile(rf"(?i)\b(?:local|remote)?ports?\b{_LEAD}{RANGE}"),  # port 80, ports 137 through 139, localport=80
     re.compile(rf"(?i){RANGE}\s*/\s*(?P<transport>tcp|udp)\b"),  # 8080/tcp
     re.compile(rf"(?i){RANGE}(?:\s+(?P<transport>tcp|udp))?\s+ports?\b"),  # the default 8080 port
+    re.compile(rf"(?i)(?={_ABOVE}ports?\s){RANGE}"),  # larger than port 1024
 )
+# "ports 80 and 443", "port 5022 or 7022", "ports 137, 138 or 139": a list goes on.
+_LIST_NEXT = re.compile(rf"(?i)(?:\s*,\s*(?:(?:and|or)\s+)?|\s+(?:and|or)\s+){RANGE}(?!\s*(?:{COUNT_NOUNS})\b)")
 _WHOLE_RANGE = re.compile(rf"\s*{RANGE}\s*", re.IGNORECASE)
 
 
@@ -64,6 +76,8 @@ def range_of(match: re.Match) -> PortRange | None:
     number is no port or the range runs backwards."""
     first = port_number(match.group("first"))
     last = port_number(match.group("last")) if match.group("last") is not None else first
+    if first is not None and last == first and match.groupdict().get("above"):
+        first, last = (first + 1, MAX_PORT) if first < MAX_PORT else (None, None)
     if first is None or last is None or last < first:
         return None
     return PortRange(first, last)
@@ -93,7 +107,7 @@ def scan(text: str) -> list[PortMention]:
     previous: list[re.Match] = []
     for number_start in sorted(readings):
         matches = readings[number_start]
-        widest = max(matches, key=_numbers_end)
+        widest = max(matches, key=lambda match: (bool(match.group("above")), _numbers_end(match)))
         ports = range_of(widest)
         if ports is None:
             continue
@@ -109,4 +123,59 @@ def scan(text: str) -> list[PortMention]:
             mentions[-1] = PortMention(last.start, kept, last.ports, last.transport)
         mentions.append(PortMention(start, end, ports, transport))
         previous = matches
-    return mentions
+    return _with_lists(text, mentions)
+
+
+def _with_lists(text: str, mentions: list[PortMention]) -> list[PortMention]:
+    """The mentions, with the numbers that continue a list after each."""
+    found: list[PortMention] = []
+    for index, mention in enumerate(mentions):
+        found.append(mention)
+        limit = mentions[index + 1].start if index + 1 < len(mentions) else len(text)
+        end = mention.end
+        while (following := _LIST_NEXT.match(text, end, limit)) and (ports := range_of(following)):
+            found.append(PortMention(following.start("first"), _numbers_end(following), ports, mention.transport))
+            end = following.end()
+    return found
+
+
+# --- numbers that are no port, and why ---
+
+_MONTHS = r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+_NOT_PORT_BEFORE = (
+    ("a KB article number", re.compile(r"(?i)(?:\bkb|\bq|\barticle|/kb/)\s*#?\s*$")),
+    ("a version", re.compile(r"(?i)(?:\bv|\bversion|\bsp|\bservice\s+pack|\brelease|\bbuild|[0-9]\.)\s*$")),
+    ("an OS or product version", re.compile(r"(?i)\b(?:windows(?:\s+server)?|server|vista|office|sql\s+server|exchange|sharepoint|edition|center|net|\.net)\s*$")),
+    ("a date", re.compile(rf"(?i)\b(?:{_MONTHS})\.?\s+(?:[0-9]{{1,2}},?\s+)?$")),
+)
+_NOT_PORT_AFTER = (
+    ("a version", re.compile(r"(?i)^(?:\.[0-9]|\s+service\s+pack\b)")),
+    ("an OS or product version", re.compile(r"(?i)^\s*(?:os\b|r2\b|sp[0-9]|(?:and|or)\s+(?:later|earlier|newer|older|above)\b|editions?\b)")),
+    ("a date", re.compile(rf"(?i)^(?:\s+(?:{_MONTHS})\b|,\s+[0-9]{{4}}\b)")),
+    ("a count", re.compile(rf"(?i)^\s*(?:{COUNT_NOUNS})\b")),
+    ("a percentage or size", re.compile(r"(?i)^\s*(?:%|percent\b|[kmgt]i?b\b|mbps\b|gbps\b|ms\b)")),
+)
+CONTEXT_CHARS = 40
+_YEAR = re.compile(r"19[89][0-9]|20[0-4][0-9]")
+_YEAR_BEFORE = re.compile(r"(?i)\b(?:since|in|until|from|before|after|year|copyright|©)\s+$")
+_DATE = re.compile(r"(?<![\w/.-])[0-9]{1,4}([/.-])[0-9]{1,2}\1[0-9]{1,4}(?![\w/]|\.[0-9])")  # 05/17/2017, 2017-05-17
+
+
+def not_port_reason(text: str, start: int, end: int) -> str:
+    """Why the digit run text[start:end] is no port ('a version', 'a date', 'a KB article
+    number', 'an OS or product version', 'a count', 'out of range'), or "" when it may be one."""
+    before, after = text[max(0, start - CONTEXT_CHARS):start], text[end:end + CONTEXT_CHARS]
+    window = max(0, start - 10)
+    if any(m.start() + window <= start and end <= m.end() + window for m in _DATE.finditer(text[window:end + 10])):
+        return "a date"
+    for reason, pattern in _NOT_PORT_AFTER:
+        if pattern.search(after):
+            return reason
+    for reason, pattern in _NOT_PORT_BEFORE:
+        if pattern.search(before):
+            return reason
+    if _YEAR.fullmatch(text[start:end]) and _YEAR_BEFORE.search(before):
+        return "a year"
+    if port_number(text[start:end]) is None:
+        return "out of range (a port is 1 to 65535)"
+    return ""

@@ -116,9 +116,16 @@ def test_plain_gfm_page_with_from_and_to_columns(tmp_path):
     assert "tcp or udp" in metrics["assumption"]
 
 
-def test_without_roles_every_row_asks_for_its_roles(tmp_path):
+def test_without_roles_the_page_columns_name_the_roles(tmp_path):
     _, rows = draft(GFM, tmp_path)
-    assert all(r["source"] == r["destination"] == "" and "--roles" in r["assumption"] for r in rows)
+    got = {(r["port"], r["transport"]): (r["source"], r["destination"]) for r in rows}
+    assert got[("8080", "tcp")] == ("web-tier", "scheduler")
+    assert got[("137", "udp")] == ("scheduler", "directory-server")
+
+
+def test_without_roles_rows_without_role_columns_ask_for_roles(tmp_path):
+    _, rows = draft(MSDOCS, tmp_path)
+    assert rows and all(r["source"] == r["destination"] == "" and "--roles" in r["assumption"] for r in rows)
 
 
 def test_prose_ports_are_reported_with_their_sentences(tmp_path, capsys):
@@ -170,7 +177,7 @@ def test_hostile_text_stays_text_in_the_draft(tmp_path):
     _, drafted = draft(page, tmp_path)
     assert [r["port"] for r in drafted] == [str(1000 + n) for n in range(len(HOSTILE_TEXT))]
     assert all(re.fullmatch(ID_PATTERN, r["id"]) and re.fullmatch(ID_PATTERN, r["reference"]) for r in drafted)
-    assert drafted[0]["purpose"].startswith("=HYPERLINK(")  # the page's text, kept as text
+    assert drafted[0]["purpose"].startswith("'=HYPERLINK(")  # the page's text, made inert for spreadsheets
     assert drafted[HOSTILE_TEXT.index("| pipe | in | cell |")]["purpose"] == "| pipe | in | cell |"
 
 

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 from ..model import ANY, PortRange
-from ..portscan import RANGE, range_of, scan
-from .parse import EMPTY, LocatedText, PageRow, PageSection, PageTable, ParsedPage, one_line
+from ..portscan import NUMBER, RANGE, not_port_reason, range_of, scan
+from .parse import EMPTY, LocatedText, PageRow, PageSection, PageTable, ParsedPage, ProseBlock, one_line
 
 TCP_UDP = ("tcp", "udp")
 
@@ -31,6 +31,7 @@ class PortStatement:
     section: PageSection
     in_table: bool
     sentence: str = ""  # the sentence around a mention in prose or a details cell
+    name: str = ""  # what the page calls this port where it names it beside it ("80: WinRM")
 
     @property
     def label(self) -> str:
@@ -54,14 +55,19 @@ class NameStatement:
 
 @dataclass(frozen=True)
 class RowStatements:
-    """What one row of a port table states."""
+    """What one row of a port table, or one list item that starts with its port, states."""
 
-    table: PageTable
+    table: PageTable | None  # None for a list item
     row: PageRow
-    ports: list[PortStatement]  # stated in the port cell
+    ports: list[PortStatement]  # stated in the port cell (or in another cell when the port cell states none)
     mentions: list[PortStatement]  # stated in the row's other cells (details prose)
     programs: list[str]
     names: list[NameStatement]  # programs anywhere in the row, and its rule name
+    port_from: str = ""  # "details" when the port cell states no port and the row's other cells do
+
+    @property
+    def line(self) -> int:
+        return self.table.line if self.table else self.row.line
 
 
 @dataclass(frozen=True)
@@ -88,12 +94,17 @@ def read_statements(page: ParsedPage) -> PageStatements:
     prose: list[PortStatement] = []
     names: list[NameStatement] = []
     for block in page.prose:
+        item = list_item_row(block) if block.kind == "item" else None
+        if item is not None:
+            rows.append(row_statements(None, item))
+            continue
         prose.extend(port_mentions(block.text, block.section, in_table=False))
         names.extend(program_names(block.text, block.section))
+    rows.sort(key=lambda stated: stated.row.line)
     return PageStatements(page, rows, prose, [name for row in rows for name in row.names] + names)
 
 
-def row_statements(table: PageTable, row: PageRow) -> RowStatements:
+def row_statements(table: PageTable | None, row: PageRow) -> RowStatements:
     mentions: list[PortStatement] = []
     names: list[NameStatement] = []
     for role, text in row.cells.items():
@@ -105,7 +116,41 @@ def row_statements(table: PageTable, row: PageRow) -> RowStatements:
         names.append(NameStatement("rule", row.cell("rule"), line, column, row.section))
     ports = port_cell_statements(row.cells.get("port", EMPTY), row.cell("protocol"), row.section, mentions)
     programs = list(dict.fromkeys(n.name for n in names if n.kind == "program"))
+    if not ports and mentions:
+        # The port cell is empty or says no port, and another cell states it.
+        return RowStatements(table, row, [m for m in mentions if not m.dynamic or m.ports], [], programs, names, "details")
     return RowStatements(table, row, ports, mentions, programs, names)
+
+
+# A list item that starts with its ports ("TCP 5432: PostgreSQL", "443/tcp - HTTPS") or names
+# them right after a name ("PostgreSQL on TCP 5423", "Metrics: 9100/tcp").
+_ITEM_PORT = r"(?:(?:tcp|udp)\s+(?:ports?\s+)?|ports?\s+)?[0-9]{1,5}(?:\s*[-–—]\s*[0-9]{1,5})?(?:\s*/\s*(?:tcp|udp)\b)?"
+_ITEM_PORTS = rf"{_ITEM_PORT}(?:(?:\s*,\s*|\s+and\s+|\s+or\s+){_ITEM_PORT})*"
+_PORTS_FIRST = re.compile(rf"(?i)\s*(?P<ports>{_ITEM_PORTS})\s*(?:[:–—(]|-\s|$)\s*(?P<name>.*)", re.DOTALL)
+# The name is a few words and the item ends with its ports (or a bracket): a sentence that
+# goes on is prose, whose ports are listed for comparison.
+_NAME_FIRST = re.compile(rf"(?i)\s*(?P<name>[^\s:;.,]+(?:\s+[^\s:;.,]+){{0,3}}?)\s*(?::|\s[-–—]|\s+on\b|\s+uses?\b|\s+at\b)\s*(?P<ports>{_ITEM_PORTS})\s*\.?\s*(?=$|\()", re.DOTALL)
+
+
+def list_item_row(block: ProseBlock) -> PageRow | None:
+    """The row a list item is when it states its ports first or right after its name."""
+    text = block.text
+    match = _PORTS_FIRST.match(text.text) or _NAME_FIRST.match(text.text)
+    if match is None:
+        return None
+    ports = LocatedText(match.group("ports"), _shifted(text, match.start("ports")))
+    if any(not_port_reason(text.text, digits.start(), digits.end()) for digits in NUMBER.finditer(text.text, match.start("ports"), match.end("ports"))):
+        return None
+    name_text = one_line(match.group("name")).rstrip(").")
+    name = LocatedText(name_text, _shifted(text, match.start("name"))) if name_text else EMPTY
+    line, column = text.at(0)
+    return PageRow(line, block.section, {"port": ports, "label": name, "details": text}, 0, column)
+
+
+def _shifted(text: LocatedText, offset: int) -> tuple[tuple[int, int, int], ...]:
+    """The anchors of text[offset:] as a text of its own."""
+    line, column = text.at(offset)
+    return ((0, line, column),) + tuple((start - offset, l, c) for start, l, c in text.anchors if start > offset)
 
 
 # --- ports in a table's port cell ---
@@ -141,6 +186,7 @@ def port_cell_statements(cell: LocatedText, protocol: str, section: PageSection,
 
     def add(ports, transports, dynamic, start, end):
         line, column = cell.at(start)
+        name = _name_beside(text, end)
         for transport in transports:
             words = one_line(text[start:end])
             if dynamic and ports is None:
@@ -148,9 +194,14 @@ def port_cell_statements(cell: LocatedText, protocol: str, section: PageSection,
                           and m.transport in (transport, "")]
                 if ranges:
                     ports, words = ranges[0].ports, f"{words}, with {ranges[0].words} in the details"
-            found.append(PortStatement(ports, transport, dynamic, words, line, column, section, True))
+            found.append(PortStatement(ports, transport, dynamic, words, line, column, section, True, name=name))
 
+    listed = ""  # the transport named before the number a list of bare numbers continues
+    previous_end = 0
     for match in _PORT_TOKEN.finditer(text):
+        if not _LIST_GLUE.fullmatch(text[previous_end:match.start()]):
+            listed = ""
+        previous_end = match.end()
         if match.group("all"):
             transports = defaults if defaults != [""] else [ANY]
             add(None, transports, False, match.start(), match.end())
@@ -158,14 +209,27 @@ def port_cell_statements(cell: LocatedText, protocol: str, section: PageSection,
             add(None, defaults, True, match.start(), match.end())
         else:
             ports = range_of(match)
-            if ports is None:
+            if ports is None or not_port_reason(text, match.start("first"), match.end("first")):
                 continue
             own = (match.group("pre") or match.group("post") or "").lower()
-            transports = [own] if own else defaults
+            # "UDP port 137 and 138": the transport before the first number goes with the list.
+            listed = match.group("pre").lower() if match.group("pre") else "" if own else listed
+            transports = [own] if own else [listed] if listed else defaults
             add(ports, transports, False, match.start("first"), match.end())
             if match.group("dynamic"):
                 add(None, transports, True, match.start("dynamic") + 1, match.end("dynamic"))
     return found
+
+
+_LIST_GLUE = re.compile(r"(?i)\s*(?:,|\band\b|\bor\b|,\s*(?:and|or)\b)\s*")
+_SEGMENT_NAME = re.compile(r"(?:\s*/\s*[0-9]{1,5})*\s*:\s*(?P<name>[^;\n:.,]{1,40}?)\s*(?=;|\n|$)")
+
+
+def _name_beside(text: str, end: int) -> str:
+    """The name after the colon that follows a port (or a port's alternatives) in its
+    ';'-separated part of a port cell ("80/8530: HTTP; 443/8531: HTTPS"), or ""."""
+    match = _SEGMENT_NAME.match(text, end)
+    return one_line(match.group("name")) if match else ""
 
 
 # --- ports and program names in prose ---

@@ -8,6 +8,7 @@ records (`read_page` is the one that opens a file); what the text states is `men
 from __future__ import annotations
 
 import bisect
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ class LocatedText:
 
     text: str
     anchors: tuple[tuple[int, int, int], ...]
+    notes: tuple[tuple[int, int, str], ...] = ()  # (line, column, text) of <sup> footnote markers
 
     def at(self, offset: int) -> tuple[int, int]:
         """Page (line, 1-based column) of the character at `offset`."""
@@ -58,20 +60,49 @@ class LocatedText:
 
 EMPTY = LocatedText("", ())
 
+
+def joined(texts: list[LocatedText], separator: str = "\n") -> LocatedText:
+    """Several located texts as one, each part keeping its page positions."""
+    parts = [text for text in texts if text.text]
+    if not parts:
+        return EMPTY
+    chunks, anchors, notes, length = [], [], [], 0
+    for index, part in enumerate(parts):
+        if index:
+            line, column = part.at(0)
+            anchors.append((length, line, column))
+            chunks.append(separator)
+            length += len(separator)
+        anchors.extend((offset + length, line, column) for offset, line, column in part.anchors)
+        chunks.append(part.text)
+        notes.extend(part.notes)
+        length += len(part.text)
+    return LocatedText("".join(chunks), tuple(anchors), tuple(notes))
+
 # Every repeated part is bounded or cannot overlap the next one, so that a page line of
 # any length is scanned in linear time (unbounded link text made a line of '[' quadratic).
 LINK_LABEL_CHARS = 500
 LINK_TARGET_CHARS = 2000
 _TOKEN = re.compile(
     r"(?P<br><br\s*/?>)"
+    rf"|(?P<include>\[!INCLUDE\[(?P<token>[^\]\n]{{0,{LINK_LABEL_CHARS}}})\]\([^)\n]{{0,{LINK_TARGET_CHARS}}}\)\])"
+    r"|(?P<sup><sup>(?P<note>[^<\n]{0,40})</sup>)"
     rf"|(?P<link>\[(?P<label>[^\]\n]{{0,{LINK_LABEL_CHARS}}})\]\([^)\n]{{0,{LINK_TARGET_CHARS}}}\))"
     r"|(?P<tag></?[A-Za-z][^<>\n]*>)"
     r"|\\(?P<escaped>[!-/:-@\[-`{-~])"
     r"|(?P<strong>\*\*|__(?=\w)|(?<=\w)__)"
-    r"|&(?P<entity>amp|lt|gt|quot|apos|nbsp|#39);",
+    r"|&(?P<entity>amp|lt|gt|quot|apos|nbsp|#[0-9]{1,7}|#x[0-9a-f]{1,6});",
     re.IGNORECASE,
 )
-_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'", "#39": "'", "nbsp": " "}
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'", "nbsp": " "}
+
+
+def _entity(name: str) -> str:
+    """The character an entity names; a numeric one outside Unicode (or NUL) stays as written."""
+    if not name.startswith("#"):
+        return _ENTITIES[name]
+    code = int(name[2:], 16) if name[1:2] == "x" else int(name[1:])
+    return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else f"&{name};"
 
 
 def clean(pieces: list[tuple[int, int, str]]) -> LocatedText:
@@ -80,6 +111,7 @@ def clean(pieces: list[tuple[int, int, str]]) -> LocatedText:
     links reduced to their label, soft line breaks as spaces."""
     chunks: list[str] = []
     anchors: list[tuple[int, int, int]] = []
+    notes: list[tuple[int, int, str]] = []
     length = 0
 
     def emit(text: str, line: int, column: int) -> None:
@@ -97,15 +129,25 @@ def clean(pieces: list[tuple[int, int, str]]) -> LocatedText:
             emit(raw[offset:match.start()], line, start + offset)
             if match.group("br"):
                 emit("\n", line, start + match.start())
+            elif match.group("sup"):
+                # A footnote marker is no part of the value it follows ("1433<sup>1</sup>").
+                notes.append((line, start + match.start("note"), match.group("note")))
+                emit(" ", line, start + match.start())
             elif match.group("link"):
-                emit(match.group("label"), line, start + match.start("label"))
+                label = clean([(line, start + match.start("label"), match.group("label"))])
+                for index, (offset, label_line, label_column) in enumerate(label.anchors):
+                    end = label.anchors[index + 1][0] if index + 1 < len(label.anchors) else len(label.text)
+                    emit(label.text[offset:end], label_line, label_column)
             elif match.group("escaped"):
                 emit(match.group("escaped"), line, start + match.start())
             elif match.group("entity"):
-                emit(_ENTITIES[match.group("entity").lower()], line, start + match.start())
+                emit(_entity(match.group("entity").lower()), line, start + match.start())
+            elif match.group("include"):
+                # Microsoft Docs' [!INCLUDE[ssNoVersion](path)]: the include's name stands for its text.
+                emit(match.group("token"), line, start + match.start("token"))
             offset = match.end()
         emit(raw[offset:], line, start + offset)
-    return LocatedText("".join(chunks), tuple(anchors))
+    return LocatedText("".join(chunks), tuple(anchors), tuple(notes))
 
 
 def one_line(text: str) -> str:
@@ -142,13 +184,16 @@ class ProseBlock:
 
     text: LocatedText
     section: PageSection
+    kind: str = "paragraph"  # "paragraph", "item" (of a bulleted or numbered list), "heading", "code", "cell"
 
 
 @dataclass(frozen=True)
 class PageRow:
     line: int
     section: PageSection
-    cells: dict[str, LocatedText]  # column role -> cleaned cell
+    cells: dict[str, LocatedText]  # column role -> cleaned cell (every column of that role, joined)
+    cell_count: int = 0  # cells the row has on the page (the header may have another number)
+    column: int = 1  # where the row starts on its line
 
     def cell(self, role: str) -> str:
         value = self.cells.get(role)
@@ -157,13 +202,25 @@ class PageRow:
 
 @dataclass
 class PageTable:
-    """A pipe table whose header names a port column."""
+    """A table whose header names a port column."""
 
     line: int
     section: PageSection
     header: list[str]
-    roles: dict[str, int]  # column role -> index
+    roles: dict[str, list[int]]  # column role -> indexes, in page order
     rows: list[PageRow] = field(default_factory=list)
+    header_columns: list[int] = field(default_factory=list)  # page column of each header cell
+    misspelt: list[tuple[int, str]] = field(default_factory=list)  # (index, close known word) of unknown headers
+
+
+@dataclass(frozen=True)
+class OtherTable:
+    """A table with no port column (its cells are read as prose)."""
+
+    line: int
+    section: PageSection
+    header: list[str]
+    rows: int
 
 
 @dataclass
@@ -172,6 +229,7 @@ class ParsedPage:
     sections: list[PageSection]
     tables: list[PageTable]  # only tables with a port column
     prose: list[ProseBlock]  # everything else that holds text, in page order
+    other_tables: list[OtherTable] = field(default_factory=list)
 
 
 # Block structure only: the inline rules are off, since `clean` reads each block's text
@@ -184,24 +242,67 @@ _ANCHOR = re.compile(r"""<a\s+(?:name|id)\s*=\s*["']?([^"'>\s]{1,200})["']?\s*/?
 _CONTAINER_PREFIX = re.compile(r"[ \t]*(?:>[ \t]?)*(?:(?:[-*+]|[0-9]{1,9}[.)])[ \t]+)?")
 
 # Header words that say what a column holds, tried in this order; a header takes the first
-# role one of its words starts with ("transport" is a protocol column, never a port one).
+# role one of its words starts with. "Port" comes first ("Port/protocol", "Port number and
+# direction" are port columns; "Transport" is not), and an application protocol is a name.
 COLUMN_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("protocol", ("protocol", "transport", "proto")),
     ("port", ("port",)),
+    ("label", ("application",)),
+    ("protocol", ("protocol", "transport", "proto")),
     ("rule", ("rule", "exception")),
     ("source", ("source", "from", "initiator", "client")),
     ("destination", ("destination", "target", "to", "listener")),
-    ("details", ("detail", "descr", "purpose", "note", "comment", "usage", "use", "reason", "explanation")),
-    ("label", ("service", "name", "application", "feature", "component")),
+    ("direction", ("direction",)),
+    ("details", ("detail", "descr", "purpose", "note", "comment", "usage", "use", "reason", "explanation",
+                 "configurable", "remark")),
+    ("side", ("feature", "component", "role", "computer", "endpoint", "side", "system")),
+    ("label", ("service", "name", "scenario", "function")),
 )
+_HEADER_WORDS = sorted({prefix for _, prefixes in COLUMN_WORDS for prefix in prefixes if len(prefix) > 3})
 
 
 def column_role(header: str) -> str:
+    """The role of a column ("port", "protocol", "source", ...; "side" for one of several
+    feature or role columns), or "" for a header no known word starts."""
     words = re.findall(r"[a-z]+", header.lower())
     for role, prefixes in COLUMN_WORDS:
         if any(word.startswith(prefix) if len(prefix) > 2 else word == prefix for word in words for prefix in prefixes):
             return role
     return ""
+
+
+def header_suggestion(header: str) -> str:
+    """The known header word a header no known word starts is probably a misspelling of
+    ("Featuret B" -> "feature"), or ""."""
+    for word in re.findall(r"[a-z]+", header.lower()):
+        close = difflib.get_close_matches(word, _HEADER_WORDS, n=1, cutoff=0.8)
+        if close:
+            return close[0]
+    return ""
+
+
+def table_roles(header: list[str]) -> tuple[dict[str, list[int]], list[tuple[int, str]]]:
+    """(role -> column indexes, [(index, suggested word)] for headers spelled like no known
+    header). A misspelt header takes the role of the word it is close to. Of several feature
+    or role columns the first is the source side and the second the destination side (the
+    port cell's arrows or the row's words say which way); a single one names the row."""
+    roles: dict[str, list[int]] = {}
+    misspelt: list[tuple[int, str]] = []
+    for position, name in enumerate(header):
+        role = column_role(name)
+        if not role and name.strip():
+            suggestion = header_suggestion(name)
+            misspelt.append((position, suggestion))
+            role = column_role(suggestion) if suggestion else ""
+        if role:
+            roles.setdefault(role, []).append(position)
+    sides = roles.pop("side", [])
+    if len(sides) >= 2 and "source" not in roles and "destination" not in roles:
+        roles["source"], roles["destination"] = [sides[0]], [sides[1]]
+        sides = sides[2:]
+    if sides:
+        roles.setdefault("label", []).extend(sides)
+        roles["label"].sort()
+    return roles, misspelt
 
 
 _PIPE_OR_ESCAPE = re.compile(r"\\.|\|")
@@ -250,13 +351,15 @@ def parse_page(source: str) -> ParsedPage:
     page = ParsedPage(title="", sections=[], tables=[], prose=[])
     section = TOP
     index = 0
+    items = 0  # depth of list items around the token
     while index < len(tokens):
         token = tokens[index]
+        items += {"list_item_open": 1, "list_item_close": -1}.get(token.type, 0)
         if token.type == "heading_open":
             content = tokens[index + 1]
             section = _heading(content, lines)
             page.sections.append(section)
-            page.prose.append(ProseBlock(clean(_content_pieces(content, lines)), section))
+            page.prose.append(ProseBlock(clean(_content_pieces(content, lines)), section, "heading"))
             if not title and token.tag == "h1":
                 title = section.title
             index += 3
@@ -268,7 +371,8 @@ def parse_page(source: str) -> ParsedPage:
             continue
         pieces = _block_pieces(token, lines)
         if pieces:
-            page.prose.append(ProseBlock(clean(pieces), section))
+            kind = "code" if token.type in ("fence", "code_block") else "item" if items else "paragraph"
+            page.prose.append(ProseBlock(clean(pieces), section, kind))
         index += 1
     page.title = title
     return page
@@ -321,30 +425,49 @@ def _row_cells(raw: str, nested: bool) -> list[tuple[int, str]]:
 
 
 def _read_table(tokens: list[Token], lines: list[str], section: PageSection, page: ParsedPage) -> None:
-    """Read a table's tokens into the page. A table without a port column is prose to the
-    reader; cells are split on the page line, where their columns are."""
+    """Read a table's tokens into the page; cells are split on the page line, where their
+    columns are (markdown-it says which lines are the header and the rows)."""
     table_open = tokens[0]
     nested = table_open.level > 0
     header_line = table_open.map[0] + 1
-    header = [one_line(clean([(header_line, start + 1, text)]).text)
-              for start, text in _row_cells(lines[header_line - 1], nested)]
-    roles: dict[str, int] = {}
-    for position, name in enumerate(header):
-        role = column_role(name)
-        if role and role not in roles:
-            roles[role] = position
-    table = PageTable(header_line, section, header, roles)
-    row_lines = [token.map[0] + 1 for token in tokens if token.type == "tr_open" and token.map[0] + 1 > header_line]
-    for number in row_lines:
-        raw = lines[number - 1]
-        raw_cells = _row_cells(raw, nested)
-        if "port" not in roles:
-            page.prose.extend(ProseBlock(clean([(number, start + 1, text)]), section) for start, text in raw_cells)
-            continue
-        cells = {}
-        for role, position in roles.items():
-            start, text = raw_cells[position] if position < len(raw_cells) else (len(raw), "")
-            cells[role] = clean([(number, start + 1, text)])
-        table.rows.append(PageRow(number, section, cells))
-    if "port" in roles:
-        page.tables.append(table)
+    header = [clean([(header_line, start + 1, text)]) for start, text in _row_cells(lines[header_line - 1], nested)]
+    rows = []
+    for number in [token.map[0] + 1 for token in tokens if token.type == "tr_open" and token.map[0] + 1 > header_line]:
+        raw_cells = _row_cells(lines[number - 1], nested)
+        column = raw_cells[0][0] + 1 if raw_cells else 1
+        rows.append((number, column, [clean([(number, start + 1, text)]) for start, text in raw_cells]))
+    add_table(page, section, header_line, header, rows)
+
+
+def add_table(page: ParsedPage, section: PageSection, line: int, header: list[LocatedText],
+              rows: list[tuple[int, int, list[LocatedText]]]) -> None:
+    """Add a table (header cells; rows as (line, column, cells)) to the page: as a port
+    table when a header names a port column, else as an other table whose cells are prose."""
+    names = [one_line(cell.text) for cell in header]
+    roles, misspelt = table_roles(names)
+    if "port" not in roles:
+        page.other_tables.append(OtherTable(line, section, names, len(rows)))
+        for _, _, cells in rows:
+            page.prose.extend(ProseBlock(cell, section, "cell") for cell in cells if cell.text)
+        return
+    table = PageTable(line, section, names, roles, header_columns=[cell.at(0)[1] for cell in header], misspelt=misspelt)
+    for number, column, cells in rows:
+        by_role = {role: joined([cells[position] for position in positions if position < len(cells)])
+                   for role, positions in roles.items()}
+        # Cells under no known header still state things (a port, a program).
+        known = {position for positions in roles.values() for position in positions}
+        extra = [cell for position, cell in enumerate(cells) if position not in known]
+        if extra:
+            by_role["details"] = joined([by_role.get("details", EMPTY), *extra])
+        table.rows.append(PageRow(number, section, by_role, len(cells), column))
+    page.tables.append(table)
+
+
+def parse_any(source: str, path: Path) -> ParsedPage:
+    """Read a page as saved HTML when its name or its start says so, else as Markdown."""
+    start = source.lstrip()[:200].lower()
+    if path.suffix.lower() in (".html", ".htm") or start.startswith(("<!doctype html", "<html")):
+        from .html import parse_html  # only HTML pages need the HTML reader
+
+        return parse_html(source)
+    return parse_page(source)
