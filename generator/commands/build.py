@@ -1,7 +1,8 @@
 """`build`: check the data, then write the requested output formats under --out.
 
 Every format is built in memory (or staged on disk) first; only when all of them
-have built are their files put in place, so a failed build leaves the previous
+have built are they published, together, as one generation of the output folder
+(see `generator.output_files`), so a failed or killed build leaves the previous
 outputs as they were. Formats are the modules of `generator.outputs`.
 """
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..issues import render_text
-from ..output_files import OutputFiles
+from ..output_files import OutputFiles, output_lock, publish, remove_leftovers
 from ..outputs import OUTPUTS, output_module
 from ..pipeline import load_and_check
 from .check import add_data_arguments, report
@@ -66,16 +67,18 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(render_text(checked.issues))
     collected: list[OutputFiles] = []
     try:
-        for name in formats:
-            files = OutputFiles(args.out / name)
-            collected.append(files)
-            _print_notes(name, output_module(name).build(checked.model, files, args))
-        for files in collected:
-            written = files.commit()
-            print(f"{files.folder}: {len(files.files)} file(s), {len(written)} rewritten")
+        with output_lock(args.out):
+            remove_leftovers(args.out)
+            for name in formats:
+                files = OutputFiles(args.out / name)
+                collected.append(files)
+                _print_notes(name, output_module(name).build(checked.model, files, args))
+            rewritten = publish(args.out, collected)
     finally:
         for files in collected:
             files.discard()
+    for files, written in zip(collected, rewritten):
+        print(f"{files.folder}: {len(files.files)} file(s), {len(written)} rewritten")
     return build_site(args) if SITE in requested else 0
 
 
