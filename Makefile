@@ -33,32 +33,47 @@ $(READY): pyproject.toml
 
 check: $(STAMPS)/check
 
+# A stamp says its outputs were made from the data as it is now. It takes the time its
+# recipe started, and is not touched (the recipe fails, saying so) if a data file changed
+# while the recipe ran: that edit would be in some outputs and not in others.
+# Each recipe runs $(started) first and $(call stamp,STAMPS) last.
+started = @mkdir -p $(STAMPS) && touch $@.started
+define stamp
+@if [ -n "$$(find $(DATA_DIR) -type f -not -name '.*' -newer $@.started -print -quit)" ]; then \
+	rm -f $@.started; echo "make: $(DATA_DIR) changed during the $(@F) step, so its outputs may not show the change; run make again" >&2; exit 1; fi
+@touch -r $@.started $(1) && rm -f $@.started
+endef
+
 $(STAMPS)/check: $(READY) $(DATA) $(SOURCES)
+	$(started)
 	$(PY) -m generator check --data $(DATA_DIR)
-	@mkdir -p $(@D) && touch $@
+	$(call stamp,$@)
 
 # `build` checks the data and writes every format in one process, so the data is
 # read once; `make xlsx` (or markdown, policy) builds one format on its own.
 build: $(STAMPS)/build
 
 $(STAMPS)/build: $(READY) $(DATA) $(SOURCES)
+	$(started)
 	$(PY) -m generator build --data $(DATA_DIR) --out $(BUILD)
-	@mkdir -p $(@D) && touch $@ $(addprefix $(STAMPS)/,check $(FORMATS))
+	$(call stamp,$@ $(addprefix $(STAMPS)/,check $(FORMATS)))
 
 $(FORMATS): %: $(STAMPS)/%
 
 $(STAMPS)/%: $(READY) $(DATA) $(SOURCES)
+	$(started)
 	$(PY) -m generator build --formats $* --data $(DATA_DIR) --out $(BUILD)
-	@mkdir -p $(@D) && touch $@
+	$(call stamp,$@)
 
 html: $(STAMPS)/html
 
 # Sphinx re-reads pages whose data changed by itself; after a change to the extension
 # or conf.py every page is re-read (-E), since Sphinx cannot tell what the code touched.
 $(STAMPS)/html: $(STAMPS)/build $(SITE_SRC) $(SOURCES)
+	$(started)
 	$(PY) -m sphinx -b html -c . $(SPHINXOPTS) $(if $(filter generator/% conf.py,$?),-E) \
 		-D portbook_data=$(abspath $(DATA_DIR)) source $(BUILD)/html
-	@mkdir -p $(@D) && touch $@
+	$(call stamp,$@)
 
 # Live preview: serves the site on HOST:PORT (PORT=0 picks a free one) and, whenever the
 # data, the pages or conf.py change, runs the incremental build of the other formats and
@@ -74,9 +89,10 @@ serve: $(READY)
 test: $(READY)
 	$(PY) -m pytest
 
-# The fuzz suite at a thousand examples per property (`make test` runs a few dozen).
+# The fuzz suite at a thousand examples per property (`make test` runs a few dozen),
+# and builds killed at a hundred points (`make test` kills ten).
 fuzz: $(READY)
-	HYPOTHESIS_PROFILE=long $(PY) -m pytest -m slow tests/test_fuzz.py
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -m slow tests/test_fuzz.py tests/test_kill.py
 
 # Rewrites tests/golden/ from the shipped data; review the diff before committing it.
 golden: $(READY)
