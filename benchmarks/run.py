@@ -395,10 +395,20 @@ def output_formats() -> list[str]:
 NO_DOT = ["-D", "graphviz_dot=portbook-benchmark-without-dot"]
 
 
+def site_source(folder: Path) -> Path:
+    """A copy of source/ for one size's site builds: the extension writes each role's page
+    source into <source>/roles/, which must not be the checkout's."""
+    copy = folder / "source"
+    if not copy.exists():
+        shutil.copytree(ROOT / "source", copy, ignore=shutil.ignore_patterns("roles"))
+    return copy
+
+
 def site_command(data: Path, outputs: Path, out: Path, jobs: str, extra: list[str]) -> list[str]:
     """The site as `make html` builds it (without -W, so that a warning does not void the figure)."""
-    return [PYTHON, "-m", "sphinx", "-b", "html", "-q", "-n", "--keep-going", "-j", jobs, "-c", ".",
-            "-D", f"portbook_data={data}", "-D", f"portbook_outputs={outputs}", *extra, "source", str(out)]
+    return [PYTHON, "-m", "sphinx", "-b", "html", "-q", "-n", "--keep-going", "-j", jobs, "-c", str(ROOT),
+            "-D", f"portbook_data={data}", "-D", f"portbook_outputs={outputs}", *extra,
+            str(site_source(data.parent)), str(out)]
 
 
 def run_size(runner: Runner, size: str, args: argparse.Namespace, theme: str, jobs_size: str) -> None:
