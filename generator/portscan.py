@@ -32,7 +32,7 @@ MAX_PORT_DIGITS = len(str(MAX_PORT))
 # The run is taken whole and checked afterwards, so "port 123456" is never read as 12345.
 # Words that make a number a count ("2 instances"), not a port.
 COUNT_NOUNS = (r"instances?|times?|minutes?|seconds?|hours?|days?|weeks?|months?|years?|rows?|characters?|bytes?"
-               r"|[kmg]b|servers?|computers?|nodes?|hosts?|clients?|users?|connections?|steps?|tables?|columns?|items?|copies")
+               r"|[kmg]b|bugs?|issues?|fixes|pages?|servers?|computers?|nodes?|hosts?|clients?|users?|connections?|steps?|tables?|columns?|items?|copies")
 _NUMBER = r"(?<![\w.])[0-9]+(?!\w|\.[0-9])"
 NUMBER = re.compile(_NUMBER)
 _SEPARATOR = r"\s*(?:-|–|—|\bthrough\b|\bto\b)\s*"
@@ -47,9 +47,10 @@ _PATTERNS = (
     re.compile(rf"(?i){RANGE}\s*/\s*(?P<transport>tcp|udp)\b"),  # 8080/tcp
     re.compile(rf"(?i){RANGE}(?:\s+(?P<transport>tcp|udp))?\s+ports?\b"),  # the default 8080 port
     re.compile(rf"(?i)(?={_ABOVE}ports?\s){RANGE}"),  # larger than port 1024
+    re.compile(rf"(?i)\brange\b(?:\s+(?:of|from))?:?\s+(?=[0-9]+{_SEPARATOR}[0-9]){RANGE}"),  # the range 1025 through 5000
 )
 # "ports 80 and 443", "port 5022 or 7022", "ports 137, 138 or 139": a list goes on.
-_LIST_NEXT = re.compile(rf"(?i)(?:\s*,\s*(?:(?:and|or)\s+)?|\s+(?:and|or)\s+){RANGE}(?!\s*(?:{COUNT_NOUNS})\b)")
+_LIST_NEXT = re.compile(rf"(?i)(?:\s*,\s*(?:(?:and|or)\s+)?|\s+(?:and|or)\s+)(?:from\s+)?{RANGE}(?!\s*(?:{COUNT_NOUNS})\b)")
 _WHOLE_RANGE = re.compile(rf"\s*{RANGE}\s*", re.IGNORECASE)
 
 

@@ -28,12 +28,6 @@ class NumberFate:
     sentence: str
 
 
-def _texts(stated: PageStatements) -> list[LocatedText]:
-    texts = [cell for row in stated.rows for cell in row.row.cells.values()]
-    texts += [block.text for block in stated.page.prose]
-    return texts
-
-
 def _covers(statement: PortStatement, line: int, column: int, number: str) -> bool:
     """Whether the number at (line, column) is one the statement reads (its first number,
     or the end of its range): the statement starts at its first digit."""
@@ -41,32 +35,49 @@ def _covers(statement: PortStatement, line: int, column: int, number: str) -> bo
             and column - statement.column <= len(statement.words) + 8 and number in statement.words)
 
 
+def _ends(statements: list[PortStatement]) -> set[str]:
+    return {str(end) for s in statements if s.ports is not None for end in (s.ports.first, s.ports.last)}
+
+
 def account(stated: PageStatements) -> list[NumberFate]:
     """The fate of every ASCII number on the page (each located once, in page order)."""
-    drafted = [statement for row in stated.rows for statement in row.ports]
-    in_rows = [(statement, row.row.line) for row in stated.rows for statement in row.mentions]
     fates: dict[tuple[int, int], NumberFate] = {}
-    for text in _texts(stated):
+
+    def settle(text: LocatedText, fate_of) -> None:
         for line, column, note in text.notes:
             fates.setdefault((line, column), NumberFate(line, column, note, NOT_PORT, "a footnote marker", ""))
         spans = sentences(text.text)
         for match in NUMBER.finditer(text.text):
             line, column = text.at(match.start())
-            if (line, column) in fates:
-                continue
+            if (line, column) not in fates:
+                sentence = one_line(next((text.text[a:b] for a, b in spans if a <= match.start() < b), ""))
+                fate, reason = fate_of(match, line, column)
+                if not fate:
+                    fate, reason = NOT_PORT, (not_port_reason(text.text, match.start(), match.end())
+                                              or "no port word (port, TCP, UDP, N/tcp) stands next to it")
+                fates[(line, column)] = NumberFate(line, column, match.group(), fate, reason, sentence)
+
+    for row in stated.rows:
+        drafted_ends = _ends(row.ports)
+
+        def row_fate(match, line, column, row=row, drafted_ends=drafted_ends):
             number = match.group()
-            sentence = one_line(next((text.text[a:b] for a, b in spans if a <= match.start() < b), ""))
-            if any(_covers(s, line, column, number) for s in drafted):
-                fates[(line, column)] = NumberFate(line, column, number, DRAFTED, "", sentence)
-                continue
-            beside = next((row_line for s, row_line in in_rows if _covers(s, line, column, number)), 0)
-            if beside:
-                reason = f"stated in another cell of the row at line {beside}, whose port cell was drafted: compare them"
-                fates[(line, column)] = NumberFate(line, column, number, LISTED, reason, sentence)
-                continue
-            if any(_covers(s, line, column, number) for s in stated.prose):
-                fates[(line, column)] = NumberFate(line, column, number, LISTED, "stated outside the port tables and lists: compare it with them", sentence)
-                continue
-            reason = not_port_reason(text.text, match.start(), match.end()) or "no port word (port, TCP, UDP, N/tcp) stands next to it"
-            fates[(line, column)] = NumberFate(line, column, number, NOT_PORT, reason, sentence)
+            if any(_covers(s, line, column, number) for s in row.ports):
+                return DRAFTED, ""
+            if number.lstrip("0") in drafted_ends:
+                return DRAFTED, "the row's own port again"
+            if any(_covers(s, line, column, number) for s in row.mentions):
+                return LISTED, f"stated in another cell of the row at line {row.row.line}, whose port cell was drafted: compare them"
+            return "", ""
+
+        for text in row.row.cells.values():
+            settle(text, row_fate)
+
+    def prose_fate(match, line, column):
+        if any(_covers(s, line, column, match.group()) for s in stated.prose):
+            return LISTED, "stated outside the port tables and lists: compare it with them"
+        return "", ""
+
+    for block in stated.page.prose:
+        settle(block.text, prose_fate)
     return sorted(fates.values(), key=lambda fate: (fate.line, fate.column))

@@ -61,14 +61,17 @@ class LocatedText:
 EMPTY = LocatedText("", ())
 
 
-def joined(texts: list[LocatedText], separator: str = "\n") -> LocatedText:
-    """Several located texts as one, each part keeping its page positions."""
-    parts = [text for text in texts if text.text]
+def joined(texts: list[LocatedText], separators: list[str] | None = None) -> LocatedText:
+    """Several located texts as one, each part keeping its page positions. Between parts
+    stands a line break; given separators stand before every part (the first included)."""
+    parts = [(text, separators[index] if separators else "\n") for index, text in enumerate(texts) if text.text]
     if not parts:
         return EMPTY
     chunks, anchors, notes, length = [], [], [], 0
-    for index, part in enumerate(parts):
-        if index:
+    for index, (part, separator) in enumerate(parts):
+        if separators:
+            separator = separator if index else separator.removeprefix("; ")
+        if index or separators:
             line, column = part.at(0)
             anchors.append((length, line, column))
             chunks.append(separator)
@@ -257,7 +260,16 @@ COLUMN_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("side", ("feature", "component", "role", "computer", "endpoint", "side", "system")),
     ("label", ("service", "name", "scenario", "function")),
 )
-_HEADER_WORDS = sorted({prefix for _, prefixes in COLUMN_WORDS for prefix in prefixes if len(prefix) > 3})
+# The words headers are written with: a header word that is none of them but close to one
+# ("Featuret") is a misspelling the import reports.
+_HEADER_WORDS = frozenset("""
+port ports protocol protocols transport transports proto rule rules exception exceptions source sources from
+initiator initiators client clients destination destinations target targets to listener listeners direction
+directions detail details description descriptions purpose purposes note notes comment comments usage use used
+reason reasons explanation explanations configurable remark remarks feature features component components role
+roles computer computers endpoint endpoints side sides system systems service services name names scenario
+scenarios function functions application applications number numbers and or of the by for in on with type
+""".split())
 
 
 def column_role(header: str) -> str:
@@ -274,9 +286,10 @@ def header_suggestion(header: str) -> str:
     """The known header word a header no known word starts is probably a misspelling of
     ("Featuret B" -> "feature"), or ""."""
     for word in re.findall(r"[a-z]+", header.lower()):
-        close = difflib.get_close_matches(word, _HEADER_WORDS, n=1, cutoff=0.8)
-        if close:
-            return close[0]
+        if word not in _HEADER_WORDS:
+            close = difflib.get_close_matches(word, _HEADER_WORDS, n=1, cutoff=0.8)
+            if close:
+                return close[0]
     return ""
 
 
@@ -289,10 +302,10 @@ def table_roles(header: list[str]) -> tuple[dict[str, list[int]], list[tuple[int
     misspelt: list[tuple[int, str]] = []
     for position, name in enumerate(header):
         role = column_role(name)
-        if not role and name.strip():
-            suggestion = header_suggestion(name)
+        suggestion = header_suggestion(name)
+        if suggestion or (not role and name.strip()):
             misspelt.append((position, suggestion))
-            role = column_role(suggestion) if suggestion else ""
+            role = role or (column_role(suggestion) if suggestion else "")
         if role:
             roles.setdefault(role, []).append(position)
     sides = roles.pop("side", [])
@@ -451,14 +464,18 @@ def add_table(page: ParsedPage, section: PageSection, line: int, header: list[Lo
             page.prose.extend(ProseBlock(cell, section, "cell") for cell in cells if cell.text)
         return
     table = PageTable(line, section, names, roles, header_columns=[cell.at(0)[1] for cell in header], misspelt=misspelt)
+    # Cells under no known header still state things (a port, a program): they are details.
+    known = {position for positions in roles.values() for position in positions}
+    columns = {role: list(positions) for role, positions in roles.items()}
+    columns.setdefault("details", []).extend(position for position in range(len(names)) if position not in known)
     for number, column, cells in rows:
-        by_role = {role: joined([cells[position] for position in positions if position < len(cells)])
-                   for role, positions in roles.items()}
-        # Cells under no known header still state things (a port, a program).
-        known = {position for positions in roles.values() for position in positions}
-        extra = [cell for position, cell in enumerate(cells) if position not in known]
-        if extra:
-            by_role["details"] = joined([by_role.get("details", EMPTY), *extra])
+        by_role = {}
+        for role, positions in columns.items():
+            present = [position for position in positions if position < len(cells)]
+            # A second column of one role says what it is: "…; Configurable: No".
+            by_role[role] = joined([cells[position] for position in present],
+                                   [f"; {names[position]}: " for position in present] if len(present) > 1 else None)
+        by_role = {role: text for role, text in by_role.items() if role in roles or text.text}
         table.rows.append(PageRow(number, section, by_role, len(cells), column))
     page.tables.append(table)
 
