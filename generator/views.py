@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import Flow, Host, Model
+from .model import Flow, Model
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
@@ -38,11 +38,6 @@ def role_lines(model: Model, role: str) -> list[RequestLine]:
             if source == role:
                 lines.append(RequestLine(flow, role, OUTBOUND, source, destination))
     return lines
-
-
-def role_addresses(model: Model, role: str) -> list[Host]:
-    """The inventory hosts of a role (empty when the inventory does not cover it)."""
-    return model.hosts_of_role(role)
 
 
 def datasets_text(model: Model) -> str:
