@@ -233,8 +233,7 @@ class NftRule:
 
 def _nft_values(right) -> list:
     """The values a match compares with: a single value, a set, a range or a prefix."""
-    values = right["set"] if isinstance(right, dict) and "set" in right else [right]
-    return values
+    return right["set"] if isinstance(right, dict) and "set" in right else [right]
 
 
 def _nft_ports(right) -> set[tuple[int, int]]:
