@@ -119,7 +119,8 @@ def among(values: pd.Series, choices) -> pd.Series:
     """values.isin(choices) for a string column. pandas tests Arrow strings against the
     choices one Python object at a time, which is slow for many choices: then the test
     goes through a hash table, of Python strings or of object arrays."""
-    choices = list(choices)
+    # Series.tolist makes Python strings at once; iterating one makes them one by one.
+    choices = choices.tolist() if isinstance(choices, (pd.Series, pd.Index)) else list(choices)
     if len(choices) <= 1000:
         return values.isin(choices)
     if len(values) <= 1000:

@@ -27,7 +27,7 @@ _BEFORE_NUMBER = (rf"(?:tcp|udp|ports?)(?:(?:{_SPACE}|-)+ports?)?(?:{_SPACE}+(?:
                   rf"(?:{_SPACE}+(?:of|from))?:?{_SPACE}+")
 _KEYWORD = rf"(?i){_BEFORE_NUMBER}[0-9]"
 _KEYWORD_NUMBER = rf"(?is)^.*?{_BEFORE_NUMBER}([0-9]+).*$"
-_FOLLOWER = (rf"(?i){_SPACE}*/{_SPACE}*(?:tcp|udp)|{_SPACE}*(?:-|–|—|through|to){_SPACE}*[0-9]"
+_FOLLOWER = (rf"(?i)/{_SPACE}*(?:tcp|udp)|(?:-|–|—|through|to){_SPACE}*[0-9]"
              rf"|[0-9](?:{_SPACE}+(?:tcp|udp))?{_SPACE}+ports?")
 
 
@@ -36,7 +36,8 @@ def may_mention_other_ports(texts: pd.Series, known: set[int]) -> pd.Series:
     shows no mention shape, or exactly one: a keyword before a known port ("on port
     1433"). A range, "/tcp" or "port" after that number, or a second keyword, would be
     another shape."""
-    present = texts[texts.ne("")]
+    empty = texts.eq("")
+    present = texts[~empty] if empty.any() else texts
     keywords = present.str.count(_KEYWORD)
     followed = present.str.contains(_FOLLOWER)
     shaped = present[keywords.gt(0) | followed]
