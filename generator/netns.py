@@ -126,15 +126,23 @@ def missing_requirement() -> str:
     return ""
 
 
-def run(*command: str) -> str:
-    """Run a command to completion; its standard output, or a LabError with its message."""
+def run(*command: str, commands: Iterable[str] = ()) -> str:
+    """Run a command to completion, with `commands` as its standard input (for
+    `ip -batch -`, which takes one command a line); its standard output, or a LabError
+    with its message."""
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
+        result = subprocess.run(command, input="".join(f"{line}\n" for line in commands), capture_output=True,
+                                text=True, timeout=COMMAND_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise LabError(f"{' '.join(command)}: {error}") from None
     if result.returncode != 0:
         raise LabError(f"{' '.join(command)}: {result.stderr.strip() or f'exit status {result.returncode}'}")
     return result.stdout
+
+
+def run_ip(namespace: str, commands: Iterable[str]) -> None:
+    """`ip` commands inside a namespace, in one run of `ip`."""
+    run("ip", "-n", namespace, "-batch", "-", commands=commands)
 
 
 def lab_address(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -169,7 +177,6 @@ class Lab:
         self.switch = ""  # the namespace holding the bridge, once a host needs it
         self.namespaces: list[str] = []
         self.listeners: list[subprocess.Popen] = []
-        self.links = 0
 
     def __enter__(self) -> "Lab":
         return self
@@ -177,38 +184,41 @@ class Lab:
     def __exit__(self, *exception) -> None:
         self.close()
 
-    def add_namespace(self, suffix: str = "") -> str:
+    def _make_namespace(self, suffix: str = "") -> str:
         namespace = f"{self.prefix}-{suffix or len(self.namespaces)}"
-        run("ip", "netns", "add", namespace)
+        # Listed before it exists, so that an interruption while `ip` makes it still has
+        # `close` delete it.
         self.namespaces.append(namespace)
-        run("ip", "-n", namespace, "link", "set", "lo", "up")
+        run("ip", "netns", "add", namespace)
+        return namespace
+
+    def add_namespace(self, suffix: str = "") -> str:
+        """An empty namespace with its loopback up."""
+        namespace = self._make_namespace(suffix)
+        run_ip(namespace, ["link set lo up"])
         return namespace
 
     def _add_switch(self) -> None:
         self.switch = self.add_namespace("sw")
         # Without snooping the bridge floods multicast, which IPv6 neighbour discovery uses.
-        run("ip", "-n", self.switch, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
-        run("ip", "-n", self.switch, "link", "set", "br0", "up")
+        run_ip(self.switch, ["link add br0 type bridge mcast_snooping 0", "link set br0 up"])
 
     def add_host(self, addresses: Iterable[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> str:
         """A namespace holding `addresses` on its link to the bridge."""
         if not self.switch:
             self._add_switch()
-        namespace = self.add_namespace()
-        self.links += 1
-        port = f"p{self.links}"
-        run("ip", "-n", self.switch, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", namespace)
-        run("ip", "-n", self.switch, "link", "set", port, "master", "br0", "up")
-        versions = set()
+        namespace = self._make_namespace()
+        port = f"p{len(self.namespaces)}"  # the host's end in the bridge's namespace
+        run_ip(self.switch, [f"link add {port} type veth peer name eth0 netns {namespace}",
+                             f"link set {port} master br0 up"])
+        commands, versions = ["link set lo up"], set()
         for address in addresses:
             versions.add(address.version)
-            if address.version == 4:
-                run("ip", "-n", namespace, "addr", "add", f"{address}/32", "dev", "eth0")
-            else:
-                run("ip", "-n", namespace, "addr", "add", f"{address}/128", "dev", "eth0", "nodad")
-        run("ip", "-n", namespace, "link", "set", "eth0", "up")
-        for version in sorted(versions):
-            run("ip", f"-{version}", "-n", namespace, "route", "add", "default", "dev", "eth0")
+            commands.append(f"addr add {address}/32 dev eth0" if address.version == 4
+                            else f"addr add {address}/128 dev eth0 nodad")
+        commands.append("link set eth0 up")
+        commands += [f"route add {'0.0.0.0/0' if version == 4 else '::/0'} dev eth0" for version in sorted(versions)]
+        run_ip(namespace, commands)
         return namespace
 
     def load(self, namespace: str, path: Path) -> None:
@@ -225,14 +235,21 @@ class Lab:
 
     def listen(self, namespace: str, tcp: Iterable[int], udp: Iterable[int]) -> None:
         """Start a listener on these ports, returning once it listens on all of them."""
-        process = subprocess.Popen(
-            ["ip", "netns", "exec", namespace, sys.executable, "-c", LISTENER,
-             ",".join(map(str, sorted(set(tcp)))), ",".join(map(str, sorted(set(udp))))],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.listeners.append(process)
-        if process.stdout.readline().strip() != "ready":
-            process.kill()
-            raise LabError(f"the listener in {namespace} did not start: {process.stderr.read().strip()}")
+        self.listen_all({namespace: (tcp, udp)})
+
+    def listen_all(self, plans: dict[str, tuple[Iterable[int], Iterable[int]]]) -> None:
+        """`listen` in several namespaces, the listeners starting side by side."""
+        started = {}
+        for namespace, (tcp, udp) in plans.items():
+            started[namespace] = process = subprocess.Popen(
+                ["ip", "netns", "exec", namespace, sys.executable, "-c", LISTENER,
+                 ",".join(map(str, sorted(set(tcp)))), ",".join(map(str, sorted(set(udp))))],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self.listeners.append(process)
+        for namespace, process in started.items():
+            if process.stdout.readline().strip() != "ready":
+                process.kill()
+                raise LabError(f"the listener in {namespace} did not start: {process.stderr.read().strip()}")
 
     def probe(self, namespace: str, probes: list[Probe], timeout: float = TIMEOUT) -> list[bool]:
         """Whether each probe, sent from inside the namespace, got its answer."""

@@ -264,10 +264,8 @@ def run_lab(plan: Plan, files: dict[str, Path], max_probes: int) -> tuple[list[C
             for role in host.roles:
                 if role in files:
                     lab.load(host.namespace, files[role])
-        for host in plan.hosts:
-            ports = plan.listening[host.name]
-            if ports["tcp"] or ports["udp"]:
-                lab.listen(host.namespace, ports["tcp"], ports["udp"])
+        lab.listen_all({host.namespace: (ports["tcp"], ports["udp"]) for host in plan.hosts
+                        if (ports := plan.listening[host.name])["tcp"] or ports["udp"]})
         batches: dict[str, list[netns.Probe]] = {}
         for check in chosen:
             for source, probe in check.probes:
