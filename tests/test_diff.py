@@ -316,3 +316,37 @@ def test_a_host_with_an_ipv4_and_an_ipv6_address_is_two_entries(data_dir, new_di
     assert code == 1 and payload["hosts"]["added"] == [] and payload["hosts"]["removed"] == []
     assert payload["hosts"]["changed"] == [{"key": "dpm-server/dpm01/2001:db8::10", "id": "dpm-server/dpm01/2001:db8::10", "fields": [
         {"field": "note", "old": "IPv6 of dpm01", "new": "IPv6 address of dpm01", "errata": []}]}]
+
+
+def test_two_plain_flows_files_outside_a_data_folder(tmp_path, capsys):
+    old, new = tmp_path / "old-flows.csv", tmp_path / "new-flows.csv"
+    shutil.copy(DATA / FLOWS, old)
+    shutil.copy(DATA / FLOWS, new)
+    row = edit_row(new, "id", "sql-engine-default", port="1443")
+    code, payload = run_json(capsys, str(old), str(new))
+    assert code == 1
+    assert payload["flows"]["changed"][0]["id"] == "sql-engine-default"
+    assert payload["flows"]["changed"][0]["fields"][0] == {"field": "port", "old": "1433", "new": "1443", "errata": []}
+    c201 = [issue for issue in payload["checks"]["issues"] if issue["code"] == "C201"]
+    assert c201 and c201[0]["file"] == str(new) and c201[0]["line"] == row
+    assert run(capsys, str(old), str(old))[0] == 0
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed (Debian package git)")
+def test_revision_and_path(tmp_path, capsys, monkeypatch):
+    repo = tmp_path / "repo"
+    shutil.copytree(DATA, repo / "data")
+    git(repo, "init", "-q")
+    git(repo, "add", "data")
+    git(repo, "commit", "-q", "-m", "first")
+    edit_row(repo / "data" / FLOWS, "id", "sql-browser", purpose="Changed in the second commit.")
+    git(repo, "commit", "-q", "-am", "second")
+    monkeypatch.chdir(repo)
+
+    # REV:folder and REV:file inside a data folder both load that revision's data folder.
+    for old, new in (("HEAD~1:data", "HEAD:data"), (f"HEAD~1:data/{FLOWS}", f"HEAD:data/{FLOWS}")):
+        code, payload = run_json(capsys, old, new)
+        assert code == 1, (old, new)
+        assert [change["id"] for change in payload["flows"]["changed"]] == ["sql-browser"]
+        assert payload["new"]["data"] == "HEAD:data"
+    assert run(capsys, "HEAD~1:nowhere", "HEAD")[0] == 2

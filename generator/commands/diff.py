@@ -1,11 +1,13 @@
 """`diff OLD NEW`: a review report of what changed between two versions of the data.
 
 OLD and NEW are each a data folder (or a folder holding one under `--data`), a CSV
-file inside a data folder, or a git revision (`HEAD~1`, a branch, a commit), read
-with `git show` into a temporary folder. Both are loaded and checked like `check`
-does; the report names flows, errata, roles, inventory entries and dataset
-descriptions added, removed and changed (field by field), and the checks the NEW data fails, with a one-line
-summary for the pull request.
+file (the data folder holding it, or, outside any data folder, that flows file
+alone), a git revision (`HEAD~1`, a branch, a commit: its data folder at --data), or
+`REV:path` (the folder, or the file, at path in that revision), read with `git show`
+into a temporary folder. Both are loaded and checked like `check` does; the report
+names flows, errata, roles, inventory entries and dataset descriptions added,
+removed and changed (field by field), and the checks the NEW data fails, with a
+one-line summary for the pull request.
 
 Exit codes: 0 when the data is the same and NEW has no errors (warnings are listed
 but pass); 1 when anything differs or NEW has errors (they are listed in the report's checks section), and when
@@ -16,6 +18,8 @@ neither a path nor a revision.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import subprocess
@@ -23,12 +27,14 @@ import sys
 import tempfile
 from collections import Counter
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import diff as comparing
 from ..checks import CHECKS
 from ..csvfile import display_path
+from ..errors import UsageError
+from ..load import DATASET_FILE, SETTINGS_FILE
 from ..issues import CATALOG, Issue, Severity, counts, has_errors, render_text
 from ..model import Model
 from ..output_files import replace_file
@@ -38,12 +44,8 @@ from ..git import git
 from ..views import datasets_text
 from ..outputs.xlsx.profiles import PROFILES
 
-SETTINGS_FILE = "portbook.toml"
 JSON_FORMAT = "portbook-diff/1"
-
-
-class UsageError(Exception):
-    """OLD or NEW names nothing that holds data."""
+PLAIN_DATASET = "flows"  # the dataset id a plain flows file is loaded under, on both sides
 
 
 @dataclass
@@ -52,15 +54,21 @@ class Side:
 
     spec: str
     folder: Path  # the data folder that was loaded
-    shown_as: str  # how locations inside `folder` are shown (a path or REV:path)
+    shown_as: str  # how the data folder is shown (a path, or REV:path for a revision)
     checked: Checked
+    # Files read from a folder made for the comparison, and how to show them instead.
+    shown_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def model(self) -> Model:
         return self.checked.model
 
     def show(self, file: str) -> str:
-        """A location's file as the reader can find it: temporary folders become REV:path."""
+        """A location's file as the reader can find it: temporary folders become REV:path,
+        the folder made around a plain flows file becomes that file."""
+        for made, shown in self.shown_files.items():
+            if file in (made, display_path(Path(made))):
+                return shown
         if self.shown_as == str(self.folder):
             return file
         for prefix in (str(self.folder), display_path(self.folder)):
@@ -88,6 +96,37 @@ def _data_folder_of_file(path: Path) -> Path | None:
     return None
 
 
+def _toml_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=True)  # a JSON string with ASCII escapes is a TOML basic string
+
+
+def _folder_around_flows(flows: bytes, shown: str, into: Path) -> str:
+    """Make a data folder holding only `flows` (a flows CSV outside any data folder), with
+    the roles and sections its rows name, so that it loads and checks like a dataset.
+    Returns the path of the flows file inside it."""
+    try:
+        rows = list(csv.DictReader(io.StringIO(flows.decode("utf-8-sig"), newline="")))
+    except (UnicodeDecodeError, csv.Error):
+        rows = []  # the loader reports what is wrong with the file, located
+    roles = sorted({row.get(column) or "" for row in rows for column in ("source", "destination")} - {""})
+    sections = sorted({row.get("reference") or "" for row in rows} - {""})
+    dataset = into / PLAIN_DATASET
+    dataset.mkdir(parents=True)
+    (into / SETTINGS_FILE).write_text("# made by portbook diff around a plain flows file\n", encoding="utf-8")
+    (dataset / DATASET_FILE).write_text(
+        "\n".join([f"id = {_toml_string(PLAIN_DATASET)}", f"title = {_toml_string(shown)}", 'version = "0"',
+                   "[source]", f"title = {_toml_string(shown)}"]
+                  + [f"[sections.{_toml_string(key)}]\ntitle = {_toml_string(key)}" for key in sections or ["none"]])
+        + "\n", encoding="utf-8")
+    with (dataset / "roles.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["id", "name", "description"])
+        writer.writerows([role, role, ""] for role in roles)
+    target = dataset / "flows.csv"
+    target.write_bytes(flows)
+    return str(target)
+
+
 def _git(args: list[str], spec: str, binary: bool = False) -> subprocess.CompletedProcess:
     done = git(*args, binary=binary)
     if done is None:
@@ -95,31 +134,54 @@ def _git(args: list[str], spec: str, binary: bool = False) -> subprocess.Complet
     return done
 
 
-def _read_revision(spec: str, data: Path, into: Path) -> str:
-    """Copy the data folder as of revision `spec` into `into`; returns how to show it (REV:path)."""
-    if spec.startswith("-"):
-        raise UsageError(f"{spec!r} is neither a data folder, a CSV file in one, nor a git revision")
-    found = _git(["rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}"], spec)
+def _not_data(spec: str) -> UsageError:
+    return UsageError(f"{spec!r} is neither a data folder, a flows CSV file, nor a git revision (REV or REV:path)")
+
+
+def _read_revision(spec: str, data: Path, into: Path) -> tuple[str, dict[str, str]]:
+    """Copy what revision `spec` holds into `into`: the data folder at --data for `REV`;
+    for `REV:path`, the data folder at path, or the data folder holding the file at path
+    (or, when no data folder holds it, a folder made around that flows file). Returns how
+    to show the folder and any files shown under another name."""
+    revision, _, inside = spec.partition(":")
+    if spec.startswith("-") or not revision:
+        raise _not_data(spec)
+    found = _git(["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], spec)
     if found.returncode != 0:
-        raise UsageError(f"{spec!r} is neither a data folder, a CSV file in one, nor a git revision")
+        raise _not_data(spec)
     commit = found.stdout.strip()
-    top = _git(["rev-parse", "--show-toplevel"], spec).stdout.strip()
-    inside = Path(os.path.relpath(Path(data).resolve(), Path(top).resolve())).as_posix()
-    if inside.startswith(".."):
-        raise UsageError(f"--data {data} is outside the git repository {top}")
+    top = Path(_git(["rev-parse", "--show-toplevel"], spec).stdout.strip())
+    if not inside:
+        inside = Path(os.path.relpath(Path(data).resolve(), top.resolve())).as_posix()
+        if inside.startswith(".."):
+            raise UsageError(f"--data {data} is outside the git repository {top}")
+    inside = inside.strip("/") or "."
+
+    def kind(path: str) -> str:
+        done = _git(["cat-file", "-t", f"{commit}:{path}"], spec)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    shown_files: dict[str, str] = {}
+    if kind(inside) == "blob":
+        parents = [str(parent) for parent in Path(inside).parents]
+        folder = next((parent for parent in parents if kind(f"{parent}/{SETTINGS_FILE}".lstrip("./")) == "blob"), None)
+        if folder is None:
+            blob = _git(["show", f"{commit}:{inside}"], spec, binary=True)
+            made = _folder_around_flows(blob.stdout, f"{revision}:{inside}", into)
+            return f"{revision}:{inside}", {made: f"{revision}:{inside}"}
+        inside = folder
     listing = _git(["ls-tree", "-r", "-z", "--full-name", "--name-only", commit, "--", f":/{inside}"], spec)
     names = [name for name in listing.stdout.split("\0") if name]
     if listing.returncode != 0 or not names:
-        raise UsageError(f"revision {spec} has no data folder at {inside}/")
+        raise UsageError(f"revision {revision} has no data folder at {inside}/")
     for name in names:
         blob = _git(["show", f"{commit}:{name}"], spec, binary=True)
         if blob.returncode != 0:
-            raise UsageError(f"cannot read {spec}:{name}: {blob.stderr.decode(errors='replace').strip()}")
-        relative = Path(name).relative_to(inside)
-        target = into / relative
+            raise UsageError(f"cannot read {revision}:{name}: {blob.stderr.decode(errors='replace').strip()}")
+        target = into / Path(name).relative_to(inside if inside != "." else "")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(blob.stdout)
-    return f"{spec}:{inside}"
+    return f"{revision}:{inside}", shown_files
 
 
 def resolve(spec: str, args: argparse.Namespace, stack: ExitStack) -> Side:
@@ -130,14 +192,18 @@ def resolve(spec: str, args: argparse.Namespace, stack: ExitStack) -> Side:
         if not (folder / SETTINGS_FILE).is_file():
             raise UsageError(f"{spec} holds no {SETTINGS_FILE}, nor does {folder}")
         return Side(spec, folder, str(folder), load_and_check(folder, args.registry))
+    temporary = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="portbook-diff-"))) / "data"
     if path.is_file():
         folder = _data_folder_of_file(path)
-        if folder is None:
-            raise UsageError(f"{spec} is not inside a data folder (no {SETTINGS_FILE} above it)")
-        return Side(spec, folder, str(folder), load_and_check(folder, args.registry))
-    temporary = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="portbook-diff-"))) / "data"
-    shown_as = _read_revision(spec, args.data, temporary)
-    return Side(spec, temporary, shown_as, load_and_check(temporary, args.registry))
+        if folder is not None:
+            return Side(spec, folder, str(folder), load_and_check(folder, args.registry))
+        try:
+            made = _folder_around_flows(path.read_bytes(), spec, temporary)
+        except OSError as error:
+            raise UsageError(f"cannot read {spec}: {error.strerror or error}") from error
+        return Side(spec, temporary, spec, load_and_check(temporary, args.registry), {made: spec})
+    shown_as, shown_files = _read_revision(spec, args.data, temporary)
+    return Side(spec, temporary, shown_as, load_and_check(temporary, args.registry), shown_files)
 
 
 def _failed_codes(issues: list[Issue], severity: Severity) -> list[str]:
@@ -290,12 +356,8 @@ def write_change_request(review: Review, target: Path, profile: str) -> int:
 
 def run_diff(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
-        try:
-            old = resolve(args.old, args, stack)
-            new = resolve(args.new, args, stack)
-        except UsageError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+        old = resolve(args.old, args, stack)
+        new = resolve(args.new, args, stack)
         for side, name in ((old, "old"), (new, "new")):
             if side.model is None:
                 return _unloadable(side, name)
@@ -318,11 +380,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "diff", help="review report of what changed between two versions of the data",
         description="Compare two versions of the data. OLD and NEW are each a data folder (or a folder "
-                    "holding one at --data, such as '.'), a CSV file inside a data folder, or a git revision. "
+                    "holding one at --data, such as '.'), a flows CSV file (alone, or the data folder holding it), "
+                    "a git revision, or REV:path. "
                     "Exit 0: same data and no errors in NEW; 1: differences, errors in NEW, data "
                     "that cannot be loaded, or a workbook that cannot be written; 2: usage error.")
-    parser.add_argument("old", metavar="OLD", help="data folder, CSV file in one, or git revision (HEAD~1)")
-    parser.add_argument("new", metavar="NEW", help="data folder, CSV file in one, or git revision (HEAD)")
+    parser.add_argument("old", metavar="OLD", help="data folder, flows CSV file, git revision (HEAD~1) or REV:path")
+    parser.add_argument("new", metavar="NEW", help="data folder, flows CSV file, git revision (HEAD) or REV:path")
     parser.add_argument("--data", type=Path, default=Path("data"),
                         help="where the data folder is inside a folder or a git revision (default: data)")
     parser.add_argument("--registry", type=Path, metavar="IANA_CSV",
