@@ -169,7 +169,7 @@ def test_two_drafts_in_one_data_folder_do_not_collide(tmp_path, capsys):
     assert main(["import", str(PAGES / "service-by-name.md"), "--into", str(data / "two")]) == 0
     checked = load_and_check(data)
     assert len(checked.model.flows) == 6
-    assert [i.code for i in checked.issues] == ["C201", "C201"]  # no id is used twice (S107)
+    assert not [i for i in checked.issues if i.code == "S107"]  # no id is used twice
 
 
 def test_roles_that_may_be_one_are_noted(tmp_path, capsys):
