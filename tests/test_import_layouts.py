@@ -222,3 +222,28 @@ def test_every_port_of_the_seed_page_is_accounted_for(tmp_path, capsys):
     assert found["drafted"] == {"53", "88", "135", "137", "138", "139", "389", "445", "1024", "5718", "5719", "6075", "65535"}
     assert found["listed"] == {"80", "1433", "1434", "1443"}
     assert found["not a port"] == {"1", "2012"}
+
+
+def test_gfm_tables_without_outer_pipes_with_escaped_pipes_and_inline_html():
+    from generator.pages.mentions import read_statements
+    from generator.pages.parse import parse_page
+
+    page = parse_page("Port | Protocol | Details\n--- | --- | ---\n8080<sup>1</sup> | TCP | a \\| b<br>c &#40;d&#41;\n")
+    [table] = page.tables
+    [row] = table.rows
+    assert row.cell("port") == "8080" and row.cell("details") == "a | b c (d)"
+    assert row.cells["port"].notes == ((3, 10, "1"),)
+    [stated] = read_statements(page).rows
+    assert [(str(s.ports), s.transport, s.line, s.column) for s in stated.ports] == [("8080", "tcp", 3, 1)]
+
+
+def test_the_roles_the_page_says_initiate_are_the_sources(tmp_path, capsys):
+    page = tmp_path / "initiate.md"
+    page.write_text("| Protocol | Port | Details |\n|---|---|---|\n"
+                    "| TCP | 7810 | Between the archive server and the client computer: the archive server initiates the copy. |\n"
+                    "| TCP | 7811 | Between the archive server and the client computer: the client computer initiates it. |\n"
+                    "| TCP | 7812 | Both the archive server and the client computer initiate connections. |\n", encoding="utf-8")
+    _, rows = imported(page, tmp_path, capsys, "--roles", str(PAGES / "fabrikam-roles.csv"))
+    assert [(r["source"], r["destination"], r["direction"]) for r in rows] == [
+        ("archive-server", "client-computer", "one-way"), ("client-computer", "archive-server", "one-way"),
+        ("archive-server", "client-computer", "both")]

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from generator.model import PortRange
-from generator.portscan import PortMention, scan, stated_range
+from generator.portscan import PortMention, not_port_reason, scan, stated_range
 
 
 def read(text: str) -> list[tuple[str, str, str]]:
@@ -115,3 +115,38 @@ def test_mentions_are_in_order_apart_and_in_range(text):
         assert mention.transport in ("tcp", "udp", "")
         assert all(character in "0123456789" or not character.isdigit() for character in text[mention.start:mention.end])
         end = mention.end
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("ports between 49152 and 65535", [("ports between 49152 and 65535", "49152-65535", "")]),
+    ("TCP ports above 1024", [("TCP ports above 1024", "1025-65535", "tcp")]),
+    ("ports that are larger than port 1024 are used", [("larger than port 1024", "1025-65535", "")]),
+    ("the ports (1024-65535) stay open", [("ports (1024-65535", "1024-65535", "")]),
+    ("a port from the range 1025 through 5000", [("range 1025 through 5000", "1025-5000", "")]),
+    ("open ports 80 and 443 now", [("ports 80", "80", ""), ("443", "443", "")]),
+    ("TCP port 5022 or 7022", [("TCP port 5022", "5022", "tcp"), ("7022", "7022", "tcp")]),
+    ("ports 137, 138 and 139", [("ports 137", "137", ""), ("138", "138", ""), ("139", "139", "")]),
+    ("TCP ports 135, 2 instances", [("TCP ports 135", "135", "tcp")]),  # a count ends the list
+    ("protocol = TCP localport = 1433", [("localport = 1433", "1433", "")]),
+    ("the range between 2008 and 2012", []),  # no port word
+])
+def test_range_wordings_and_lists(text, expected):
+    assert read(text) == expected
+
+
+@pytest.mark.parametrize(("text", "number", "why"), [
+    ("(2008 OS and later)", "2008", "an OS or product version"),
+    ("Windows Server 2012 R2", "2012", "an OS or product version"),
+    ("see KB 2919355", "2919355", "a KB article number"),
+    ("ms.date: 05/17/2017", "17", "a date"),
+    ("released Jan 2019", "2019", "a date"),
+    ("since 2019", "2019", "a year"),
+    ("version 2.0", "2", "a version"),
+    ("every 30 seconds", "30", "a count"),
+    ("port 1433", "1433", ""),
+    ("80/8530: HTTP", "8530", ""),
+    ("1024-65535", "65535", ""),
+])
+def test_numbers_that_are_no_port_say_why(text, number, why):
+    start = text.index(number)
+    assert not_port_reason(text, start, start + len(number)) == why

@@ -296,12 +296,31 @@ def _roles_of_row(stated_row: RowStatements, aliases: dict[str, str], decide: li
     source, destination, direction = _named_roles(row, text, aliases, decide)
     if arrows == "backward":
         source, destination = destination, source
+    opener = _opener(text, aliases)
+    if not arrows and not both_words and opener and opener in (source, destination):
+        # "The client computer initiates the connection": that role is the source.
+        if opener == destination:
+            source, destination = destination, source
+        direction = "one-way"
+        decide[:] = [note for note in decide if "which side connects" not in note and "who connects" not in note]
     if arrows == "both" or both_words:
         direction = "both"
         decide[:] = [note for note in decide if "which side connects" not in note]
     elif arrows and source and destination:
         direction = "one-way"
     return source, destination, direction
+
+
+_OPENS = re.compile(r"(?i)\s+(?:initiates?|opens?|starts?)\b")
+
+
+def _opener(text: str, aliases: dict[str, str]) -> str:
+    """The one role the text says initiates the connection ("the client computer initiates"), or ""."""
+    if not aliases:
+        return ""
+    openers = {aliases[one_line(m.group(1)).lower()] for m in _alias_pattern(tuple(sorted(aliases))).finditer(text)
+               if _OPENS.match(text, m.end())}
+    return openers.pop() if len(openers) == 1 else ""
 
 
 def _column_role(row: PageRow, column: str, aliases: dict[str, str]) -> str:
