@@ -247,3 +247,14 @@ def test_the_roles_the_page_says_initiate_are_the_sources(tmp_path, capsys):
     assert [(r["source"], r["destination"], r["direction"]) for r in rows] == [
         ("archive-server", "client-computer", "one-way"), ("client-computer", "archive-server", "one-way"),
         ("archive-server", "client-computer", "both")]
+
+
+def test_saved_html_page_with_lists_head_and_body_rows(tmp_path, capsys):
+    report, rows = imported(PAGES / "html-lists.html", tmp_path, capsys)
+    assert report["title"] == "Woodgrove Sync: firewall ports"
+    assert [(r["port"], r["transport"], r["purpose"]) for r in rows] == [
+        ("7070", "tcp", "Sync agent"), ("7071", "udp", "Discovery"), ("7072", "tcp", "Replication"), ("7073", "tcp", "Replication")]
+    assert report["sections"] == [{"key": "agent-ports", "title": "Agent ports", "anchor": "agent"}]
+    assert "9999" not in {n["number"] for n in report["numbers"]}  # script text is no page text
+    assert [(m["port"], m["line"]) for m in report["prose_ports"]] == [("7000", 17)]
+    assert_accounted(report)
