@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import SHARED, read_rows
 from generator.cli import main
@@ -258,3 +259,23 @@ def test_saved_html_page_with_lists_head_and_body_rows(tmp_path, capsys):
     assert "9999" not in {n["number"] for n in report["numbers"]}  # script text is no page text
     assert [(m["port"], m["line"]) for m in report["prose_ports"]] == [("7000", 17)]
     assert_accounted(report)
+
+
+PAGE_ALPHABET = st.sampled_from(list("|-:<>/ \n0123456789tcpudTCPUDportsbr&#;*[]()") + ["<td>", "</td>", "<tr>", "<table>",
+                                                                                          "</table>", "<br>", "<sup>", "</sup>",
+                                                                                          "<li>", "<h2>", "</h2>"])
+
+
+@settings(deadline=None, max_examples=80)
+@given(st.lists(PAGE_ALPHABET, max_size=120).map("".join), st.booleans())
+def test_any_page_is_accounted_for_and_located_on_it(text, as_html):
+    from generator.pages.account import account
+    from generator.pages.findings import find
+    from generator.pages.mentions import read_statements
+    from generator.pages.parse import parse_any
+
+    stated = read_statements(parse_any(text, Path("page.html" if as_html else "page.md")))
+    lines = text.split("\n")
+    for where in [*stated.ports, *account(stated), *find(stated)]:
+        assert 1 <= where.line <= len(lines)
+        assert 1 <= where.column <= len(lines[where.line - 1]) + 1
