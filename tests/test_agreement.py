@@ -366,6 +366,10 @@ def test_the_two_product_fixture_checks_clean_and_covers_what_it_is_for(tmp_path
 # ---------------------------------------------------------------- generated datasets
 
 ROLE_IDS = ["alpha", "bravo", "charlie", "delta"]
+# Role names are data in every output: markup, table syntax and formulas must come back as text.
+# Names unlike each other, so that no check takes one for a misspelling of another.
+PROGRAMS = ["agent.exe", "backup.exe", "collector.exe", "daemon.exe", "engine.exe", "fetcher.exe"]
+ROLE_NAMES = ["Role {}", "Role {} <primary> & co", "Role {} | *main*", "=HYPERLINK(\"x\") {}", "Rôle {} `x`"]
 
 
 def address_pool(index: int) -> list[str]:
@@ -378,7 +382,8 @@ def datasets(draw):
     """A small valid data folder's rows: roles, flows between them (self flows, both
     directions, ranges and program exceptions) and an inventory of either IP version."""
     roles = draw(st.lists(st.sampled_from(ROLE_IDS), min_size=1, max_size=4, unique=True))
-    count = draw(st.integers(1, 6))
+    names = {role: draw(st.sampled_from(ROLE_NAMES)).format(role) for role in roles}
+    count = draw(st.integers(1, len(PROGRAMS)))
     ports = draw(st.lists(st.integers(1024, 60000), min_size=count, max_size=count, unique=True))
     flows = []
     for index, port in enumerate(ports):
@@ -389,16 +394,16 @@ def datasets(draw):
             "port": "any" if transport == "any" else (f"{port}-{port + draw(st.integers(1, 20))}" if wide else str(port)),
             "source": draw(st.sampled_from(roles)), "destination": draw(st.sampled_from(roles)),
             "direction": draw(st.sampled_from(["one-way", "both"])),
-            "program": f"program{index}.exe" if transport == "any" else draw(st.sampled_from(["", f"tool{index}"])),
+            "program": PROGRAMS[index] if transport == "any" else draw(st.sampled_from(["", PROGRAMS[index]])),
             "purpose": f"Generated flow {index}.", "reference": "main"})
     inventory = [{"role": role, "host": f"{role}-{number}", "address": address, "note": ""}
                  for index, role in enumerate(roles)
                  for number, address in enumerate(draw(st.lists(st.sampled_from(address_pool(index)), unique=True,
                                                                  max_size=3)))]
-    return roles, flows, inventory
+    return names, flows, inventory
 
 
-def write_dataset(target: Path, roles, flows, inventory) -> Path:
+def write_dataset(target: Path, names, flows, inventory) -> Path:
     (target / "generated").mkdir(parents=True)
     (target / "portbook.toml").write_text('[registry]\nsystem = "/etc/services"\n\n[inventory]\nfile = "inventory.csv"\n',
                                           encoding="utf-8")
@@ -407,7 +412,7 @@ def write_dataset(target: Path, roles, flows, inventory) -> Path:
         '[source]\ntitle = "Generated page"\npublisher = "Tests"\ndocument_id = "generated"\n\n'
         '[sections.main]\ntitle = "Main"\nanchor = ""\n', encoding="utf-8")
     write_rows(target / "generated" / "roles.csv", ["id", "name", "description"],
-               [{"id": role, "name": f"Role {role}", "description": ""} for role in roles])
+               [{"id": role, "name": name, "description": ""} for role, name in names.items()])
     header = ["id", "transport", "port", "dynamic", "source", "destination", "direction", "service", "program", "rule",
               "purpose", "condition", "reference", "assumption"]
     write_rows(target / "generated" / "flows.csv", header, [{name: flow.get(name, "") for name in header} for flow in flows])
