@@ -99,7 +99,11 @@ def test_feature_columns_and_arrows_give_roles_and_direction(tmp_path, capsys):
 def test_the_range_wordings(tmp_path, capsys):
     report, rows = imported(PAGES / "ranges.md", tmp_path, capsys)
     assert [(r["port"], r["transport"]) for r in rows] == [
-        ("1024-65535", "tcp"), ("1024-65535", "tcp"), ("1024-65535", "udp"), ("49152-65535", "tcp"), ("1025-65535", "tcp")]
+        ("1024-65535", "tcp"), ("1024-65535", "tcp"), ("1024-65535", "udp"), ("49152-65535", "tcp"), ("1025-65535", "tcp"),
+        ("135", "tcp"), ("1024-65535", "tcp"), ("49152-65535", "tcp")]
+    # "Dynamic (N-M)" is one pool with its range, not a pool without one and a range beside it.
+    assert [r["dynamic"] for r in rows[-2:]] == ["", "windows-2008"]
+    assert "no documented platform pool" in rows[-2]["assumption"]
     assert_accounted(report)
 
 

@@ -9,7 +9,7 @@ counts only next to the words that make it one, so a product's year is not a por
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..model import ANY, PortRange
 from ..portscan import NUMBER, RANGE, not_port_reason, range_of, scan
@@ -218,7 +218,31 @@ def port_cell_statements(cell: LocatedText, protocol: str, section: PageSection,
             add(ports, transports, False, match.start("first"), match.end())
             if match.group("dynamic"):
                 add(None, transports, True, match.start("dynamic") + 1, match.end("dynamic"))
-    return found
+    return _pools_with_their_ranges(found)
+
+
+def _pools_with_their_ranges(found: list[PortStatement]) -> list[PortStatement]:
+    """'Dynamic (1024-65535)', '1024-65535 (dynamic)': a cell that calls its ports dynamic
+    and gives one range states one pool with that range, not a pool and a range."""
+    pools = [s for s in found if s.dynamic and s.ports is None]
+    ranges = [s for s in found if not s.dynamic and s.ports is not None and not s.ports.is_single]
+    if len(ranges) != 1 or not pools:
+        return found
+    [span] = ranges
+    fitting = [s for s in pools if "" in (s.transport, span.transport) or s.transport == span.transport]
+    if not fitting:
+        return found
+    merged = []
+    for statement in found:
+        if statement is span:
+            continue
+        if statement in fitting:
+            first = min((statement, span), key=lambda s: (s.line, s.column))
+            words = f"{statement.words} {span.words}" if first is statement else f"{span.words} {statement.words}"
+            statement = replace(statement, ports=span.ports, transport=statement.transport or span.transport,
+                                words=words, line=first.line, column=first.column)
+        merged.append(statement)
+    return merged
 
 
 _LIST_GLUE = re.compile(r"(?i)\s*(?:,|\band\b|\bor\b|,\s*(?:and|or)\b)\s*")
