@@ -1,9 +1,11 @@
-"""A published page's structure: front-matter title, headings, pipe tables with a port
-column, and prose blocks, each value cleaned of Markdown and HTML and located at its
-page LINE:COLUMN (lines end at LF, CR LF or CR, as markdown-it counts them). The block
-structure is markdown-it's (CommonMark with GFM tables); the text inside each block is
-read here, so that every character keeps its column. Pure functions from page text to
-records (`read_page` is the one that opens a file); what the text states is `mentions`'.
+"""A published page's structure: front-matter title, headings, tables with a port column
+(the header's words say which column is which), other tables, and prose blocks
+(paragraphs, list items, headings, code), each value cleaned of Markdown and HTML and
+located at its page LINE:COLUMN (lines end at LF, CR LF or CR, as markdown-it counts
+them). The block structure is markdown-it's (CommonMark with GFM tables); the text inside
+each block is read here, so that every character keeps its column; saved HTML pages are
+read into the same records by `html`. Pure functions from page text to records
+(`read_page` is the one that opens a file); what the text states is `mentions`'.
 """
 from __future__ import annotations
 
@@ -458,6 +460,8 @@ def add_table(page: ParsedPage, section: PageSection, line: int, header: list[Lo
     table when a header names a port column, else as an other table whose cells are prose."""
     names = [one_line(cell.text) for cell in header]
     roles, misspelt = table_roles(names)
+    # A header can state a number too ("Port (default 8080)"): it is page text like any other.
+    page.prose.extend(ProseBlock(cell, section, "cell") for cell in header if any(c.isdigit() for c in cell.text))
     if "port" not in roles:
         page.other_tables.append(OtherTable(line, section, names, len(rows)))
         for _, _, cells in rows:
