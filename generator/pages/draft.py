@@ -83,15 +83,27 @@ def _singular(name: str) -> str:
     return re.sub(r"(?<=[a-z])s$", "", " ".join(words))
 
 
+_NO_ROLE = re.compile(r"[-–—<>→←↔ ]*|(?i:n/?a|none|any|all)")
+
+
+def role_names(cell: str) -> list[tuple[str, str]]:
+    """(role id, name) of each role a source or destination cell names ("Web tier",
+    "the directory server and the DNS server"); a dash or "any" names none."""
+    found = []
+    for name in re.split(r"\s*(?:\n|,|;|\band\b|/)\s*", cell):
+        name = re.sub(r"(?i)^the\s+", "", one_line(name)).strip(" .")
+        if name and not _NO_ROLE.fullmatch(name):
+            found.append((slug(name, "role")[:MAX_ID].rstrip("-"), name))
+    return found
+
+
 def page_roles(stated: PageStatements) -> list[PageRole]:
     """The roles a page's source and destination (or feature) columns name, each once."""
     names: dict[str, str] = {}
     for row in stated.rows:
         for column in ("source", "destination"):
-            for name in re.split(r"\s*(?:\n|,|;|\band\b|/)\s*", row.row.cell(column)):
-                name = re.sub(r"(?i)^the\s+", "", one_line(name)).strip(" .")
-                if name and not re.fullmatch(r"[-–—<>→←↔ ]*|(?i:n/?a|none|any|all)", name):
-                    names.setdefault(slug(name, "role")[:MAX_ID].rstrip("-"), name)
+            for role_id, name in role_names(row.row.cell(column)):
+                names.setdefault(role_id, name)
     roles = []
     for role_id, name in names.items():
         close = [other for other_id, other in names.items() if other_id != role_id and (
@@ -328,9 +340,8 @@ def _column_role(row: PageRow, column: str, aliases: dict[str, str]) -> str:
     if aliases:
         found = role_mentions(text, aliases)
         return found[0][1] if found else ""
-    name = re.split(r"\s*(?:\n|,|;|\band\b|/)\s*", text)[0] if text else ""
-    name = re.sub(r"(?i)^the\s+", "", one_line(name)).strip(" .")
-    return slug(name, "role")[:MAX_ID].rstrip("-") if name and not re.fullmatch(r"[-–—<>→←↔ ]*|(?i:n/?a|none|any|all)", name) else ""
+    named = role_names(text)
+    return named[0][0] if named else ""
 
 
 def _named_roles(row: PageRow, text: str, aliases: dict[str, str], decide: list[str]) -> tuple[str, str, str]:

@@ -2,9 +2,12 @@
 and firewall rule names, each located at its page LINE:COLUMN.
 
 A page states ports in two ways. A table's port cell is a list of ports, so a bare
-number there is a port ('53' under a 'TCP and UDP' protocol column). Prose, and the other
-cells of a port table, mention ports the way `generator.portscan` reads them: a number
-counts only next to the words that make it one, so a product's year is not a port.
+number there is a port ('53' under a 'TCP and UDP' protocol column) unless it is plainly
+something else (a version, a date: `portscan.not_port_reason`); so is the port part of a
+list item that starts with its ports ("TCP 5432: PostgreSQL"). Prose, and the other cells
+of a port table, mention ports the way `generator.portscan` reads them: a number counts
+only next to the words that make it one, so a product's year is not a port. A row whose
+port cell states no port takes the ports its other cells mention.
 """
 from __future__ import annotations
 
