@@ -21,11 +21,12 @@ class UsageError(PortbookError):
 
 
 class SettingsError(PortbookError):
-    """A setting in portbook.toml that a generator cannot work with, located at its key."""
+    """A setting in portbook.toml that a generator cannot work with, located at its key
+    (a `generator.model.Location`, as `Settings.location` gives it)."""
 
-    def __init__(self, file: str, message: str, line: int = 1, column: int = 1):
-        self.file, self.line, self.column = file, line, column
-        super().__init__(f"{file}:{line}:{column}: L009 {message}")
+    def __init__(self, where, message: str):
+        self.where = where
+        super().__init__(f"{where.file}:{where.line}:{where.column}: L009 {message}")
 
 
 class OutputError(PortbookError):

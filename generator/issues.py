@@ -116,13 +116,6 @@ def issue(code: str, where: Location, message: str, field: str = "") -> Issue:
     return Issue(code, where.file, where.line, where.column, message, field)
 
 
-def settings_error(file: str, message: str) -> SystemExit:
-    """A generator's setting in portbook.toml that it cannot use: raised from `build`, it
-    ends the command with 'FILE:1:1: L009 message' and exit status 1, before any output
-    is written, like every other bad input."""
-    return SystemExit(issue("L009", Location(file, 1, 1), message).format())
-
-
 def has_errors(issues: list[Issue]) -> bool:
     return any(item.severity is Severity.ERROR for item in issues)
 

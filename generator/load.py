@@ -20,35 +20,88 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from . import schema
-from .csvfile import CsvTable, display_path, read_csv
+from .csvfile import CONTROL_CHARACTERS, MAX_FIELD_CHARS, MAX_FILE_BYTES, CsvTable, display_path, read_csv
 from .issues import Issue, did_you_mean, has_errors, issue, sort_key
 from .model import ANY, Dataset, Erratum, Host, Location, Model, Role, Section, Settings, SourceDocument
+from .settings import key_location
+from .urls import safe_url, unsafe_url_message
 
 SETTINGS_FILE = "portbook.toml"
 DATASET_FILE = "dataset.toml"
 
 
-def _read_toml(path: Path, files: dict[str, str]) -> tuple[dict | None, list[Issue]]:
-    """Parse a TOML file, recording the sha256 of the bytes read in `files`."""
+@dataclass
+class TomlFile:
+    """A parsed TOML file and its text, so that a message about a key can point at its line."""
+
+    shown: str  # the path as messages show it
+    text: str
+    values: dict
+
+    def at(self, dotted_key: str) -> Location:
+        line, column = key_location(self.text, dotted_key)
+        return Location(self.shown, line, column)
+
+
+MAX_TOML_DEPTH = 8  # tables within tables: no setting needs more
+MAX_TOML_ITEMS = 1000  # entries of one array or table
+
+
+def _toml_value_problems(value: object, key: str = "", depth: int = 0) -> list[tuple[str, str]]:
+    """(dotted key, message) for every value the cell rules would refuse: control
+    characters, strings longer than a cell, too deep or too large tables and arrays.
+    TOML values reach the same outputs as cells, so they are held to the same rules."""
+    if depth > MAX_TOML_DEPTH:
+        return [(key, f"{key or 'the file'}: tables and arrays are nested deeper than {MAX_TOML_DEPTH} levels")]
+    if isinstance(value, str):
+        if CONTROL_CHARACTERS.search(value) or "\x00" in value or "\x7f" in value:
+            return [(key, f"{key}: control character in the value; only tab and line ends may appear")]
+        if len(value) > MAX_FIELD_CHARS:
+            return [(key, f"{key}: value is {len(value)} characters long; at most {MAX_FIELD_CHARS} are allowed")]
+        return []
+    items = list(value.items()) if isinstance(value, dict) else list(enumerate(value)) if isinstance(value, list) else []
+    if len(items) > MAX_TOML_ITEMS:
+        return [(key, f"{key or 'the file'}: more than {MAX_TOML_ITEMS} entries")]
+    problems = []
+    for name, item in items:
+        inner = key if isinstance(name, int) else f"{key}.{name}" if key else str(name)
+        problems += _toml_value_problems(item, inner, depth + 1)
+    return problems
+
+
+def _read_toml(path: Path, files: dict[str, str]) -> tuple[TomlFile | None, list[Issue]]:
+    """Parse a TOML file, recording the sha256 of the bytes read in `files`; values the cell
+    rules would refuse are errors at their keys."""
     shown = display_path(path)
     try:
         data = path.read_bytes()
     except OSError as error:
         return None, [issue("L001", Location(shown, 0, 0), f"cannot read file: {error.strerror or error}")]
     files[shown] = hashlib.sha256(data).hexdigest()
+    if len(data) > MAX_FILE_BYTES:
+        return None, [issue("L006", Location(shown, 1, 1), f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")]
     try:
-        return tomllib.loads(data.decode("utf-8")), []
+        text = data.decode("utf-8")
+        values = tomllib.loads(text)
     except UnicodeDecodeError:
         return None, [issue("L002", Location(shown, 1, 1), "file is not valid UTF-8")]
     except tomllib.TOMLDecodeError as error:
         line = getattr(error, "lineno", 1) or 1
         column = getattr(error, "colno", 1) or 1
         return None, [issue("L009", Location(shown, line, column), f"invalid TOML: {error.args[0] if error.args else error}")]
+    except RecursionError:
+        return None, [issue("L009", Location(shown, 1, 1), f"tables and arrays are nested deeper than {MAX_TOML_DEPTH} levels")]
+    toml = TomlFile(shown, text, values)
+    problems = _toml_value_problems(values)
+    if problems:
+        return None, [issue("L009", toml.at(key), message) for key, message in problems]
+    return toml, []
 
 
 def load_settings(data_dir: Path, files: dict[str, str]) -> tuple[Settings, list[Issue]]:
@@ -56,27 +109,38 @@ def load_settings(data_dir: Path, files: dict[str, str]) -> tuple[Settings, list
     settings = Settings(path=path)
     if not path.exists():
         return settings, []
-    raw, issues = _read_toml(path, files)
-    if raw is None:
+    toml, issues = _read_toml(path, files)
+    if toml is None:
         return settings, issues
-    settings.raw = raw
-    shown = Location(display_path(path), 1, 1)
+    raw = toml.values
+    settings.raw, settings.text, settings.shown = raw, toml.text, toml.shown
     registry = raw.get("registry", {})
     inventory = raw.get("inventory", {})
-    if not isinstance(registry, dict) or not isinstance(inventory, dict):
-        return settings, [issue("L009", shown, "[registry] and [inventory] must be tables")]
+    for name, value in (("registry", registry), ("inventory", inventory)):
+        if not isinstance(value, dict):
+            issues.append(issue("L009", toml.at(name), f"[{name}] must be a table"))
+    if issues:
+        return settings, issues
     system = registry.get("system", "/etc/services")
     extra = registry.get("extra", [])
-    if not isinstance(system, str) or not isinstance(extra, list) or not all(isinstance(e, str) for e in extra):
-        issues.append(issue("L009", shown, "registry.system must be a path and registry.extra a list of paths"))
+    if not isinstance(system, str):
+        issues.append(issue("L009", toml.at("registry.system"), "registry.system must be a path"))
+    elif not isinstance(extra, list) or not all(isinstance(e, str) for e in extra):
+        issues.append(issue("L009", toml.at("registry.extra"), "registry.extra must be a list of paths"))
     else:
         settings.registry_system = Path(system) if system else None
         settings.registry_extra = [data_dir / e for e in extra]
     inventory_file = inventory.get("file", "")
     if not isinstance(inventory_file, str):
-        issues.append(issue("L009", shown, "inventory.file must be a path"))
+        issues.append(issue("L009", toml.at("inventory.file"), "inventory.file must be a path"))
     elif inventory_file:
         settings.inventory = data_dir / inventory_file
+    site = raw.get("site", {})
+    base_url = site.get("base_url", "") if isinstance(site, dict) else ""
+    if not isinstance(site, dict) or not isinstance(base_url, str):
+        issues.append(issue("L009", toml.at("site.base_url"), "site.base_url must be a URL"))
+    elif base_url and not safe_url(base_url):
+        issues.append(issue("L009", toml.at("site.base_url"), f"site.base_url: {unsafe_url_message(base_url)}"))
     return settings, issues
 
 
@@ -152,31 +216,42 @@ def _kept(frame: pd.DataFrame, rejected: set[int]) -> pd.DataFrame:
 
 def _load_metadata(folder: Path, files: dict[str, str]) -> tuple[dict | None, list[Issue]]:
     path = folder / DATASET_FILE
-    raw, issues = _read_toml(path, files)
-    if raw is None:
+    toml, issues = _read_toml(path, files)
+    if toml is None:
         return None, issues
-    where = Location(display_path(path), 1, 1)
-    problems = []
+    raw = toml.values
+    problems: list[tuple[str, str]] = []  # (dotted key, message)
     for key in ("id", "title", "version"):
         if not isinstance(raw.get(key), str) or not raw.get(key):
-            problems.append(f"key {key!r} must be a non-empty string")
+            problems.append((key, f"key {key!r} must be a non-empty string"))
     source = raw.get("source")
     if not isinstance(source, dict) or not isinstance(source.get("title"), str):
-        problems.append("table [source] with a 'title' is required")
+        problems.append(("source", "table [source] with a 'title' is required"))
+    else:
+        for key in ("publisher", "document_id", "url"):
+            if not isinstance(source.get(key, ""), str):
+                problems.append((f"source.{key}", f"source.{key} must be a string"))
+        url = source.get("url", "")
+        if isinstance(url, str) and url and not safe_url(url):
+            problems.append(("source.url", f"source.url: {unsafe_url_message(url)}"))
+    if not isinstance(raw.get("short_title", ""), str):
+        problems.append(("short_title", "short_title must be a string"))
     sections = raw.get("sections")
     if not isinstance(sections, dict) or not sections:
-        problems.append("at least one [sections.KEY] table with a 'title' is required")
+        problems.append(("sections", "at least one [sections.KEY] table with a 'title' is required"))
     else:
         for key, value in sections.items():
             if not isinstance(value, dict) or not isinstance(value.get("title"), str):
-                problems.append(f"[sections.{key}] needs a 'title'")
+                problems.append((f"sections.{key}", f"[sections.{key}] needs a 'title'"))
+            elif not isinstance(value.get("anchor", ""), str):
+                problems.append((f"sections.{key}.anchor", f"sections.{key}.anchor must be a string"))
             # Rows cite sections by key (a slug), and outputs may make anchors or names of it.
             if not _is_slug(key):
-                problems.append(f"section key {key!r} must be a lower-case slug")
+                problems.append((f"sections.{key}", f"section key {key!r} must be a lower-case slug"))
     if isinstance(raw.get("id"), str) and raw.get("id") and not _is_slug(raw["id"]):
-        problems.append(f"id {raw['id']!r} must be a lower-case slug")
+        problems.append(("id", f"id {raw['id']!r} must be a lower-case slug"))
     if problems:
-        return None, [issue("L009", where, message) for message in problems]
+        return None, [issue("L009", toml.at(key), message) for key, message in problems]
     return raw, []
 
 

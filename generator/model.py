@@ -15,6 +15,8 @@ from typing import Protocol
 
 import pandas as pd
 
+from .settings import key_location
+
 ANY = "any"
 
 
@@ -246,10 +248,17 @@ class Settings:
     registry_extra: list[Path] = field(default_factory=list)
     inventory: Path | None = None
     raw: dict = field(default_factory=dict)  # every section, for the generators' own settings
+    text: str = field(default="", repr=False)  # the file as read, to locate keys in messages
+    shown: str = ""  # the path as messages show it
 
     def section(self, name: str) -> dict:
         value = self.raw.get(name, {})
         return value if isinstance(value, dict) else {}
+
+    def location(self, dotted_key: str) -> Location:
+        """Where `dotted_key` (such as `policy.platforms`) is set, for a message about it."""
+        line, column = key_location(self.text, dotted_key)
+        return Location(self.shown or str(self.path), line, column)
 
 
 @dataclass

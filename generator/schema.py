@@ -16,6 +16,7 @@ import pandas as pd
 
 from .issues import did_you_mean
 from .model import ANY
+from .settings import DATASET_KEYS  # defined beside the keys of portbook.toml; the schema page shows them
 
 TRANSPORTS = ("tcp", "udp", ANY)
 DIRECTIONS = ("one-way", "both")
@@ -240,17 +241,3 @@ INVENTORY = Table(
 
 DATASET_TABLES = (FLOWS, ROLES, ERRATA)
 OPTIONAL_TABLES = ("errata",)  # a dataset without corrections may omit errata.csv
-
-# Keys of dataset.toml: (key, required, meaning, example).
-DATASET_KEYS = (
-    ("id", True, "Identifier of the dataset; unique across data/.", "dpm-2012r2"),
-    ("title", True, "Product the dataset documents.", "System Center 2012 R2 Data Protection Manager"),
-    ("short_title", False, "Short product name for tight spaces.", "DPM 2012 R2"),
-    ("version", True, "Version of the dataset (not of the product).", "2026.11.0"),
-    ("source.title", True, "Title of the published page the data transcribes.", "Configure firewall settings for DPM"),
-    ("source.publisher", False, "Who publishes the source.", "Microsoft"),
-    ("source.document_id", False, "The source's own identifier.", "8ae3f67e-…"),
-    ("source.url", False, "Where the source is published.", ""),
-    ("sections.KEY.title", True, "Title of a section rows can cite as KEY.", "Set up Windows Firewall on the remote SQL Server"),
-    ("sections.KEY.anchor", False, "Anchor of that section in the source.", "BKMK_SQL"),
-)

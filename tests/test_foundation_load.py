@@ -317,3 +317,66 @@ def test_the_flows_frame_has_the_schema_columns(data_dir: Path):
     flow = dataset.flows[0]
     assert [flow.value(name) for name in FLOWS.column_names] == [
         str(dataset.frame.iloc[0][name]) for name in FLOWS.column_names]
+
+
+
+@pytest.mark.parametrize("value, message", [
+    ('"javascript:alert(1)"', "is not a link the outputs may show"),
+    ('"data:text/html,<b>x</b>"', "is not a link the outputs may show"),
+    ('" https://example.org"', "is not a link the outputs may show"),
+])
+def test_a_source_url_that_is_no_safe_link_is_refused_at_its_line(data_dir: Path, value, message):
+    path = data_dir / "dpm-2012r2" / "dataset.toml"
+    text = path.read_text(encoding="utf-8").replace('[source]\n', f'[source]\nurl = {value}\n', 1)
+    path.write_text(text, encoding="utf-8")
+    line = text.splitlines().index(f"url = {value}") + 1
+    model, issues = load(data_dir)
+    assert model is None
+    found = [i for i in issues if i.code == "L009"]
+    assert found and found[0].line == line and message in found[0].message, issues
+
+
+@pytest.mark.parametrize("url", ["https://learn.example.com/dpm", "http://x.example/a?b#c", "mailto:ops@example.org", "../pages/dpm.html"])
+def test_safe_source_urls_load(data_dir: Path, url):
+    path = data_dir / "dpm-2012r2" / "dataset.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace('[source]\n', f'[source]\nurl = "{url}"\n', 1), encoding="utf-8")
+    model, issues = load(data_dir)
+    assert model is not None, issues
+    assert model.datasets[0].source.url == url
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('version = "1\\u001b[31m"\n', "control character"),
+    ('short_title = "\\u0000"\n', "control character"),
+    ('short_title = "' + "x" * 5000 + '"\n', "at most 4096"),
+])
+def test_toml_values_follow_the_cell_rules_at_their_key(data_dir: Path, text, fragment):
+    path = data_dir / "dpm-2012r2" / "dataset.toml"
+    key = text.split(" =")[0]
+    original = path.read_text(encoding="utf-8")
+    # Put the key at the top, where it belongs to the root table.
+    lines = original.splitlines(keepends=True)
+    lines = [line for line in lines if not line.startswith(f"{key} =")]
+    path.write_text(text + "".join(lines), encoding="utf-8")
+    model, issues = load(data_dir)
+    assert model is None
+    found = [i for i in issues if i.code == "L009" and fragment in i.message]
+    assert found and (found[0].line, found[0].column) == (1, 1), issues
+    assert found[0].message.startswith(f"{key}:")
+
+
+def test_deeply_nested_toml_is_an_error_not_a_traceback(data_dir: Path):
+    path = data_dir / "portbook.toml"
+    path.write_text(path.read_text(encoding="utf-8") + "deep = " + "[" * 1000 + "]" * 1000 + "\n", encoding="utf-8")
+    model, issues = load(data_dir)
+    assert model is None
+    assert any(i.code == "L009" and "nested deeper" in i.message for i in issues), issues
+
+
+def test_a_settings_error_points_at_the_key(data_dir: Path):
+    path = data_dir / "portbook.toml"
+    text = path.read_text(encoding="utf-8").replace('file = "inventory.csv"', "file = 5")
+    path.write_text(text, encoding="utf-8")
+    model, issues = load(data_dir)
+    line = text.splitlines().index("file = 5") + 1
+    assert [(i.code, i.line, i.column) for i in issues if i.code == "L009"] == [("L009", line, 1)]

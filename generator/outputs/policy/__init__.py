@@ -30,7 +30,6 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from ...csvfile import display_path
 from ...errors import SettingsError
 from ...model import ANY, Flow, Model, Role
 from ...output_files import OutputFiles
@@ -413,21 +412,8 @@ def add_arguments(group) -> None:
 
 
 def _setting_error(model: Model, key: str, message: str) -> SettingsError:
-    """A SettingsError at the line of `key` in the [policy] table, or at 1:1 where the
-    key cannot be found as written (a dotted or inline table)."""
-    line = column = 1
-    try:
-        text = model.settings.path.read_text(encoding="utf-8")
-    except OSError:
-        text = ""
-    section = None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if stripped.startswith("["):
-            section = stripped.strip("[] ")
-        elif section == "policy" and re.match(rf"{re.escape(key)}\s*=", stripped):
-            line, column = number, raw.index(key) + 1
-    return SettingsError(display_path(model.settings.path), message, line, column)
+    """A SettingsError at the line of `key` in the [policy] table."""
+    return SettingsError(model.settings.location(f"policy.{key}"), message)
 
 
 def platforms_for(model: Model, args: argparse.Namespace) -> tuple[list[str], list[str]]:

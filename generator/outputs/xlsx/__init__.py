@@ -14,8 +14,7 @@ import argparse
 
 from openpyxl import Workbook
 
-from ...csvfile import display_path
-from ...issues import settings_error
+from ...errors import SettingsError
 from ...model import Model
 from ...output_files import OutputFiles
 from ...views import RequestLine, role_lines
@@ -70,8 +69,8 @@ def selected_profile(model: Model, args: argparse.Namespace) -> Profile:
     name = str(model.settings.section("xlsx").get("profile", DEFAULT_PROFILE))
     if name not in PROFILES:
         # A bad setting is bad input: reported like the loader's messages, without a traceback.
-        raise settings_error(display_path(model.settings.path),
-                             f"[xlsx] profile {name!r} is not a known layout; known: {', '.join(PROFILES)}")
+        raise SettingsError(model.settings.location("xlsx.profile"),
+                            f"[xlsx] profile {name!r} is not a known layout; known: {', '.join(PROFILES)}")
     return PROFILES[name]
 
 
