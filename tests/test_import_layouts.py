@@ -283,3 +283,11 @@ def test_any_page_is_accounted_for_and_located_on_it(text, as_html):
     for where in [*stated.ports, *account(stated), *find(stated)]:
         assert 1 <= where.line <= len(lines)
         assert 1 <= where.column <= len(lines[where.line - 1]) + 1
+
+
+def test_a_row_with_no_port_is_reported_not_dropped(tmp_path, capsys):
+    page = tmp_path / "dash.md"
+    page.write_text("| Service | Port |\n|---|---|\n| Console | - |\n| API | 8080 |\n", encoding="utf-8")
+    report, rows = imported(page, tmp_path, capsys)
+    assert [r["port"] for r in rows] == ["8080"]
+    assert report["findings"] == [{"line": 3, "column": 3, "message": "the row states no port (its port cell says '-'), so it has no draft row"}]

@@ -217,7 +217,11 @@ def run_import(args: argparse.Namespace) -> int:
             print(printable(problem), file=sys.stderr)
             return 2 if "exists" in problem else 1
     summary = report(stated, shown, rows, str(target))
-    sys.stdout.write(json_text(summary) if args.format == "json" else render_text(summary))
+    text_report = render_text(summary)
+    if args.into is not None:
+        text_report += (f"Next: fill in what the assumption column asks, then run "
+                        f"`python -m generator check --data {printable(str(args.into.parent))}`\n")
+    sys.stdout.write(json_text(summary) if args.format == "json" else text_report)
     if not rows:
         print(f"{printable(shown)}:1:1: the page yields no draft row", file=sys.stderr)
         return 1

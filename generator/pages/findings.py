@@ -1,7 +1,8 @@
 """What a page gets wrong in its own shape, found at import, each at its page location:
 a row repeated exactly, a row with missing or extra cells, a header spelled like no known
-header, a row or sentence that gives one pool two ranges, a table with no port column,
-an empty port table, a page that states no port at all.
+header, a row that states no port (so it has no draft row), a row or sentence that gives
+one pool two ranges, a table with no port column, an empty port table, a page that states
+no port at all.
 """
 from __future__ import annotations
 
@@ -46,6 +47,10 @@ def find(stated: PageStatements) -> list[Finding]:
         found.append(Finding(other.line, 1, f"table with no port column ({' | '.join(other.header)}): its cells are read as prose"
                              + ("" if other.rows else "; it is empty")))
     for row in stated.rows:
+        if not row.ports:
+            port = row.row.cell("port")
+            found.append(Finding(row.row.line, row.row.column, "the row states no port"
+                                 + (f" (its port cell says {port!r})" if port else "") + ", so it has no draft row"))
         statements = row.ports + row.mentions
         ranges = _ranges(statements)
         if any(s.dynamic for s in statements) and len(ranges) > 1:
