@@ -8,7 +8,8 @@ inside the lab's namespaces, and so does every packet sent. Each host gets its a
 as /32 and /128 with an on-link default route, so that hosts of any subnets reach each
 other across the bridge. Listeners and probes are short Python programs run with
 `ip netns exec`. `Lab.close` kills what the lab started and deletes every namespace it
-made, and ignores Ctrl-C and termination while it does so.
+made; Ctrl-C and termination wait while it does so, and while a command makes a
+namespace, so that none is left behind.
 """
 from __future__ import annotations
 
@@ -126,13 +127,26 @@ def missing_requirement() -> str:
     return ""
 
 
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and termination wait until the block ends, and the commands it runs inherit
+    that: a namespace is then made (or deleted) completely or not at all, never left
+    half-made by a command killed in the middle."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, ENDING_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def run(*command: str, commands: Iterable[str] = ()) -> str:
     """Run a command to completion, with `commands` as its standard input (for
     `ip -batch -`, which takes one command a line); its standard output, or a LabError
     with its message."""
     try:
-        result = subprocess.run(command, input="".join(f"{line}\n" for line in commands), capture_output=True,
-                                text=True, timeout=COMMAND_TIMEOUT)
+        with signals_held():
+            result = subprocess.run(command, input="".join(f"{line}\n" for line in commands),
+                                    capture_output=True, text=True, timeout=COMMAND_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise LabError(f"{' '.join(command)}: {error}") from None
     if result.returncode != 0:
@@ -186,9 +200,7 @@ class Lab:
 
     def _make_namespace(self, suffix: str = "") -> str:
         namespace = f"{self.prefix}-{suffix or len(self.namespaces)}"
-        # Listed before it exists, so that an interruption while `ip` makes it still has
-        # `close` delete it.
-        self.namespaces.append(namespace)
+        self.namespaces.append(namespace)  # listed first: `close` deletes it however `ip` ends
         run("ip", "netns", "add", namespace)
         return namespace
 
@@ -241,11 +253,12 @@ class Lab:
         """`listen` in several namespaces, the listeners starting side by side."""
         started = {}
         for namespace, (tcp, udp) in plans.items():
-            started[namespace] = process = subprocess.Popen(
-                ["ip", "netns", "exec", namespace, sys.executable, "-c", LISTENER,
-                 ",".join(map(str, sorted(set(tcp)))), ",".join(map(str, sorted(set(udp))))],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            self.listeners.append(process)
+            with signals_held():  # so that no listener runs on untracked
+                started[namespace] = process = subprocess.Popen(
+                    ["ip", "netns", "exec", namespace, sys.executable, "-c", LISTENER,
+                     ",".join(map(str, sorted(set(tcp)))), ",".join(map(str, sorted(set(udp))))],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                self.listeners.append(process)
         for namespace, process in started.items():
             if process.stdout.readline().strip() != "ready":
                 process.kill()
@@ -261,9 +274,10 @@ class Lab:
         try:
             for namespace, probes in plans.items():
                 payload = json.dumps([[probe.source, probe.destination, probe.transport, probe.port] for probe in probes])
-                started[namespace] = subprocess.Popen(
-                    ["ip", "netns", "exec", namespace, sys.executable, "-c", PROBER, payload, str(timeout)],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                with signals_held():
+                    started[namespace] = subprocess.Popen(
+                        ["ip", "netns", "exec", namespace, sys.executable, "-c", PROBER, payload, str(timeout)],
+                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             answers = {}
             for namespace, process in started.items():
                 output, errors = process.communicate(timeout=COMMAND_TIMEOUT)
@@ -279,8 +293,7 @@ class Lab:
 
     def close(self) -> None:
         """Stop the listeners and delete every namespace made, whatever state they are in."""
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, ENDING_SIGNALS)
-        try:
+        with signals_held():
             for process in self.listeners:
                 process.kill()
                 process.wait(timeout=COMMAND_TIMEOUT)
@@ -291,5 +304,3 @@ class Lab:
                 subprocess.run(["ip", "netns", "delete", namespace], capture_output=True, timeout=COMMAND_TIMEOUT)
             self.namespaces.clear()
             self.switch = ""
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)

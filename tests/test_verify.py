@@ -130,6 +130,22 @@ def test_dual_stack_inventory_is_proved_over_both_versions(kernel, data_dir):
     assert all(line.endswith(" over IPv4 and IPv6") for line in probed), probed
 
 
+def test_checks_over_the_connection_cap_are_listed_and_fail_the_run(kernel):
+    result = verify("--data", str(DATA), "--max-probes", "40")
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    ok = [line for line in lines if line.startswith("ok ")]
+    capped = [line for line in lines if line.endswith(": over the cap of 40 connections")]
+    assert len(capped) > 100 and all(line.startswith("not probed ") for line in capped)
+    # Checks run in data order until the next would pass the cap (a range takes three).
+    connections = sum(3 if "49152,57343,65535" in line else 1 for line in ok)
+    assert 38 <= connections <= 40
+    assert lines[-2].startswith(f"summary: {len(ok)} flow check(s) ok, 0 failed, ")
+    assert lines[-2].endswith(f"; {connections} connection(s) in 8 host namespace(s)")
+    assert lines[-1] == f"summary: {len(capped)} check(s) not run, over the cap of 40 connections; " \
+                        "raise --max-probes to run them"
+
+
 @pytest.mark.parametrize("ending", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_deletes_its_namespaces(kernel, ending):
     process = start("--data", str(DATA))

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from .. import netns
 from ..errors import UsageError
+from ..issues import render_text
 from ..model import ANY, Model, PortRange
 from ..output_files import OutputFiles
 from ..outputs import output_module
@@ -91,13 +92,17 @@ class Check:
 
 
 def lab_hosts(model: Model) -> list[LabHost]:
-    """One lab host per inventory host name, with every role and address given to it."""
+    """One lab host per inventory host name, with every role and address given to it. An
+    address given under two host names is one machine: the first name plays both, since
+    two namespaces on one bridge cannot hold the same address."""
     hosts: dict[str, LabHost] = {}
+    owner: dict[IPv4Address | IPv6Address, LabHost] = {}
     for entry in model.inventory:
-        host = hosts.setdefault(entry.host, LabHost(entry.host))
+        address = netns.lab_address(entry.address)
+        host = owner.get(address) or hosts.setdefault(entry.host, LabHost(entry.host))
+        owner.setdefault(address, host)
         if entry.role not in host.roles:
             host.roles.append(entry.role)
-        address = netns.lab_address(entry.address)
         if address not in host.addresses:
             host.addresses.append(address)
     return list(hosts.values())
@@ -115,6 +120,7 @@ def ports_text(ports: list[int], transport: str, versions: list[int]) -> str:
 def policy_files(model: Model, folder: Path) -> dict[str, Path]:
     """Role -> its nftables file in `folder`, for the roles the policy generator gives one
     and whose file is there."""
+    # Imported here: `portbook --help` imports every command, and this imports Aerleon.
     from ..outputs.policy import plan
 
     files = {}
@@ -251,13 +257,11 @@ def built_policy(model: Model, folder: Path | None, scratch: Path) -> Path:
 
 def run_lab(plan: Plan, files: dict[str, Path], max_probes: int) -> tuple[list[Check], list[Check]]:
     """Build the lab, run the checks within the cap; (checks run, checks left out)."""
-    chosen, left_out, count = [], [], 0
-    for check in plan.checks():
-        if count + len(check.probes) <= max_probes:
-            chosen.append(check)
-            count += len(check.probes)
-        else:
-            left_out.append(check)
+    checks, count, kept = plan.checks(), 0, 0
+    while kept < len(checks) and count + len(checks[kept].probes) <= max_probes:
+        count += len(checks[kept].probes)
+        kept += 1
+    chosen, left_out = checks[:kept], checks[kept:]
     with netns.signals_end_the_run(), netns.Lab(f"pbv-{os.getpid()}") as lab:
         for host in plan.hosts:
             host.namespace = lab.add_host(host.addresses)
@@ -284,6 +288,8 @@ def run(args: argparse.Namespace) -> int:
     checked = load_and_check(args.data, args.registry)
     if not checked.ok:
         return report(checked, "text", False, sys.stderr)
+    if checked.issues:
+        sys.stderr.write(render_text(checked.issues))
     model = checked.model
     with tempfile.TemporaryDirectory(prefix="portbook-verify-") as scratch:
         folder = built_policy(model, args.policy, Path(scratch))
