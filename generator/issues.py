@@ -68,6 +68,7 @@ CATALOG: dict[str, Code] = {
         Code("C210", "role-conflict", Severity.ERROR, "Two datasets define the same role id with different names."),
         Code("C211", "unused-role", Severity.WARNING, "A role has no flows."),
         Code("C212", "dynamic-unmarked", Severity.WARNING, "A wide port range is not marked as a dynamic allocation pool."),
+        Code("C213", "shared-address", Severity.WARNING, "Two roles claim the same inventory address or overlapping networks."),
         # A published page compared with a dataset (P), by `check --against`: unexplained
         # differences are errors, explained ones warnings.
         Code("P301", "port-not-in-data", Severity.ERROR, "The page states a port that no flow of the dataset has, and no erratum records."),

@@ -390,6 +390,25 @@ def _build_flows(table: CsvTable, rejected: set[int], dataset_id: str, role_ids:
     return flows, issues
 
 
+def normal_address(text: str) -> tuple[str, str]:
+    """(the address or network in normal form, "") or ("", why it is refused). A network
+    with host bits set is refused naming both readings, since a firewall would silently
+    widen it; zone ids (fe80::1%eth0) name an interface of one host, not an address."""
+    if "%" in text:
+        return "", f"{text[:80]!r} has a zone id (%...); write the address without it"
+    try:
+        if "/" not in text:
+            return str(ipaddress.ip_address(text)), ""
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return "", f"{text[:80]!r} is not an IP address or network"
+    written = ipaddress.ip_interface(text)
+    if written.ip != network.network_address:
+        single = f"{written.ip}/{network.max_prefixlen}"
+        return "", f"{text}: host bits set; did you mean {single} or {network}?"
+    return str(network), ""
+
+
 def _load_inventory(path: Path, role_ids: set[str] | None) -> tuple[list[Host], dict[str, str], list[Issue]]:
     csv_table, rejected, issues = _read_table(path, schema.INVENTORY)
     if csv_table is None:
@@ -400,12 +419,11 @@ def _load_inventory(path: Path, role_ids: set[str] | None) -> tuple[list[Host], 
         if role_ids is not None and role not in role_ids:
             issues.append(issue("S106", csv_table.where(line, "role"), f"role: unknown role {role!r}{did_you_mean(role, role_ids)}", "role"))
             continue
-        try:
-            address = str(ipaddress.ip_network(address, strict=False)) if "/" in address else str(ipaddress.ip_address(address))
-        except ValueError:
-            issues.append(issue("S110", csv_table.where(line, "address"), f"address: {address!r} is not an IP address or network", "address"))
+        normal, problem = normal_address(address)
+        if problem:
+            issues.append(issue("S110", csv_table.where(line, "address"), f"address: {problem}", "address"))
             continue
-        hosts.append(Host(role, host, address, note, Location(csv_table.path, line, 1)))
+        hosts.append(Host(role, host, normal, note, Location(csv_table.path, line, 1)))
     return hosts, {csv_table.path: csv_table.sha256}, issues
 
 

@@ -40,7 +40,7 @@ def test_shipped_data_is_clean_against_the_iana_registry():
 
 
 def test_every_check_is_exercised_here():
-    tested = {"C201", "C202", "C203", "C204", "C205", "C206", "C207", "C208", "C209", "C210", "C211", "C212"}
+    tested = {"C201", "C202", "C203", "C204", "C205", "C206", "C207", "C208", "C209", "C210", "C211", "C212", "C213"}
     assert {check.code for check in CHECKS} == tested
 
 
@@ -215,3 +215,36 @@ def test_the_prefilter_rules_out_rows_that_name_one_port_in_use():
     # Two mentions of ports in use are left to the exact scan, which finds nothing to report.
     assert may_mention_other_ports(pd.Series(texts, dtype=str), {80, 443}).index.tolist() == [1, 2, 3, 5]
 
+
+
+@pytest.mark.parametrize("address, message", [
+    ("192.0.2.30/16", "192.0.2.30/16: host bits set; did you mean 192.0.2.30/32 or 192.0.0.0/16?"),
+    ("2001:db8::10/32", "2001:db8::10/32: host bits set; did you mean 2001:db8::10/128 or 2001:db8::/32?"),
+    ("fe80::10%& calc.exe & rem", "has a zone id"),
+    ("fe80::10%eth0", "has a zone id"),
+])
+def test_inventory_addresses_must_mean_what_they_say(data_dir: Path, address, message):
+    line = edit_row(data_dir / "inventory.csv", "host", "dpm01", address=address)
+    checked = load_and_check(data_dir)
+    assert not checked.ok
+    [problem] = [i for i in checked.issues if i.code == "S110"]
+    assert problem.line == line and message in problem.message
+
+
+def test_networks_written_in_normal_form_load(data_dir: Path):
+    edit_row(data_dir / "inventory.csv", "host", "dpm01", address="192.0.2.0/24")
+    checked = load_and_check(data_dir)
+    assert checked.ok, checked.issues
+    assert [h.address for h in checked.model.inventory if h.host == "dpm01"] == ["192.0.2.0/24"]
+
+
+def test_two_roles_claiming_one_address_is_a_warning(data_dir: Path):
+    line = append_row(data_dir / "inventory.csv", role="sql-server", host="copy", address="192.0.2.10", note="copied row")
+    assert found(data_dir) == [("C213", line, "address")]
+    # A network of one role holding another role's host overlaps it too.
+    edit_row(data_dir / "inventory.csv", "host", "copy", address="192.0.2.0/28")
+    overlaps = found(data_dir)
+    assert overlaps and {(code, at) for code, at, _ in overlaps} == {("C213", line)}
+    # The same role may list a host and the network around it.
+    edit_row(data_dir / "inventory.csv", "host", "copy", role="dpm-server", address="192.0.2.8/29")
+    assert found(data_dir) == []

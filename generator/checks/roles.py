@@ -1,6 +1,7 @@
 """Checks on the roles datasets define."""
 from __future__ import annotations
 
+import ipaddress
 from typing import Iterator
 
 from ..issues import Issue, issue
@@ -32,3 +33,23 @@ def unused_role(model: Model, registry: Registry) -> Iterator[Issue]:
         for role in dataset.roles:
             if role.id not in used:
                 yield issue("C211", role.location, f"role {role.id} has no flows", "id")
+
+
+@check("C213")
+def shared_address(model: Model, registry: Registry) -> Iterator[Issue]:
+    """Two roles claiming one address (or overlapping networks) give each other's
+    firewall rules to the same host: usually a copied inventory row."""
+    networks = sorted(((ipaddress.ip_network(host.address), host) for host in model.inventory),
+                      key=lambda pair: (pair[0].version, pair[0].network_address, -pair[0].prefixlen))
+    # Sorted by start address, a network can only overlap those after it up to where they
+    # start beyond its end: linear for inventories without nested networks.
+    for index, (network, host) in enumerate(networks):
+        for other, other_host in networks[index + 1:]:
+            if other.version != network.version or other.network_address > network.broadcast_address:
+                break
+            if other_host.role != host.role:
+                # Reported at the later row of the two: the one most likely copied.
+                first, later = sorted((host, other_host), key=lambda h: h.location.line)
+                yield issue("C213", later.location,
+                            f"{later.role} claims {later.address}, which overlaps {first.address} of {first.role} "
+                            f"({first.location.file}:{first.location.line})", "address")
