@@ -1,6 +1,7 @@
 """`portbook verify` on a real kernel: the shipped data proves out, a policy missing one
-accept rule fails naming the flow it loses, an interrupted run leaves no namespace, and
-where it cannot run it refuses in one plain line.
+accept rule fails naming the flow it loses, dual-stack hosts are proved over both
+versions, checks past the connection cap are named and fail the run, an interrupted run
+leaves no namespace, and where it cannot run it refuses in one plain line.
 
 Each run is the command line as users start it, in a process of its own, so that its
 exit status and output are what a pipeline would see; after each, `ip netns list` must
@@ -21,6 +22,8 @@ import pytest
 
 from generator import netns
 from generator.cli import main
+from generator.commands.verify import printable, sampled
+from generator.model import PortRange
 from generator.pipeline import load_and_check
 from generator.views import INBOUND, role_lines
 
@@ -176,3 +179,17 @@ def test_refuses_plainly_without_root():
     assert result.returncode == 2
     assert result.stderr == "error: verify needs root to create network namespaces\n"
     assert not result.stdout
+
+
+def test_ranges_are_sampled_and_networks_played_by_their_first_host():
+    assert sampled(PortRange(49152, 65535)) == [49152, 57343, 65535]
+    assert sampled(PortRange(137, 138)) == [137, 138]
+    assert sampled(PortRange.single(53)) == [53]
+    assert str(netns.lab_address("198.51.100.0/24")) == "198.51.100.1"
+    assert str(netns.lab_address("fd00:7e57::/64")) == "fd00:7e57::1"
+    assert str(netns.lab_address("192.0.2.10")) == str(netns.lab_address("192.0.2.10/32")) == "192.0.2.10"
+
+
+def test_data_text_is_shown_inert_on_a_terminal():
+    assert printable("fs01\x1b[2J\r\nnext") == "fs01\\x1b[2J\\r\\nnext"
+    assert printable("Zürich-01") == "Zürich-01"

@@ -30,7 +30,7 @@ from pathlib import Path
 from .. import netns
 from ..errors import UsageError
 from ..issues import render_text
-from ..model import ANY, Model, PortRange
+from ..model import ANY, Flow, Model, PortRange
 from ..output_files import OutputFiles
 from ..outputs import output_module
 from ..pipeline import load_and_check
@@ -108,6 +108,18 @@ def lab_hosts(model: Model) -> list[LabHost]:
     return list(hosts.values())
 
 
+def unprobed_reason(flow: Flow) -> str:
+    """Why a flow cannot be tried port by port, or '' when it can. The policy generator
+    writes no nftables rule for these (its SKIPPED.md says why)."""
+    if flow.program and (flow.ports is None or flow.transport == ANY):
+        return "program exception"
+    if flow.ports is None:
+        return "every port, which no rule opens"
+    if flow.transport not in TRANSPORTS:
+        return f"transport {printable(flow.transport)}, which no port rule matches"
+    return ""
+
+
 def sampled(ports: PortRange) -> list[int]:
     """The ports tried for a range: its first, middle and last."""
     return list(dict.fromkeys([ports.first, (ports.first + ports.last) // 2, ports.last]))
@@ -161,18 +173,14 @@ class Plan:
                     continue
                 flow = line.flow
                 heading = f"{printable(flow.id)}  {printable(line.source)} -> {printable(role)}"
-                sources, destinations = self.hosts_of(line.source), self.hosts_of(role)
-                for source in sources:
-                    for destination in destinations:
-                        if source is not destination:
-                            self.related.add((source.name, destination.name))
-                if flow.ports is None or flow.transport == ANY:
-                    self.not_probed.append(f"{heading}  {printable(flow.port_text)}: program exception")
+                pairs = [(source, destination) for source in self.hosts_of(line.source)
+                         for destination in self.hosts_of(role) if source is not destination]
+                self.related.update((source.name, destination.name) for source, destination in pairs)
+                if reason := unprobed_reason(flow):
+                    self.not_probed.append(f"{heading}  {printable(flow.port_text)}: {reason}")
                     continue
-                pairs = [(source, destination) for source in sources for destination in destinations
-                         if source is not destination]
                 if not pairs:
-                    reason = ("no inventory host" if not sources or not destinations
+                    reason = ("no inventory host" if not self.hosts_of(line.source) or not self.hosts_of(role)
                               else "its only host is both source and destination")
                     self.not_probed.append(f"{heading}  {flow.ports}/{flow.transport}: {reason}")
                     continue
