@@ -304,7 +304,7 @@ def _roles_of_row(stated_row: RowStatements, aliases: dict[str, str], decide: li
     row = stated_row.row
     text = " ".join(one_line(cell.text) for role, cell in row.cells.items() if role != "port")
     arrows = arrow_direction(row.cell("port") + " " + row.cell("direction"))
-    both_words = bool(_BOTH_WORDS.search(text))
+    both_words = bool(_BOTH_WORDS.search(text)) or bool(re.search(r"(?i)\bboth\b|\bbidirectional\b", row.cell("direction")))
     source, destination, direction = _named_roles(row, text, aliases, decide)
     if arrows == "backward":
         source, destination = destination, source
