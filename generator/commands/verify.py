@@ -15,7 +15,8 @@ are listed as not probed.
 One line per check, then a summary. Exit 0 when every check holds; 1 when a documented
 flow fails, an undocumented port answers, a check was left out by the connection cap,
 or the data has errors; 2 on usage errors and where verify cannot run (it needs root,
-`ip` and `nft`). Every namespace made is deleted on exit, on errors and on Ctrl-C too.
+`ip` and `nft`); 130 when interrupted. Every namespace made is deleted on exit, on
+errors, on Ctrl-C and on termination too.
 """
 from __future__ import annotations
 
