@@ -291,3 +291,12 @@ def test_a_row_with_no_port_is_reported_not_dropped(tmp_path, capsys):
     report, rows = imported(page, tmp_path, capsys)
     assert [r["port"] for r in rows] == ["8080"]
     assert report["findings"] == [{"line": 3, "column": 3, "message": "the row states no port (its port cell says '-'), so it has no draft row"}]
+
+
+def test_html_items_and_paragraphs_left_unclosed_end_where_the_next_begins(tmp_path, capsys):
+    page = tmp_path / "open.html"
+    page.write_text("<html><body><h2>Ports</h2><ul><li>TCP 7070: Agent<li>UDP 7071: Discovery</ul>"
+                    "<p>One<p>Port 80 too<h3>More</h3></body></html>\n", encoding="utf-8")
+    report, rows = imported(page, tmp_path, capsys)
+    assert [(r["port"], r["purpose"]) for r in rows] == [("7070", "Agent"), ("7071", "Discovery")]
+    assert [(m["port"], m["sentence"], m["column"]) for m in report["prose_ports"]] == [("80", "Port 80 too", 92)]

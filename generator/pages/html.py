@@ -97,7 +97,10 @@ class _PageReader(HTMLParser):
         elif tag == "tr" and self.tables:
             self._finish_block()
             self.tables[-1]["row"] = (line, column, [])
-        elif tag in _BLOCKS and (self.block is None or tag in ("td", "th")):
+        elif tag in _BLOCKS and (self.block is None or tag in ("td", "th") or tag == self.block.kind
+                                 or self.block.kind == "p"):
+            # A block of the same kind, or any block after a paragraph, ends the open one
+            # (HTML lets <li> and <p> go unclosed).
             self._finish_block()
             self.block, self.block_tag = _Text(tag, line, column), tag
         elif tag in _BREAKS and self.block is not None and self.block.kind not in ("td", "th", "li"):
@@ -123,6 +126,8 @@ class _PageReader(HTMLParser):
                 self.block.add(" ", line, column)
         elif tag == self.block_tag and self.block is not None:
             self._finish_block()
+        elif tag in _BREAKS and tag not in ("tr", "table") and self.block is not None and self.block.kind not in ("td", "th"):
+            self._finish_block()  # the end of a list or section ends an item or paragraph left open
         elif tag == "tr" and self.tables and self.tables[-1]["row"] is not None:
             self._finish_block()
             table = self.tables[-1]
