@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 import readers
 from conftest import DATA, ROOT, write_rows
 from generator.pipeline import load_and_check
+from generator.site.pages import is_generated
 from generator.views import INBOUND, OUTBOUND, role_lines
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "two-products"
@@ -44,12 +45,26 @@ def two_products(target: Path) -> Path:
     return target
 
 
+def private_pages(target: Path) -> Path:
+    """A copy of the site's pages without the role sources the site extension writes
+    into them at each build, so that this build's roles never touch the shared folder."""
+    def generated(folder: str, names: list[str]) -> list[str]:
+        return [name for name in names if is_generated(Path(folder) / name)]
+
+    shutil.copytree(ROOT / "source", target, ignore=generated)
+    return target
+
+
 def build(data_dir: Path, out: Path):
-    """Builds every format, then the site into out/html, as a user would; returns the model."""
-    for extra in ([], ["--formats", "html"]):
+    """Builds every format, then the site into out/html (from the project folder, with
+    its conf.py and a private copy of its pages beside `out`), as a user would; returns
+    the model."""
+    pages = private_pages(out.parent / "pages")
+    for extra in ([], ["--formats", "html", "--site-source", str(pages)]):
         command = [sys.executable, "-m", "generator", "build", *extra, "--data", str(data_dir), "--out", str(out)]
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, f"{' '.join(command[2:])} exited {result.returncode}:\n{result.stderr}"
+        code = result.returncode
+        assert code == 0, f"{' '.join(command[2:])} exited {code}:\n{result.stderr}"
     checked = load_and_check(data_dir)
     assert checked.ok, [str(issue) for issue in checked.issues]
     return checked.model
@@ -233,6 +248,16 @@ def collapsed(addresses) -> tuple[str, ...]:
                         for net in ipaddress.collapse_addresses(n for n in networks if n.version == version)))
 
 
+def addresses_of(model, roles, version: int | None = None) -> tuple[str, ...]:
+    """The inventory networks of some roles (of one IP version if given), collapsed."""
+    networks = [ipaddress.ip_network(host.address, strict=False) for role in roles for host in model.hosts_of_role(role)]
+    return collapsed(str(net) for net in networks if version in (None, net.version))
+
+
+def port_range(flow) -> tuple[int, int]:
+    return (flow.ports.first, flow.ports.last) if flow.ports else (1, 65535)
+
+
 def ranges_text(ranges) -> str:
     return ", ".join(str(first) if first == last else f"{first}-{last}" for first, last in ranges) or "none"
 
@@ -254,8 +279,7 @@ def policy_disagreements(model, out: Path) -> list[str]:
     for role in model.role_by_id:
         expected = defaultdict(set)
         for line in expected_policy_lines(model, out, role):
-            ports = line.flow.ports
-            expected[(line.source, line.flow.transport)].add((ports.first, ports.last) if ports else (1, 65535))
+            expected[(line.source, line.flow.transport)].add(port_range(line.flow))
         expected = {key: merged(ranges) for key, ranges in expected.items()}
         name = f"{role}.yaml"
         output = f"policy policies/pol/{name}"
@@ -267,11 +291,11 @@ def policy_disagreements(model, out: Path) -> list[str]:
                 if targets != {role} or len(peers) != 1 or term.action != ("accept",):
                     problems.append(f"{output}: term {term.name} is for {sorted(peers)} -> {sorted(targets)} "
                                     f"({', '.join(term.action)}), not one peer role -> {role}, accept")
-                peer_addresses = collapsed(readers.network(h.address) for p in peers for h in model.hosts_of_role(p))
+                peer_addresses = addresses_of(model, peers)
                 if collapsed(term.source_addresses) != peer_addresses:
                     problems.append(f"{output}: term {term.name} source addresses {collapsed(term.source_addresses)}, "
                                     f"model says {peer_addresses}")
-                role_addresses = collapsed(readers.network(host.address) for host in model.hosts_of_role(role))
+                role_addresses = addresses_of(model, [role])
                 if collapsed(term.destination_addresses) != role_addresses:
                     problems.append(f"{output}: term {term.name} destination addresses "
                                     f"{collapsed(term.destination_addresses)}, model says {role_addresses}")
@@ -294,20 +318,17 @@ def nftables_disagreements(model, out: Path) -> list[str]:
     for role in model.role_by_id:
         expected = defaultdict(set)
         for line in expected_policy_lines(model, out, role):
-            ports = line.flow.ports
             for version in (4, 6):
-                sources = [h.address for h in model.hosts_of_role(line.source) if ipaddress.ip_network(h.address, strict=False).version == version]
-                targets = [h.address for h in model.hosts_of_role(role) if ipaddress.ip_network(h.address, strict=False).version == version]
+                sources, targets = addresses_of(model, [line.source], version), addresses_of(model, [role], version)
                 if sources and targets:
-                    expected[(line.flow.transport, collapsed(sources), collapsed(targets))].add(
-                        (ports.first, ports.last) if ports else (1, 65535))
+                    expected[(line.flow.transport, sources, targets)].add(port_range(line.flow))
         path = out / "policy" / "out" / f"{role}.nft"
         output = f"nftables out/{role}.nft"
         shown = defaultdict(set)
         if path.is_file():
             for rule in readers.nft_accept_rules(readers.nft_loaded_ruleset(path)):
-                shown[(rule.transport, collapsed(rule.source_addresses), collapsed(rule.destination_addresses))].update(
-                    rule.ports)
+                key = (rule.transport, collapsed(rule.source_addresses), collapsed(rule.destination_addresses))
+                shown[key].update(rule.ports)
         for key in sorted(set(expected) | set(shown)):
             mine, theirs = merged(shown.get(key, ())), merged(expected.get(key, ()))
             if mine != theirs:
