@@ -300,3 +300,14 @@ def test_html_items_and_paragraphs_left_unclosed_end_where_the_next_begins(tmp_p
     report, rows = imported(page, tmp_path, capsys)
     assert [(r["port"], r["purpose"]) for r in rows] == [("7070", "Agent"), ("7071", "Discovery")]
     assert [(m["port"], m["sentence"], m["column"]) for m in report["prose_ports"]] == [("80", "Port 80 too", 92)]
+
+
+def test_gfm_footnote_references_are_markers_not_ports():
+    from generator.pages.account import account
+    from generator.pages.mentions import read_statements
+    from generator.pages.parse import parse_page
+
+    stated = read_statements(parse_page("| Protocol | Port |\n|---|---|\n| TCP | 1433[^1] |\n\n[^1]: Default instance.\n"))
+    assert [(str(s.ports), s.transport) for row in stated.rows for s in row.ports] == [("1433", "tcp")]
+    assert [(f.number, f.fate, f.reason, f.line, f.column) for f in account(stated)] == [
+        ("1433", "drafted", "", 3, 9), ("1", "not a port", "a footnote marker", 3, 15), ("1", "not a port", "a footnote marker", 5, 3)]

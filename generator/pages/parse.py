@@ -91,7 +91,7 @@ LINK_TARGET_CHARS = 2000
 _TOKEN = re.compile(
     r"(?P<br><br\s*/?>)"
     rf"|(?P<include>\[!INCLUDE\[(?P<token>[^\]\n]{{0,{LINK_LABEL_CHARS}}})\]\([^)\n]{{0,{LINK_TARGET_CHARS}}}\)\])"
-    r"|(?P<sup><sup>(?P<note>[^<\n]{0,40})</sup>)"
+    r"|(?P<sup><sup>(?P<note>[^<\n]{0,40})</sup>|\[\^(?P<reference>[^\]\s]{1,20})\])"
     rf"|(?P<link>\[(?P<label>[^\]\n]{{0,{LINK_LABEL_CHARS}}})\]\([^)\n]{{0,{LINK_TARGET_CHARS}}}\))"
     r"|(?P<tag></?[A-Za-z][^<>\n]*>)"
     r"|\\(?P<escaped>[!-/:-@\[-`{-~])"
@@ -135,8 +135,9 @@ def clean(pieces: list[tuple[int, int, str]]) -> LocatedText:
             if match.group("br"):
                 emit("\n", line, start + match.start())
             elif match.group("sup"):
-                # A footnote marker is no part of the value it follows ("1433<sup>1</sup>").
-                notes.append((line, start + match.start("note"), match.group("note")))
+                # A footnote marker is no part of the value it follows ("1433<sup>1</sup>", "1433[^1]").
+                marker = "note" if match.group("note") is not None else "reference"
+                notes.append((line, start + match.start(marker), match.group(marker)))
                 emit(" ", line, start + match.start())
             elif match.group("link"):
                 label = clean([(line, start + match.start("label"), match.group("label"))])
