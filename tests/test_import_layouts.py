@@ -311,3 +311,12 @@ def test_gfm_footnote_references_are_markers_not_ports():
     assert [(str(s.ports), s.transport) for row in stated.rows for s in row.ports] == [("1433", "tcp")]
     assert [(f.number, f.fate, f.reason, f.line, f.column) for f in account(stated)] == [
         ("1433", "drafted", "", 3, 9), ("1", "not a port", "a footnote marker", 3, 15), ("1", "not a port", "a footnote marker", 5, 3)]
+
+
+def test_html_references_keep_the_columns_of_what_follows(tmp_path, capsys):
+    page = tmp_path / "refs.html"
+    text = "<html><body><table><tr><th>Port</th><th>Notes</th></tr><tr><td>&lt;&#8594; 8443</td><td>a &amp; b, port 9000</td></tr></table></body></html>\n"
+    page.write_text(text, encoding="utf-8")
+    report, rows = imported(page, tmp_path, capsys)
+    assert [(n["number"], n["column"]) for n in report["numbers"]] == [("8443", text.index("8443") + 1), ("9000", text.index("9000") + 1)]
+    assert rows[0]["purpose"] == "a & b, port 9000"

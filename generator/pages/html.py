@@ -5,6 +5,7 @@ footnote marker, scripts and styles are no text; every value keeps its page LINE
 """
 from __future__ import annotations
 
+import html
 from html.parser import HTMLParser
 
 from .parse import TOP, LocatedText, PageSection, ParsedPage, ProseBlock, add_table, one_line, slug
@@ -38,7 +39,8 @@ class _Text:
 
 class _PageReader(HTMLParser):
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
+        # References come one by one (not folded into the text) so that each keeps its column.
+        super().__init__(convert_charrefs=False)
         self.page = ParsedPage(title="", sections=[], tables=[], prose=[])
         self.section = TOP
         self.block: _Text | None = None
@@ -162,6 +164,12 @@ class _PageReader(HTMLParser):
                 line, column = line + 1, 1
             target.add(piece, line, column)
             column += len(piece)
+
+    def handle_entityref(self, name: str) -> None:
+        self.handle_data(html.unescape(f"&{name};"))
+
+    def handle_charref(self, name: str) -> None:
+        self.handle_data(html.unescape(f"&#{name};"))
 
     def close(self) -> None:
         super().close()
