@@ -5,9 +5,13 @@ caller collects every issue and only then decides the exit code.
 """
 from __future__ import annotations
 
+import difflib
 import json
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from enum import Enum
+from functools import lru_cache
+from typing import Iterable
 
 from .model import Location
 
@@ -148,12 +152,66 @@ def sort_key(item: Issue) -> tuple:
     return (item.file, item.line, item.column, item.code)
 
 
-def did_you_mean(value: str, choices, cutoff: float = 0.6) -> str:
-    """' (did you mean X?)' for the closest choice, or ''."""
-    import difflib
+class Suggestions:
+    """Close matches among many choices, in time that does not grow with their number.
 
-    match = difflib.get_close_matches(value.lower(), [c.lower() for c in choices], n=1, cutoff=cutoff)
-    if not match:
-        return ""
-    original = {c.lower(): c for c in choices}[match[0]]
-    return f" (did you mean {original!r}?)"
+    Choices are indexed by their character trigrams (of the lower-cased text). A query
+    reads the index's lists of the trigrams it shares, rarest first and at most POSTINGS
+    entries in all, and compares with difflib only the CANDIDATES choices sharing the
+    most trigrams with it. Up to CANDIDATES choices, every one is compared, as a plain
+    difflib search would."""
+
+    CANDIDATES = 8
+    POSTINGS = 2048
+
+    def __init__(self, choices: Iterable[str]):
+        # The first spelling of each lower-cased choice, in the order given.
+        self.original: dict[str, str] = {}
+        for choice in choices:
+            self.original.setdefault(choice.lower(), choice)
+        self.keys = list(self.original)
+        self.postings: dict[str, list[int]] = defaultdict(list)
+        for index, key in enumerate(self.keys):
+            for gram in trigrams(key):
+                self.postings[gram].append(index)
+
+    def candidates(self, value: str) -> list[str]:
+        """The lower-cased choices worth comparing with `value`: at most CANDIDATES."""
+        if len(self.keys) <= self.CANDIDATES:
+            return self.keys
+        lists = sorted((self.postings[gram] for gram in trigrams(value.lower()) if gram in self.postings), key=len)
+        shared: Counter[int] = Counter()
+        budget = self.POSTINGS
+        for found in lists:
+            shared.update(found[:budget])
+            budget -= len(found)
+            if budget <= 0:
+                break
+        return [self.keys[index] for index, _ in shared.most_common(self.CANDIDATES)]
+
+    def similar(self, value: str, cutoff: float) -> list[str]:
+        """The candidates whose difflib ratio to `value` (lower-cased) is at least `cutoff`,
+        closest first, in their original spelling."""
+        lowered = value.lower()
+        found = difflib.get_close_matches(lowered, self.candidates(lowered), n=self.CANDIDATES, cutoff=cutoff)
+        return [self.original[key] for key in found]
+
+
+def trigrams(text: str) -> set[str]:
+    """The three-character pieces of `text`, padded so that short texts and their ends count."""
+    padded = f"  {text} "
+    return {padded[index:index + 3] for index in range(len(padded) - 2)}
+
+
+@lru_cache(maxsize=8)
+def _suggestions_of(choices: frozenset[str]) -> Suggestions:
+    return Suggestions(sorted(choices))
+
+
+def did_you_mean(value: str, choices: Iterable[str] | Suggestions, cutoff: float = 0.6) -> str:
+    """' (did you mean X?)' for the closest choice, or ''. A caller asking about many
+    values against the same large set passes one `Suggestions` built once; a plain set
+    of choices is indexed once and the index kept for the next calls with the same set."""
+    index = choices if isinstance(choices, Suggestions) else _suggestions_of(frozenset(choices))
+    match = index.similar(value, cutoff)
+    return f" (did you mean {match[0]!r}?)" if match else ""

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .issues import Suggestions
 from .model import PortRange
 
 
@@ -20,8 +21,18 @@ class Registry:
     # service name -> transport -> registered ranges
     entries: dict[str, dict[str, list[PortRange]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     sources: list[str] = field(default_factory=list)
+    # The index of service names for suggestions, made when first asked for.
+    _names: Suggestions | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def names(self) -> Suggestions:
+        """The registered service names, indexed for "did you mean"."""
+        if self._names is None:
+            self._names = Suggestions(self.entries)
+        return self._names
 
     def add(self, service: str, transport: str, ports: PortRange) -> None:
+        self._names = None
         ranges = self.entries[service.lower()][transport.lower()]
         if ports not in ranges:
             ranges.append(ports)

@@ -74,7 +74,9 @@ def unknown_service(model: Model, registry: Registry) -> Iterator[Issue]:
     for dataset in model.datasets:
         services = dataset.frame["service"]
         unknown = [service for service in services.unique() if service and not registry.knows(service)]
+        # One suggestion per distinct name, from the registry's index of names.
+        hints = {service: did_you_mean(service, registry.names, cutoff=0.8)
+                 or "; add it to the vendor registry if it is a vendor port" for service in unknown}
         for flow in dataset.flows_at(services.index[among(services, unknown)].tolist()) if unknown else ():
-            hint = (did_you_mean(flow.service, registry.entries, cutoff=0.8)
-                    or "; add it to the vendor registry if it is a vendor port")
+            hint = hints[flow.service]
             yield issue("C202", flow.where("service"), f"{flow.id}: service {flow.service!r} is not in the registry{hint}", "service")
