@@ -5,6 +5,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import ipaddress
 import json
 import re
 import shutil
@@ -19,7 +20,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.escape import unescape
 
 from generator.cli import main
-from generator.outputs.xlsx import change_request_workbook
+from generator.outputs.xlsx import ALL_ROLES_WORKBOOK, change_request_workbook
+from generator.outputs.xlsx.sheets import REQUEST_FIELDS
+from generator.schema import ID_PATTERN
 from generator.pipeline import load_and_check
 from generator.outputs.xlsx.provenance import FLOW_FIELDS, ROWS_HASH_COVERS
 from generator.views import role_lines
@@ -99,7 +102,7 @@ def test_every_flow_is_in_the_workbook_of_each_role_it_touches(data_dir, tmp_pat
     assert build(data_dir, tmp_path / "out") == 0
     names = data_roles(data_dir)
     folder = tmp_path / "out" / "xlsx"
-    assert sorted(path.stem for path in folder.glob("*.xlsx")) == sorted(names)
+    assert sorted(path.name for path in folder.glob("*.xlsx")) == sorted([ALL_ROLES_WORKBOOK, *(f"{role}.xlsx" for role in names)])
     ports = {flow["id"]: flow["port"] for flow in data_flows(data_dir)}
     seen_both_ways = 0
     for role in names:
@@ -110,6 +113,7 @@ def test_every_flow_is_in_the_workbook_of_each_role_it_touches(data_dir, tmp_pat
         ]
         assert [row["Line"] for row in rows] == list(range(1, len(rows) + 1))
         assert all(row["Port or range"] == ports[row["Flow"]] for row in rows)
+        assert {row["Action"] for row in rows} == {"allow"}
         seen_both_ways += len({row["Flow"] for row in rows if row["Direction"] == "inbound"}
                               & {row["Flow"] for row in rows if row["Direction"] == "outbound"})
     # The DPM data has bidirectional flows, so some flow must show up in both directions.
@@ -141,6 +145,26 @@ def test_rows_carry_addresses_service_purpose_reference_and_link(data_dir, tmp_p
         assert row["Source reference"].startswith("Configure firewall settings for DPM")
         assert row["Site link"].endswith(f"#flow-{flow['id']}")
         assert row["Decision"] is None and row["Reviewer"] is None and row["Comment"] is None
+        assert row["Owner"] is None and row["Environment"] is None and row["Expiry"] is None
+
+
+def test_one_workbook_lists_every_directed_line_of_the_change_once(data_dir, tmp_path, no_epoch):
+    assert build(data_dir, tmp_path / "out") == 0
+    names = data_roles(data_dir)
+    # Role ids cannot take the whole change's workbook name.
+    assert re.fullmatch(ID_PATTERN, Path(ALL_ROLES_WORKBOOK).stem) is None
+    assert re.fullmatch(ID_PATTERN, Path(ALL_ROLES_WORKBOOK).stem.lower()) is None
+    path = tmp_path / "out" / "xlsx" / ALL_ROLES_WORKBOOK
+    rows = sheet_rows(path, REQUESTS)
+    expected = [(flow, names[source], names[destination])
+                for role in names for flow, direction, source, destination in expected_lines(data_dir, role)
+                if direction == "inbound"]
+    shown = [(row["Flow"], row["Source role"], row["Destination role"]) for row in rows]
+    assert sorted(shown) == sorted(expected) and len(set(shown)) == len(shown)
+    assert {row["Direction"] for row in rows} == {"inbound"} and {row["Action"] for row in rows} == {"allow"}
+    cover = cover_pairs(path)
+    assert cover["Request lines"] == f"{len(rows)} ({len(rows)} inbound, 0 outbound)"
+    assert load_workbook(path)["Cover"]["A1"].value == "Firewall change request: all roles"
 
 
 def test_sheet_manners(data_dir, tmp_path, no_epoch):
@@ -152,9 +176,12 @@ def test_sheet_manners(data_dir, tmp_path, no_epoch):
     assert sheet.freeze_panes == "A2"
     assert sheet.auto_filter.ref == f"A1:{last}"
     assert sheet.print_title_rows == "$1:$1"
-    assert sheet.page_setup.orientation == "landscape"
-    assert sheet.page_setup.fitToWidth == 1 and sheet.page_setup.fitToHeight == 0
-    assert sheet.sheet_properties.pageSetUpPr.fitToPage
+    assert sheet.print_title_cols == "$A:$A"  # the line number on every page of further columns
+    assert sheet.print_options.gridLines
+    for printed in book.worksheets:  # full size: columns that do not fit go on to the next page
+        assert printed.page_setup.orientation == "landscape" and str(printed.page_setup.paperSize) == printed.PAPERSIZE_A4
+        assert printed.page_setup.scale == 100 and printed.page_setup.pageOrder == "overThenDown"
+        assert not printed.sheet_properties.pageSetUpPr or not printed.sheet_properties.pageSetUpPr.fitToPage
     assert book.defined_names["RequestLines"].attr_text == f"'{REQUESTS}'!$A$1:${get_column_letter(sheet.max_column)}${sheet.max_row}"
     header = [cell.value for cell in sheet[1]]
     assert all(cell.font.bold for cell in sheet[1])
@@ -164,7 +191,8 @@ def test_sheet_manners(data_dir, tmp_path, no_epoch):
     assert validation.formula1 == '"' + ",".join(DECISIONS) + '"'
     letter = get_column_letter(decision)
     assert str(validation.sqref) == f"{letter}2:{letter}{sheet.max_row}"
-    for title in ("Decision", "Reviewer", "Comment"):  # marked as input for the reviewer
+    assert header[header.index("Decision") + 1: header.index("Decision") + 4] == ["Owner", "Environment", "Expiry"]
+    for title in ("Decision", "Owner", "Environment", "Expiry", "Reviewer", "Comment"):  # marked as input
         assert sheet.column_dimensions[get_column_letter(header.index(title) + 1)].fill.fgColor.rgb.endswith("FFF2CC")
     port = header.index("Port or range") + 1
     for row in sheet.iter_rows(min_row=2):
@@ -255,7 +283,7 @@ def test_cover_sheet_names_the_data_and_leaves_fields_for_the_requester(data_dir
     assert pairs["Git commit of these rows"].startswith("not available")  # the data copy is not in a checkout
     assert pairs["Role"] == "Remote SQL Server (sql-server)"
     assert pairs["Addresses"] == "192.0.2.30 (sql01)"
-    for field in ("Ticket number", "Requester", "Change window"):
+    for field in REQUEST_FIELDS:
         assert field in pairs and pairs[field] is None
     for column in PROFILES["change-request"].columns:
         assert pairs[column.title] == column.legend
@@ -381,22 +409,31 @@ def test_same_data_gives_the_same_bytes(data_dir, tmp_path, monkeypatch):
 
 def test_traffic_lines_profile(data_dir, tmp_path, no_epoch):
     assert build(data_dir, tmp_path / "out", "--xlsx-profile", "traffic-lines") == 0
+    hosts = read_rows(data_dir / "inventory.csv")[1]
     names = data_roles(data_dir)
     flows = {flow["id"]: flow for flow in data_flows(data_dir)}
     for role in names:
         path = tmp_path / "out" / "xlsx" / f"{role}.xlsx"
         book = load_workbook(path)
         assert book.sheetnames == [TRAFFIC]
-        assert [cell.value for cell in book[TRAFFIC][1]] == ["Source", "Destination", "Service", "Application", "Action", "Comment"]
+        assert [cell.value for cell in book[TRAFFIC][1]] == [
+            "Source", "Source hosts", "Destination", "Destination hosts", "Service", "Application", "Action", "Comment",
+            "Owner", "Environment", "Expiry"]
         rows = sheet_rows(path, TRAFFIC)
         expected = expected_lines(data_dir, role)
         assert len(rows) == len(expected)
-        for row, (flow_id, _direction, _source, _destination) in zip(rows, expected):
+        for row, (flow_id, _direction, source, destination) in zip(rows, expected):
             flow = flows[flow_id]
             service = "any" if flow["port"] == "any" and flow["transport"] == "any" else f"{flow['port']}/{flow['transport']}"
             assert row["Service"] == service
-            assert row["Action"] == "Allow"
+            assert row["Action"] == "allow"
             assert row["Comment"].startswith(f"{flow_id}: ") and flow["purpose"] in row["Comment"]
+            # One address or network per cell line, each an address alone; the names beside them.
+            for end, column in ((source, "Source"), (destination, "Destination")):
+                entries = [host for host in hosts if host["role"] == end]
+                assert row[column].split("\n") == [host["address"] for host in entries]
+                assert all(ipaddress.ip_network(text, strict=False) for text in row[column].split("\n"))
+                assert row[f"{column} hosts"].split("\n") == [host["host"] for host in entries]
 
 
 def test_profile_from_settings_and_bad_setting(data_dir, tmp_path, capsys, no_epoch):
@@ -436,7 +473,7 @@ def test_missing_inventory_gives_a_placeholder_and_a_note(data_dir, tmp_path, ca
         assert row[column] == "<to be filled: sql-server addresses>"
 
 
-def test_change_request_workbook_adds_the_action_column(data_dir, no_epoch):
+def test_change_request_workbook_says_allow_or_remove(data_dir, no_epoch):
     model = load_and_check(data_dir).model
     lines = [dataclasses.replace(line, action=("add", "remove")[index % 2]) for index, line in enumerate(role_lines(model, "sql-server"))]
     for profile, sheet in (("change-request", REQUESTS), ("traffic-lines", TRAFFIC)):
@@ -445,10 +482,8 @@ def test_change_request_workbook_adds_the_action_column(data_dir, no_epoch):
         assert_no_formulas(data)
         book = load_workbook(io.BytesIO(data))
         header = [cell.value for cell in book[sheet][1]]
-        action = PROFILES[profile].action.title
-        assert header == [column.title for column in PROFILES[profile].columns][: PROFILES[profile].action_at] + [action] + \
-            [column.title for column in PROFILES[profile].columns][PROFILES[profile].action_at:]
-        assert [row[action] for row in sheet_rows(data, sheet)] == [line.action for line in lines]
+        assert header == [column.title for column in PROFILES[profile].columns]
+        assert [row["Action"] for row in sheet_rows(data, sheet)] == [("allow", "remove")[index % 2] for index in range(len(lines))]
     with pytest.raises(ValueError, match="unknown xlsx profile"):
         change_request_workbook(model, lines, title="x", profile="nope")
 

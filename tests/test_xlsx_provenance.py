@@ -12,12 +12,14 @@ from openpyxl import load_workbook
 
 from generator.cli import main
 from generator.git import BLAME_CACHE, blame, parse_blame
+from generator.outputs.xlsx import ALL_ROLES_WORKBOOK
 from generator.outputs.xlsx.provenance import NOT_AVAILABLE, UNCOMMITTED
 
 from conftest import append_row, edit_row, read_rows, write_rows
 
 COMMIT = "Git commit of these rows"
 ROWS_HASH = "Rows hash (sha256)"
+WHOLE_CHANGE = Path(ALL_ROLES_WORKBOOK).stem  # lists every row, so every edit rewrites it
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +28,8 @@ def no_epoch(monkeypatch):
 
 
 def build(data_dir: Path, out: Path) -> dict[str, bytes]:
-    """Build the workbooks into `out` (again, when it holds an earlier build); role -> bytes."""
+    """Build the workbooks into `out` (again, when it holds an earlier build); name (a role,
+    or WHOLE_CHANGE) -> bytes."""
     assert main(["build", "--formats", "xlsx", "--data", str(data_dir), "--out", str(out)]) == 0
     return {path.stem: path.read_bytes() for path in sorted((out / "xlsx").glob("*.xlsx"))}
 
@@ -48,7 +51,7 @@ def test_editing_one_row_rewrites_only_the_two_requests_it_touches(data_dir, tmp
     times = {path.name: path.stat().st_mtime_ns for path in (out / "xlsx").glob("*.xlsx")}
     assert build(data_dir, out) == first
     flow = one_way_flow(data_dir)
-    touched = {flow["source"], flow["destination"]}
+    touched = {flow["source"], flow["destination"], WHOLE_CHANGE}
     edit_row(data_dir / "dpm-2012r2" / "flows.csv", "id", flow["id"], purpose=flow["purpose"] + " Edited.")
     hashes = {role: cover(out, role)[ROWS_HASH] for role in first}
     second = build(data_dir, out)
@@ -56,7 +59,7 @@ def test_editing_one_row_rewrites_only_the_two_requests_it_touches(data_dir, tmp
     assert {role for role in first if second[role] != first[role]} == touched
     # Unchanged bytes are not written again, so make and file watchers see old times.
     assert {path.name for path in (out / "xlsx").glob("*.xlsx") if path.stat().st_mtime_ns != times[path.name]} == \
-        {f"{role}.xlsx" for role in touched}
+        {f"{name}.xlsx" for name in touched}
     assert {role for role in first if cover(out, role)[ROWS_HASH] != hashes[role]} == touched
 
 
@@ -65,7 +68,7 @@ def test_editing_a_role_or_host_rewrites_the_requests_naming_it(data_dir, tmp_pa
     first = build(data_dir, out)
     flows = read_rows(data_dir / "dpm-2012r2" / "flows.csv")[1]
     naming = {role for flow in flows if "sql-server" in (flow["source"], flow["destination"])
-              for role in (flow["source"], flow["destination"])}
+              for role in (flow["source"], flow["destination"])} | {WHOLE_CHANGE}
     edit_row(data_dir / "inventory.csv", "role", "sql-server", note="Moved to the new rack.")
     second = build(data_dir, out)
     assert {role for role in first if second[role] != first[role]} == naming
@@ -108,7 +111,7 @@ def test_cover_names_the_newest_commit_of_its_rows(data_dir, tmp_path):
     assert build(data_dir, out) == before
 
     flow = one_way_flow(data_dir)
-    touched = {flow["source"], flow["destination"]}
+    touched = {flow["source"], flow["destination"], WHOLE_CHANGE}
     edit_row(data_dir / "dpm-2012r2" / "flows.csv", "id", flow["id"], purpose="Changed since the commit.")
     edited = build(data_dir, out)
     assert {role for role in before if edited[role] != before[role]} == touched
@@ -205,7 +208,7 @@ def test_a_change_on_a_later_line_of_a_record_counts_for_the_record(data_dir, tm
     flows_csv.write_bytes(data.replace(b"Second line.", b"Second line, edited."))
     assert run("diff", "--numstat").split()[:2] == ["1", "1"]  # one physical line changed
     after = build(data_dir, out)
-    touched = {flow["source"], flow["destination"]}
+    touched = {flow["source"], flow["destination"], WHOLE_CHANGE}
     assert {role for role in before if after[role] != before[role]} == touched
     for role in before:
         assert cover(out, role)[COMMIT] == (f"{first} ({UNCOMMITTED})" if role in touched else first)

@@ -1,7 +1,9 @@
-"""Excel firewall change requests: one workbook per role, build/xlsx/<role>.xlsx.
+"""Excel firewall change requests: one workbook per role, build/xlsx/<role>.xlsx, and one
+for the whole change, build/xlsx/_all-roles.xlsx.
 
-Each workbook lists every directed line the firewall of the role's hosts must
-allow, in a layout chosen from `profiles`. Data text is always written as text
+Each role's workbook lists every directed line the firewall of the role's hosts must
+allow, in a layout chosen from `profiles`; the whole change's lists each directed line
+of the data once. Data text is always written as text
 cells, never as formulas, and the same data always gives the same bytes
 (`archive`). The cover names what the request lists (`provenance`), not the
 whole data, so an edited row changes the workbooks listing it and leaves the
@@ -17,20 +19,30 @@ from openpyxl import Workbook
 from ...errors import SettingsError
 from ...model import Model
 from ...output_files import OutputFiles
-from ...views import RequestLine, role_lines
+from ...views import INBOUND, RequestLine, role_lines
 from .archive import workbook_bytes
 from .profiles import DEFAULT_PROFILE, PROFILES, Profile, Row, RowFacts
 from .provenance import DataHistory, provenance
 from .sheets import add_named_styles, cover_sheet, request_sheet
 
-__all__ = ["add_arguments", "build", "change_request_workbook"]
+__all__ = ["ALL_ROLES_WORKBOOK", "add_arguments", "all_lines", "build", "change_request_workbook"]
+
+# The workbook of the whole change, beside one per role (<role id>.xlsx): role ids start
+# with a lower-case letter or digit (schema.ID_PATTERN), so no role's workbook has this name.
+ALL_ROLES_WORKBOOK = "_all-roles.xlsx"
+ALL_ROLES_TITLE = "all roles"
+
+
+def all_lines(model: Model) -> list[RequestLine]:
+    """Every directed line of the data once, in data order, each for the role accepting
+    it: the per-role workbooks list a line between two roles in both roles' books."""
+    return [RequestLine(flow, destination, INBOUND, source, destination)
+            for flow in model.flows for source, destination in flow.directions()]
 
 
 def _workbook(model: Model, lines: list[RequestLine], *, title: str, roles: list[str], profile: Profile,
-              with_action: bool, history: DataHistory | None, facts: RowFacts | None = None) -> bytes:
+              history: DataHistory | None, facts: RowFacts | None = None) -> bytes:
     columns = list(profile.columns)
-    if with_action:
-        columns.insert(profile.action_at, profile.action)
     facts = facts or RowFacts(model)  # one per build when given: its caches serve every workbook
     rows = [Row(number, line, facts) for number, line in enumerate(lines, 1)]
     table = [list(map(column.value, rows)) for column in columns]  # column by column
@@ -53,8 +65,7 @@ def _profile(name: str) -> Profile:
 def change_request_workbook(model: Model, lines: list[RequestLine], *, title: str, profile: str = "change-request") -> bytes:
     """A change request listing `lines` with their action (add/remove), in the layout of `profile`."""
     roles = list(dict.fromkeys(line.role for line in lines))
-    return _workbook(model, lines, title=title, roles=roles, profile=_profile(profile), with_action=True,
-                     history=DataHistory(model))
+    return _workbook(model, lines, title=title, roles=roles, profile=_profile(profile), history=DataHistory(model))
 
 
 def add_arguments(group) -> None:
@@ -87,6 +98,9 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
                 placeholder_lines[end] = placeholder_lines.get(end, 0) + 1
         title = f"Firewall change request: {role.name}"
         files.add(f"{role.id}.xlsx", _workbook(model, lines, title=title, roles=[role.id], profile=profile,
-                                                with_action=False, history=history, facts=facts))
+                                                history=history, facts=facts))
+    files.add(ALL_ROLES_WORKBOOK, _workbook(model, all_lines(model), title=f"Firewall change request: {ALL_ROLES_TITLE}",
+                                           roles=[role.id for role in model.roles], profile=profile,
+                                           history=history, facts=facts))
     return [f"role {role} has no inventory addresses: {count} lines use a placeholder"
             for role, count in placeholder_lines.items()]

@@ -20,7 +20,23 @@ DECISION = "decision"  # empty, with a drop-down of DECISIONS
 REVIEW = "review"  # empty, for the reviewer to fill in
 
 DECISIONS = ("Approved", "Rejected", "Needs information")
+# One address or network per line of a cell, as change-management tools import them.
 ADDRESS_SEPARATOR = "\n"
+
+# How the inventory entries of an address cell are shown.
+NAMED = "named"  # 192.0.2.10 (dpm01)
+BARE = "bare"  # 192.0.2.10
+HOST_NAMES = "host names"  # dpm01
+SHOWN = {
+    NAMED: lambda host: f"{host.address} ({host.host})",
+    BARE: lambda host: host.address,
+    HOST_NAMES: lambda host: host.host,
+}
+
+# What the firewall is to do with a line: allow it, or take away the rule that allows it
+# (a line the change between two versions of the data drops).
+ALLOW = "allow"
+REMOVE = "remove"
 
 
 def placeholder(role: str) -> str:
@@ -34,7 +50,7 @@ class RowFacts:
     def __init__(self, model: Model):
         self.model = model
         self.hosts_found: dict[str, list[Host]] = {}
-        self.address_texts: dict[tuple[str, str], str] = {}
+        self.address_texts: dict[tuple, str] = {}
         self.references: dict[tuple[str, str], str] = {}
 
     def hosts(self, role: str) -> list[Host]:
@@ -46,22 +62,26 @@ class RowFacts:
     def role_name(self, role: str) -> str:
         return self.model.role_name(role)
 
-    def address_text(self, role: str, with_names: bool) -> str:
-        key = (role, "named" if with_names else "bare")
+    def address_text(self, role: str, carried: tuple[Host, ...] | None, shown: str) -> str:
+        """One text per inventory entry, one a line, as `shown` says: NAMED "192.0.2.10
+        (dpm01)", BARE "192.0.2.10", HOST_NAMES "dpm01". The entries are `carried`, or
+        when None the inventory's for `role`; a placeholder when there is none."""
+        key = (role, shown, carried)
         text = self.address_texts.get(key)
         if text is None:
-            hosts = self.hosts(role)
-            shown = (f"{host.address} ({host.host})" if with_names else host.address for host in hosts)
-            text = self.address_texts[key] = ADDRESS_SEPARATOR.join(shown) if hosts else placeholder(role)
+            hosts = self.hosts(role) if carried is None else carried
+            if not hosts:
+                text = placeholder(role) if shown != HOST_NAMES else ""
+            else:
+                text = ADDRESS_SEPARATOR.join(map(SHOWN[shown], hosts))
+            self.address_texts[key] = text
         return text
 
-    def addresses(self, role: str) -> str:
-        """Addresses with host names, one a line; a placeholder when the inventory has none."""
-        return self.address_text(role, with_names=True)
+    def source(self, line: RequestLine, shown: str) -> str:
+        return self.address_text(line.source, line.source_hosts, shown)
 
-    def bare_addresses(self, role: str) -> str:
-        """Addresses only, one a line, as import tools read them; a placeholder when there are none."""
-        return self.address_text(role, with_names=False)
+    def destination(self, line: RequestLine, shown: str) -> str:
+        return self.address_text(line.destination, line.destination_hosts, shown)
 
     def reference(self, flow: Flow) -> str:
         key = (flow.dataset, flow.reference)
@@ -114,8 +134,6 @@ class Profile:
     sheet_title: str
     columns: tuple[Column, ...]
     cover: bool  # a cover sheet with the request's context and fields for the requester
-    action: Column  # added when a request lists changes between two versions of the data
-    action_at: int  # position of that column
 
 
 def _service(row: Row) -> str:
@@ -126,23 +144,33 @@ def _empty(row: Row) -> str:
     return ""
 
 
-ACTION = Column("Action", lambda row: row.line.action, "Whether the line is to be added or removed (a change between two versions of the data).", max_width=10)
+def _action(row: Row) -> str:
+    return REMOVE if row.line.action == "remove" else ALLOW
+
+
+ACTION = Column("Action", _action, f"{ALLOW}: the firewall is to allow the line; {REMOVE}: the rule allowing it is to be "
+                "taken away (a line the new version of the data no longer needs).", max_width=8)
+
+# Fields of the change a network team records per line; the data has no such columns, so
+# they are left to fill in, as the review columns are.
+OWNER = Column("Owner", _empty, "Who answers for the line (a person or team); empty: the request's owner.", REVIEW, 18)
+ENVIRONMENT = Column("Environment", _empty, "Environment the line is for (production, test, ...); empty: the request's.", REVIEW, 14)
+EXPIRY = Column("Expiry", _empty, "Date (YYYY-MM-DD) after which the line is to be removed; empty: the request's, or none.", REVIEW, 12)
 
 CHANGE_REQUEST = Profile(
     name="change-request",
     description="A cover sheet and one request row per directed line, with review columns.",
     sheet_title="Requests",
     cover=True,
-    action=ACTION,
-    action_at=1,
     columns=(
         Column("Line", lambda row: row.number, "Request line number, for references in the review.", NUMBER, 8),
+        ACTION,
         Column("Flow", lambda row: row.line.flow.id, "Identifier of the flow in the data; stable across versions.", max_width=30),
         Column("Direction", lambda row: row.line.direction, "Inbound or outbound, seen from the role this request is for.", max_width=10),
         Column("Source role", lambda row: row.facts.role_name(row.line.source), "Role of the hosts that open the connection."),
-        Column("Source addresses", lambda row: row.facts.addresses(row.line.source), "Inventory addresses of the source role, or a placeholder to fill in.", max_width=32),
+        Column("Source addresses", lambda row: row.facts.source(row.line, NAMED), "Inventory addresses of the source role, or a placeholder to fill in.", max_width=32),
         Column("Destination role", lambda row: row.facts.role_name(row.line.destination), "Role of the hosts that accept the connection."),
-        Column("Destination addresses", lambda row: row.facts.addresses(row.line.destination), "Inventory addresses of the destination role, or a placeholder to fill in.", max_width=32),
+        Column("Destination addresses", lambda row: row.facts.destination(row.line, NAMED), "Inventory addresses of the destination role, or a placeholder to fill in.", max_width=32),
         Column("Transport", lambda row: row.line.flow.transport, "tcp, udp, or any.", max_width=10),
         Column("Port or range", lambda row: row.line.flow.port_text, "Destination port, range of ports, or any.", PORT, 14),
         Column("Application", lambda row: row.line.flow.program, "Program the rule is bound to, when the rule is a program exception."),
@@ -152,6 +180,9 @@ CHANGE_REQUEST = Profile(
         Column("Source reference", lambda row: row.facts.reference(row.line.flow), "The published document and section the line comes from.", max_width=50),
         Column("Site link", lambda row: row.facts.url(row.line.flow), "The flow on the documentation site.", max_width=50),
         Column("Decision", _empty, "Reviewer's decision: " + ", ".join(DECISIONS) + ".", DECISION, 18),
+        OWNER,
+        ENVIRONMENT,
+        EXPIRY,
         Column("Reviewer", _empty, "Who reviewed the line.", REVIEW, 18),
         Column("Comment", _empty, "Reviewer's comment.", REVIEW, 40),
     ),
@@ -164,20 +195,23 @@ TRAFFIC_LINES = Profile(
     description="One sheet, one traffic line per row: source, destination, service, application, action, comment.",
     sheet_title="Traffic",
     cover=False,
-    action=Column("Change", lambda row: row.line.action, "Whether the line is to be added or removed.", max_width=10),
-    action_at=0,
     columns=(
-        Column("Source", lambda row: row.facts.bare_addresses(row.line.source), "Addresses of the hosts that open the connection.", max_width=32),
-        Column("Destination", lambda row: row.facts.bare_addresses(row.line.destination), "Addresses of the hosts that accept the connection.", max_width=32),
+        Column("Source", lambda row: row.facts.source(row.line, BARE), "Addresses or networks that open the connection, one a line.", max_width=32),
+        Column("Source hosts", lambda row: row.facts.source(row.line, HOST_NAMES), "Inventory names of the source addresses, line by line.", max_width=24),
+        Column("Destination", lambda row: row.facts.destination(row.line, BARE), "Addresses or networks that accept the connection, one a line.", max_width=32),
+        Column("Destination hosts", lambda row: row.facts.destination(row.line, HOST_NAMES), "Inventory names of the destination addresses, line by line.", max_width=24),
         Column("Service", _service, "Port and transport, as port/transport.", PORT, 18),
         Column("Application", lambda row: row.line.flow.program, "Program the rule is bound to, if any."),
-        Column("Action", lambda row: "Allow", "Firewall action.", max_width=8),
+        ACTION,
         Column(
             "Comment",
             lambda row: f"{row.line.flow.id}: {row.facts.role_name(row.line.source)} to {row.facts.role_name(row.line.destination)}. {row.line.flow.purpose}",
             "Flow identifier, roles and business justification.",
             max_width=70,
         ),
+        OWNER,
+        ENVIRONMENT,
+        EXPIRY,
     ),
 )
 

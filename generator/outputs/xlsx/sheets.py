@@ -18,9 +18,10 @@ from openpyxl.styles.fonts import DEFAULT_FONT
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
 
 from ...views import INBOUND, RequestLine
-from .profiles import DECISION, DECISIONS, NUMBER, PORT, REVIEW, Column, RowFacts
+from .profiles import DECISION, DECISIONS, NAMED, NUMBER, PORT, REVIEW, Column, RowFacts
 from .provenance import ROWS_HASH_COVERS, Provenance
 
 
@@ -154,11 +155,16 @@ def row_heights(table: list[list], widths: list[float]) -> list[int | None]:
             for lines in (map(max, *counts) if len(counts) > 1 else counts[0])]
 
 
-def fit_to_page_width(sheet) -> None:
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+def print_setup(sheet) -> None:
+    """A4 landscape at full size: columns that do not fit go on to the next page rather
+    than shrinking the text (fit-to-width printed a wide request at 3 points)."""
+    sheet.page_setup.orientation = Worksheet.ORIENTATION_LANDSCAPE
+    sheet.page_setup.paperSize = Worksheet.PAPERSIZE_A4
+    sheet.page_setup.scale = 100
+    # A set of lines is printed across all its columns before the next set begins.
+    sheet.page_setup.pageOrder = "overThenDown"
+    sheet.page_margins.left = sheet.page_margins.right = 0.4
+    sheet.page_margins.top = sheet.page_margins.bottom = 0.5
 
 
 def _set_widths(sheet, widths: Iterable[float]) -> None:
@@ -175,8 +181,12 @@ def request_sheet(sheet, styles: dict[str, str], columns: list[Column], table: l
     last_row = len(table[0]) + 1 if table else 1
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = f"A1:{last_column}{last_row}"
+    # Every printed page repeats the header row, and a page of further columns the line number.
     sheet.print_title_rows = "1:1"
-    fit_to_page_width(sheet)
+    if columns and columns[0].kind == NUMBER:
+        sheet.print_title_cols = "A:A"
+    sheet.print_options.gridLines = True
+    print_setup(sheet)
     for index, column in enumerate(columns, 1):
         letter = get_column_letter(index)
         if column.kind in (DECISION, REVIEW):
@@ -208,7 +218,12 @@ def request_sheet(sheet, styles: dict[str, str], columns: list[Column], table: l
         sheet.append(row)
 
 
-COVER_WIDTHS = (30, 70, 24, 24)
+# The fields of the whole request; Owner, Environment and Expiry hold for every line that
+# leaves its own empty.
+REQUEST_FIELDS = ("Ticket number", "Requester", "Request owner", "Request environment", "Request expiry (YYYY-MM-DD)",
+                  "Change window")
+
+COVER_WIDTHS = (24, 54, 14, 14)  # together within an A4 landscape page
 
 
 def cover_sheet(sheet, styles: dict[str, str], facts: RowFacts, title: str, roles: list[str],
@@ -217,7 +232,7 @@ def cover_sheet(sheet, styles: dict[str, str], facts: RowFacts, title: str, role
     provenance of the listed rows and the legend of the request sheet's columns."""
     model = facts.model
     _set_widths(sheet, COVER_WIDTHS)
-    fit_to_page_width(sheet)
+    print_setup(sheet)
     rows: list[list[tuple[object, str]]] = []  # (value, kind) per cell; an empty list leaves a blank row
 
     def pair(label: str, value, kind: str = "text") -> None:
@@ -234,11 +249,11 @@ def cover_sheet(sheet, styles: dict[str, str], facts: RowFacts, title: str, role
         pair("Role", f"{found.name} ({role})" if found else role)
         if found is not None:
             pair("Role description", found.description)
-        pair("Addresses", facts.addresses(role))
+        pair("Addresses", facts.address_text(role, None, NAMED))
     pair("Request lines", f"{len(lines)} ({inbound} inbound, {len(lines) - inbound} outbound)")
 
     heading("For the requester", "")
-    for label in ("Ticket number", "Requester", "Change window"):
+    for label in REQUEST_FIELDS:
         pair(label, "", INPUT)
 
     heading("Dataset", "Title and source", "Version", "Identifier")
