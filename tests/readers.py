@@ -1,11 +1,13 @@
 """Readers of the built outputs for tests, each through the real parser of its format:
 html.parser for the site, markdown-it-py for Markdown, openpyxl for workbooks, Aerleon's
 own loader for policies and nftables itself for rulesets. They return plain tables and
-terms; what a table means is for the test to decide."""
+terms; what a table means is for the test to decide. Windows Firewall scripts, which no
+Python library parses, are read only for the names of the rules they add."""
 from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -135,6 +137,11 @@ def markdown_tables(path: Path) -> list[Table]:
     return tables
 
 
+def netsh_rule_names(path: Path) -> list[str]:
+    """The names of the rules a Windows Firewall script adds (netsh ... add rule name="...")."""
+    return re.findall(r'\badd rule name="([^"]*)"', Path(path).read_text(encoding="utf-8"))
+
+
 def markdown_code_items(path: Path, section: str) -> list[list[str]]:
     """For each list item under the heading `section`, the code spans it starts with."""
     items, heading, in_heading = [], "", False
@@ -193,17 +200,18 @@ class PolicyTerm:
     action: tuple[str, ...]
 
 
-def policy_terms(policy_dir: Path, policy_file: str) -> list[PolicyTerm]:
-    """Every term of policies/pol/<policy_file>, loaded by Aerleon with the
-    repository's own network and service definitions."""
+def policy_terms(policy_dir: Path, policy_file: str) -> tuple[set[str], list[PolicyTerm]]:
+    """The platforms its filters target and every term of policies/pol/<policy_file>,
+    loaded by Aerleon with the repository's own network and service definitions."""
     from aerleon.lib import naming
     from aerleon.lib import yaml as aerleon_yaml
 
     definitions = naming.Naming(str(Path(policy_dir) / "def"))
     policy = aerleon_yaml.ParseFile(policy_file, base_dir=str(Path(policy_dir) / "policies" / "pol"),
                                     definitions=definitions)
-    terms = []
-    for _header, filter_terms in policy.filters if policy else ():
+    platforms, terms = set(), []
+    for header, filter_terms in policy.filters if policy else ():
+        platforms.update(target.platform for target in header.target)
         for term in filter_terms:
             terms.append(PolicyTerm(
                 name=term.name,
@@ -214,7 +222,7 @@ def policy_terms(policy_dir: Path, policy_file: str) -> list[PolicyTerm]:
                 source_addresses=frozenset(network(str(address)) for address in term.source_address),
                 destination_addresses=frozenset(network(str(address)) for address in term.destination_address),
                 action=tuple(term.action)))
-    return terms
+    return platforms, terms
 
 
 # ---------------------------------------------------------------- nftables

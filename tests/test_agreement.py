@@ -33,6 +33,7 @@ from generator.views import INBOUND, OUTBOUND, role_lines
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "two-products"
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
 SKIPPED_SECTION = "Flows without a policy term"
+NO_POLICY_SECTION = "Roles without a policy"
 
 
 # ---------------------------------------------------------------- data folders and builds
@@ -157,6 +158,9 @@ def host_differences(output: str, model, role: str, rows: list[tuple[str, str]])
 
 # ---------------------------------------------------------------- one reader per output
 
+SITE_LINE_COLUMNS = {"Peer role", "Port", "Flow"}
+
+
 def site_disagreements(model, out: Path) -> list[str]:
     ids, problems = role_ids_by_name(model), []
     for role in model.role_by_id:
@@ -167,11 +171,14 @@ def site_disagreements(model, out: Path) -> list[str]:
             continue
         shown, hosts = Counter(), []
         for table in readers.html_tables(page):
-            direction = next((d for d in (INBOUND, OUTBOUND) if table.section == f"{d}-{role}"), None)
-            if direction is not None:
+            direction = next((d for d in (INBOUND, OUTBOUND) if table.section.startswith(d)), None)
+            if direction is not None and not SITE_LINE_COLUMNS <= set(table.headers):
+                problems.append(f"{output}: the {direction} table shows {table.headers}, "
+                                f"not all of {sorted(SITE_LINE_COLUMNS)}")
+            elif direction is not None:
                 shown.update(line_from_peer(role, direction, row["Flow"], ids.get(row["Peer role"], row["Peer role"]),
                                             row["Port"]) for row in table.records())
-            elif table.section == f"hosts-{role}":
+            elif table.section.startswith("hosts"):
                 hosts += [(row["Host"], row["Address"]) for row in table.records()]
         problems += differences(output, model_lines(model, role), shown)
         problems += host_differences(output, model, role, hosts)
@@ -267,41 +274,68 @@ def skipped_lines(out: Path) -> set[tuple[str, str]]:
             if len(codes) >= 2}
 
 
-def expected_policy_lines(model, out: Path, role: str) -> list:
-    """The inbound lines of a role that its policy must hold: every one SKIPPED.md does not list."""
+def roles_without_policy(out: Path) -> set[str]:
+    return {codes[0] for codes in readers.markdown_code_items(out / "policy" / "SKIPPED.md", NO_POLICY_SECTION)}
+
+
+def ruled_lines(model, out: Path, role: str) -> list:
+    """The inbound lines of a role that some rule of the policy output must allow: every
+    one SKIPPED.md does not list. A role SKIPPED.md gives no policy gets its allow list."""
     skipped = skipped_lines(out)
     return [line for line in role_lines(model, role) if line.direction == INBOUND and (role, line.flow.id) not in skipped]
 
 
 def policy_disagreements(model, out: Path) -> list[str]:
-    """Aerleon terms, grouped by peer role and transport, against the inbound lines."""
-    problems = []
+    """Aerleon terms, grouped by peer role and transport, against the inbound lines of the
+    roles with a policy. A line without ports (a program exception) is no Aerleon term: the
+    Windows Firewall script allows it as rule i_program-<flow>."""
+    problems, without_policy = [], roles_without_policy(out)
     for role in model.role_by_id:
-        expected = defaultdict(set)
-        for line in expected_policy_lines(model, out, role):
-            expected[(line.source, line.flow.transport)].add(port_range(line.flow))
-        expected = {key: merged(ranges) for key, ranges in expected.items()}
         name = f"{role}.yaml"
         output = f"policy policies/pol/{name}"
+        has_policy = (out / "policy" / "policies" / "pol" / name).is_file()
+        if role in without_policy:
+            if has_policy:
+                problems.append(f"{output}: SKIPPED.md says the role has no policy")
+            continue
+        lines = ruled_lines(model, out, role)
+        if lines and not has_policy:
+            problems.append(f"{output}: missing, for {len(lines)} inbound line(s) SKIPPED.md does not list")
+            continue
+        platforms, terms = readers.policy_terms(out / "policy", name) if has_policy else (set(), [])
+        programs = [line for line in lines if line.flow.ports is None]
+        script = out / "policy" / "out" / f"{role}.bat"
+        if programs and "windows_advfirewall" in platforms:
+            rules = set(readers.netsh_rule_names(script)) if script.is_file() else set()
+            problems += [f"policy out/{role}.bat: inbound {line.flow.label} flow {line.flow.id} (peer {line.peer}) "
+                         f"has no rule i_program-{line.flow.id}" for line in programs
+                         if f"i_program-{line.flow.id}" not in rules]
+        elif programs:
+            problems += [f"{output}: inbound {line.flow.label} flow {line.flow.id} (peer {line.peer}) has no rule "
+                         "and is not in SKIPPED.md" for line in programs]
+        expected = defaultdict(set)
+        for line in lines:
+            if line.flow.ports is not None:
+                expected[(line.source, line.flow.transport)].add(port_range(line.flow))
+        expected = {key: merged(ranges) for key, ranges in expected.items()}
         shown = defaultdict(set)
-        if (out / "policy" / "policies" / "pol" / name).is_file():
-            for term in readers.policy_terms(out / "policy", name):
-                peers = {token.lower().replace("_", "-") for token in term.source_tokens}
-                targets = {token.lower().replace("_", "-") for token in term.destination_tokens}
-                if targets != {role} or len(peers) != 1 or term.action != ("accept",):
-                    problems.append(f"{output}: term {term.name} is for {sorted(peers)} -> {sorted(targets)} "
-                                    f"({', '.join(term.action)}), not one peer role -> {role}, accept")
-                peer_addresses = addresses_of(model, peers)
-                if collapsed(term.source_addresses) != peer_addresses:
-                    problems.append(f"{output}: term {term.name} source addresses {collapsed(term.source_addresses)}, "
-                                    f"model says {peer_addresses}")
-                role_addresses = addresses_of(model, [role])
-                if collapsed(term.destination_addresses) != role_addresses:
-                    problems.append(f"{output}: term {term.name} destination addresses "
-                                    f"{collapsed(term.destination_addresses)}, model says {role_addresses}")
-                for peer in peers:
-                    for protocol in term.protocols:
-                        shown[(peer, protocol)].update(term.ports or {(1, 65535)})
+        for term in terms:
+            peers = {token.lower().replace("_", "-") for token in term.source_tokens}
+            targets = {token.lower().replace("_", "-") for token in term.destination_tokens}
+            if targets != {role} or len(peers) != 1 or term.action != ("accept",):
+                problems.append(f"{output}: term {term.name} is for {sorted(peers)} -> {sorted(targets)} "
+                                f"({', '.join(term.action)}), not one peer role -> {role}, accept")
+            peer_addresses = addresses_of(model, peers)
+            if collapsed(term.source_addresses) != peer_addresses:
+                problems.append(f"{output}: term {term.name} source addresses {collapsed(term.source_addresses)}, "
+                                f"model says {peer_addresses}")
+            role_addresses = addresses_of(model, [role])
+            if collapsed(term.destination_addresses) != role_addresses:
+                problems.append(f"{output}: term {term.name} destination addresses "
+                                f"{collapsed(term.destination_addresses)}, model says {role_addresses}")
+            for peer in peers:
+                for protocol in term.protocols:
+                    shown[(peer, protocol)].update(term.ports or {(1, 65535)})
         shown = {key: merged(ranges) for key, ranges in shown.items()}
         for peer, transport in sorted(set(expected) | set(shown)):
             mine, theirs = shown.get((peer, transport), ()), expected.get((peer, transport), ())
@@ -313,17 +347,29 @@ def policy_disagreements(model, out: Path) -> list[str]:
 
 def nftables_disagreements(model, out: Path) -> list[str]:
     """The rulesets as the kernel holds them: one accept rule per peer role, transport and
-    IP version both ends have addresses of (SKIPPED.md lists the versions left out)."""
-    problems = []
+    IP version both ends have addresses of (SKIPPED.md lists the versions left out), in
+    out/<role>.nft for a role whose policy targets nftables, and in out/<role>.allow.nft
+    for a role without a policy, where it exists."""
+    problems, without_policy = [], roles_without_policy(out)
     for role in model.role_by_id:
+        if role in without_policy:
+            path = out / "policy" / "out" / f"{role}.allow.nft"
+            if not path.is_file():
+                continue
+        else:
+            path = out / "policy" / "out" / f"{role}.nft"
+            policy = out / "policy" / "policies" / "pol" / f"{role}.yaml"
+            if not policy.is_file() or "nftables" not in readers.policy_terms(out / "policy", policy.name)[0]:
+                if path.is_file():
+                    problems.append(f"nftables out/{role}.nft: the role's policy does not target nftables")
+                continue
         expected = defaultdict(set)
-        for line in expected_policy_lines(model, out, role):
+        for line in ruled_lines(model, out, role):
             for version in (4, 6):
                 sources, targets = addresses_of(model, [line.source], version), addresses_of(model, [role], version)
-                if sources and targets:
+                if sources and targets and line.flow.ports is not None:
                     expected[(line.flow.transport, sources, targets)].add(port_range(line.flow))
-        path = out / "policy" / "out" / f"{role}.nft"
-        output = f"nftables out/{role}.nft"
+        output = f"nftables out/{path.name}"
         shown = defaultdict(set)
         if path.is_file():
             for rule in readers.nft_accept_rules(readers.nft_loaded_ruleset(path)):
