@@ -73,6 +73,7 @@ CATALOG: dict[str, Code] = {
         Code("C211", "unused-role", Severity.WARNING, "A role has no flows."),
         Code("C212", "dynamic-unmarked", Severity.WARNING, "A wide port range is not marked as a dynamic allocation pool."),
         Code("C213", "shared-address", Severity.WARNING, "Two roles claim the same inventory address or overlapping networks."),
+        Code("C214", "sheet-row-limit", Severity.ERROR, "A role has more request lines than one worksheet holds (1,048,576 rows with the header)."),
         # A published page compared with a dataset (P), by `check --against`: unexplained
         # differences are errors, explained ones warnings.
         Code("P301", "port-not-in-data", Severity.ERROR, "The page states a port that no flow of the dataset has, and no erratum records."),

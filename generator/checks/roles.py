@@ -4,10 +4,16 @@ from __future__ import annotations
 import ipaddress
 from typing import Iterator
 
+import pandas as pd
+
 from ..issues import Issue, issue
 from ..model import Model, Role
 from ..registry import Registry
-from .registration import check
+from .registration import all_flows, check
+
+# The rows one worksheet holds (the limit of Excel and of the xlsx format's readers),
+# the header row among them.
+SHEET_ROWS = 1_048_576
 
 
 @check("C210")
@@ -53,3 +59,40 @@ def shared_address(model: Model, registry: Registry) -> Iterator[Issue]:
                 yield issue("C213", later.location,
                             f"{later.role} claims {later.address}, which overlaps {first.address} of {first.role} "
                             f"({first.location.file}:{first.location.line})", "address")
+
+
+def request_line_counts(model: Model) -> pd.Series:
+    """Role id -> the number of request lines `views.role_lines` gives the role, counted
+    over the flows frames: a flow gives each role it joins one line per direction (two
+    for a bidirectional flow between two roles), and a flow within one role gives that
+    role an inbound and an outbound line."""
+    flows = all_flows(model)
+    if flows.empty:
+        return pd.Series(dtype="int64")
+    within = flows["source"].eq(flows["destination"])
+    per_end = flows["direction"].eq("both").astype("int64").add(1).where(~within, 1)
+    ends = pd.concat([pd.DataFrame({"role": flows["source"], "lines": per_end}),
+                      pd.DataFrame({"role": flows["destination"], "lines": per_end})])
+    return ends.groupby("role", sort=False)["lines"].sum()
+
+
+def roles_beyond_one_sheet(model: Model, sheet_rows: int) -> Iterator[Issue]:
+    """C214 for every role with more request lines than a sheet of `sheet_rows` rows holds
+    beside its header row, at the role's row."""
+    counts = request_line_counts(model)
+    over = counts[counts.ge(sheet_rows)]
+    reported: set[str] = set()
+    for dataset in model.datasets:
+        for role in dataset.roles:
+            if role.id in over.index and role.id not in reported:
+                reported.add(role.id)
+                yield issue("C214", role.location,
+                            f"role {role.id} has {over[role.id]:,} request lines; one worksheet holds "
+                            f"{sheet_rows - 1:,} beside its header row: split the role", "id")
+
+
+@check("C214")
+def sheet_row_limit(model: Model, registry: Registry) -> Iterator[Issue]:
+    """A role's change request is one worksheet, which holds 1,048,575 request lines beside
+    its header row; a role with more cannot be written."""
+    yield from roles_beyond_one_sheet(model, SHEET_ROWS)
