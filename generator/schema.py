@@ -198,6 +198,9 @@ FLOWS = Table(
     ),
 )
 
+# How the hosts of a role are managed, which decides the firewall files they get.
+ROLE_PLATFORMS = ("windows", "linux", "unmanaged")
+
 ROLES = Table(
     name="roles",
     filename="roles.csv",
@@ -207,6 +210,15 @@ ROLES = Table(
         Column("id", "slug", "Stable identifier of the role; page and file names derive from it.", "dpm-server", rules=(ID_RULE,)),
         Column("name", "text", "Name shown to people.", "DPM server"),
         Column("description", "text", "What hosts of this role are.", "Server running Data Protection Manager.", required=False),
+        Column(
+            "platform", "enum",
+            "How the role's hosts are managed, which decides their firewall files: 'windows' gets a Windows Firewall "
+            "script, 'linux' an nftables file, 'unmanaged' (a host this product does not own, such as a shared "
+            "DNS server) only its allow list, with no policy that drops traffic. Empty: both the Windows Firewall "
+            "script and the nftables file, as for a role written before the column existed.",
+            "windows", required=False, allowed=ROLE_PLATFORMS,
+            rules=(CellRule("S108", _one_of(ROLE_PLATFORMS), lambda v: f"unknown platform {v!r}; use windows, linux or unmanaged{did_you_mean(v, ROLE_PLATFORMS)}"),),
+        ),
     ),
 )
 

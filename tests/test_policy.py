@@ -38,10 +38,38 @@ def build(data_dir: Path, out: Path, *extra: str) -> int:
     return main(["build", "--formats", "policy", "--data", str(data_dir), "--out", str(out), *extra])
 
 
+def state_no_platform(data_dir: Path) -> None:
+    """Leave every role's platform empty, as roles written before the column: each gets
+    both the Windows Firewall script and the nftables file."""
+    roles = data_dir / "dpm-2012r2" / "roles.csv"
+    header, rows = read_rows(roles)
+    write_rows(roles, header, [row | {"platform": ""} for row in rows])
+
+
+@pytest.fixture
+def data_dir(data_dir: Path) -> Path:
+    """A copy of the shipped data whose roles state no platform, for the tests of what
+    each platform's files hold; the tests of platforms set them."""
+    state_no_platform(data_dir)
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory) -> Path:
+    """build/policy of the shipped data with no platform stated, so that every role gets
+    both platforms' files; built once for the read-only tests."""
+    data = tmp_path_factory.mktemp("both") / "data"
+    shutil.copytree(DATA, data)
+    state_no_platform(data)
+    out = tmp_path_factory.mktemp("build")
+    assert build(data, out) == 0
+    return out / "policy"
+
+
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory) -> Path:
-    """build/policy of the shipped data, built once for the read-only tests."""
-    out = tmp_path_factory.mktemp("build")
+    """build/policy of the shipped data as it is."""
+    out = tmp_path_factory.mktemp("shipped")
     assert build(DATA, out) == 0
     return out / "policy"
 
@@ -173,10 +201,10 @@ def nft_check(*paths: Path) -> None:
         assert result.returncode == 0, f"nft -c -f {path.name}:\n{result.stderr}"
 
 
-def test_written_policies_load_in_aerleon_and_render_to_the_shipped_outputs(shipped):
+def test_written_policies_load_in_aerleon_and_render_to_the_shipped_outputs(both):
     model = load_and_check(DATA).model
-    definitions = naming.Naming(naming_dir=str(shipped / "def"))
-    policies = sorted((shipped / "policies" / "pol").glob("*.yaml"))
+    definitions = naming.Naming(naming_dir=str(both / "def"))
+    policies = sorted((both / "policies" / "pol").glob("*.yaml"))
     assert [p.stem for p in policies] == sorted(r.id for r in model.roles if expressible_inbound(model, r.id))
     for path in policies:
         parsed = aerleon_yaml.ParseFile(path.name, base_dir=str(path.parent), definitions=definitions)
@@ -193,7 +221,7 @@ def test_written_policies_load_in_aerleon_and_render_to_the_shipped_outputs(ship
         document = {"filename": path.stem, **yaml.safe_load(path.read_text(encoding="utf-8"))}
         rendered = api.Generate([document], definitions)
         assert set(rendered) == {f"{path.stem}.bat", f"{path.stem}.nft"}
-        assert_same_rules(shipped / "out", path.stem, rendered)
+        assert_same_rules(both / "out", path.stem, rendered)
 
 
 def distinct(items: list) -> list:
@@ -211,24 +239,24 @@ def assert_same_rules(out: Path, stem: str, rendered: dict[str, str]) -> None:
     assert port_rules(parse_netsh(shipped_bat)) == parse_aerleon_netsh(rendered[f"{stem}.bat"])
 
 
-def test_aerleon_command_line_renders_the_folder_to_the_same_outputs(shipped, tmp_path):
+def test_aerleon_command_line_renders_the_folder_to_the_same_outputs(both, tmp_path):
     # The folder is a repository Aerleon's own aclgen works in with its default layout.
     result = subprocess.run([sys.executable, "-m", "aerleon", "--output_directory", str(tmp_path)],
-                            cwd=shipped, capture_output=True, text=True)
+                            cwd=both, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     rendered = sorted(path.name for path in tmp_path.iterdir())
-    assert rendered == sorted(path.name for path in (shipped / "out").iterdir())
+    assert rendered == sorted(path.name for path in (both / "out").iterdir())
     for stem in {Path(name).stem for name in rendered}:
-        assert_same_rules(shipped / "out", stem, {
+        assert_same_rules(both / "out", stem, {
             name: (tmp_path / name).read_text(encoding="utf-8") for name in (f"{stem}.nft", f"{stem}.bat")})
 
 
-def test_windows_rules_allow_each_expressible_inbound_line(shipped):
+def test_windows_rules_allow_each_expressible_inbound_line(both):
     model = load_and_check(DATA).model
-    roles = [path.stem for path in (shipped / "out").glob("*.bat")]
+    roles = [path.stem for path in (both / "out").glob("*.bat")]
     assert {"dpm-server", "protected-computer", "sql-server"} <= set(roles)
     for role in roles:
-        rules = port_rules(parse_netsh((shipped / "out" / f"{role}.bat").read_bytes().decode("utf-8")))
+        rules = port_rules(parse_netsh((both / "out" / f"{role}.bat").read_bytes().decode("utf-8")))
         by_name: dict[str, list[dict]] = {}
         for rule in rules:
             assert (rule["dir"], rule["action"], rule["enable"]) == ("in", "allow", "yes")
@@ -247,10 +275,10 @@ def test_windows_rules_allow_each_expressible_inbound_line(shipped):
                 assert networks(rule["remoteip"].split(",")) == networks(h.address for h in model.hosts_of_role(peer))
 
 
-def test_nftables_outputs_pass_nft_check_and_drop_by_default(shipped):
+def test_nftables_outputs_pass_nft_check_and_drop_by_default(both):
     model = load_and_check(DATA).model
-    outputs = sorted((shipped / "out").glob("*.nft"))
-    assert [path.stem for path in outputs] == sorted(path.stem for path in (shipped / "policies" / "pol").glob("*.yaml"))
+    outputs = sorted((both / "out").glob("*.nft"))
+    assert [path.stem for path in outputs] == sorted(path.stem for path in (both / "policies" / "pol").glob("*.yaml"))
     tables = set()
     for path in outputs:
         text = path.read_text(encoding="utf-8")
@@ -283,16 +311,16 @@ def test_nftables_outputs_pass_nft_check_and_drop_by_default(shipped):
         for peer, transport in groups:
             assert f'comment "{transport} from role {peer}, ' in text
     assert len(tables) == len(outputs)
-    sql = (shipped / "out" / "sql-server.nft").read_text(encoding="utf-8")
+    sql = (both / "out" / "sql-server.nft").read_text(encoding="utf-8")
     assert re.search(r'comment "tcp from role dpm-server, 5 flows: sql-engine-default, sql-named-instance, ', sql)
     nft_check(*outputs)
     # Every role's file together on one host: separate tables, nothing merges.
-    together = Path(shipped.parent / "together.nft")
+    together = Path(both.parent / "together.nft")
     together.write_text("".join(path.read_text(encoding="utf-8") for path in outputs), encoding="utf-8")
     nft_check(together)
 
 
-def test_windows_program_exceptions_name_the_program(shipped):
+def test_windows_program_exceptions_name_the_program(both):
     model = load_and_check(DATA).model
     flows = {flow.id: flow for flow in model.flows}
     expected = {
@@ -301,7 +329,7 @@ def test_windows_program_exceptions_name_the_program(shipped):
         "protected-computer": {"i_program-replication-agent-program": ("Dpmra.exe", "dpm-server")},
     }
     for role, programs in expected.items():
-        rules = parse_netsh((shipped / "out" / f"{role}.bat").read_bytes().decode("utf-8"))
+        rules = parse_netsh((both / "out" / f"{role}.bat").read_bytes().decode("utf-8"))
         found = {rule["name"]: rule for rule in rules if rule["name"].startswith("i_program-")}
         assert set(found) == set(programs)
         for name, (program, peer) in programs.items():
@@ -312,7 +340,7 @@ def test_windows_program_exceptions_name_the_program(shipped):
             assert networks(rule["localip"].split(",")) == networks(h.address for h in model.hosts_of_role(role))
             assert rule["description"].startswith(f"flow {name.removeprefix('i_program-')} - program {program} - ")
     # nftables cannot match a program: the listing says so, and that Windows has the rule.
-    listing = (shipped / policy_output.SKIPPED_FILE).read_text(encoding="utf-8")
+    listing = (both / policy_output.SKIPPED_FILE).read_text(encoding="utf-8")
     assert ("- `dpm-server` `dpm-service-program`: every protocol and port for program Msdpm.exe: Aerleon terms match "
             "ports, not programs, and opening every port would be wider than the rule (nftables only: the Windows "
             "Firewall script allows the program as rule i_program-dpm-service-program)") in listing
@@ -341,14 +369,14 @@ def test_host_default_of_the_wrong_type_is_a_located_error(data_dir, tmp_path, c
     line = text.splitlines().index(f"  accept_loopback = {value}") + 1
     assert capsys.readouterr().err.startswith(
         f"error: {settings}:{line}:3: L009 [policy] accept_loopback must be true or false, not ")
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out" / "policy").exists()  # nothing published
 
 
-def test_each_term_lists_one_service_per_flow_and_each_service_describes_its_flow(shipped):
+def test_each_term_lists_one_service_per_flow_and_each_service_describes_its_flow(both):
     model = load_and_check(DATA).model
-    services = yaml.safe_load((shipped / "def" / "services.yaml").read_text(encoding="utf-8"))["services"]
+    services = yaml.safe_load((both / "def" / "services.yaml").read_text(encoding="utf-8"))["services"]
     flows = {flow.id: flow for flow in model.flows}
-    for path in sorted((shipped / "policies" / "pol").glob("*.yaml")):
+    for path in sorted((both / "policies" / "pol").glob("*.yaml")):
         terms = yaml.safe_load(path.read_text(encoding="utf-8"))["filters"][0]["terms"]
         expected = [[policy_output.token(line.flow.id) for line in lines] for lines in term_groups(model, path.stem).values()]
         assert [term["destination-port"] for term in terms] == expected
@@ -360,8 +388,8 @@ def test_each_term_lists_one_service_per_flow_and_each_service_describes_its_flo
     assert services["SQL_ENGINE_DEFAULT"][0]["comment"].startswith("flow sql-engine-default - program sqlservr.exe - ")
 
 
-def test_every_skipped_line_is_listed_with_its_reason(shipped, data_dir, tmp_path, capsys):
-    listing = (shipped / policy_output.SKIPPED_FILE).read_text(encoding="utf-8")
+def test_every_skipped_line_is_listed_with_its_reason(both, data_dir, tmp_path, capsys):
+    listing = (both / policy_output.SKIPPED_FILE).read_text(encoding="utf-8")
     skipped = re.findall(r"^- `([a-z0-9._-]+)` `([a-z0-9._-]+)`: (.+)$", listing, re.MULTILINE)
     model = load_and_check(DATA).model
     every_port = [(role.id, line.flow.id) for role in model.roles for line in role_lines(model, role.id)
@@ -415,13 +443,15 @@ def test_hostile_text_comes_out_inert(data_dir, tmp_path):
     write_rows(errata, read_rows(errata)[0], [])
     roles = data_dir / "dpm-2012r2" / "roles.csv"
     edit_row(roles, "id", "dpm-server", name="DPM \"server\";\n} chain x { accept")
+    edit_row(roles, "id", "domain-controller", platform="unmanaged")
     assert build(data_dir, tmp_path) == 0
 
     folder = tmp_path / "policy"
     model = load_and_check(data_dir).model
     nft_outputs = sorted((folder / "out").glob("*.nft"))
-    assert nft_outputs
+    assert folder / "out" / "domain-controller.allow.nft" in nft_outputs
     for path in nft_outputs:
+        role = path.name.split(".")[0]
         text = path.read_text(encoding="utf-8")
         for line in text.splitlines():
             if "comment" in line:
@@ -429,7 +459,7 @@ def test_hostile_text_comes_out_inert(data_dir, tmp_path):
         # Each term is one chain holding one accept rule per address family it uses:
         # no text was split into extra statements.
         chains = re.findall(r"^    chain (allow-[a-z0-9-]+) \{$", text, re.MULTILINE)
-        assert chains == term_names(model, path.stem)
+        assert chains == term_names(model, role)
         assert text.count("ct state new accept") == len(chains)
         assert all(len(rules) == 1 for rules in nft_chains(text).values())
     for path in sorted((folder / "out").glob("*.bat")):
@@ -459,6 +489,7 @@ def test_hostile_text_comes_out_inert(data_dir, tmp_path):
         assert re.fullmatch(r"- [A-Za-z0-9 `.,:()/+_=-]*", line), line
     tokens = [t for block in MarkdownIt().parse(listing) for t in [block, *(block.children or [])]]
     assert not {t.type for t in tokens} & {"html_inline", "html_block", "link_open", "image"}
+    assert len(allow_list_items((folder / "out" / "domain-controller.allow.md").read_text(encoding="utf-8"))) > 10
     nft_check(*nft_outputs)
 
 
@@ -515,7 +546,7 @@ def test_platforms_setting_of_the_wrong_type_is_a_located_error(data_dir, tmp_pa
     message = capsys.readouterr().err
     line = text.splitlines().index(f"platforms = {value}") + 1
     assert message.startswith(f"error: {settings}:{line}:1: L009 [policy] platforms must be a list")
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out" / "policy").exists()  # nothing published
 
 
 def test_second_dataset_and_ipv6_addresses_flow_into_the_policies(data_dir, tmp_path):
@@ -691,3 +722,115 @@ def test_program_path_that_netsh_cannot_carry_is_a_located_error(data_dir, tmp_p
     assert build(data_dir, tmp_path / "out") == 1
     line = text.splitlines().index(f"program_paths = {{ 'Msdpm.exe' = {value} }}") + 1
     assert capsys.readouterr().err.startswith(f"error: {settings}:{line}:1: L009 [policy] program_paths: the path of ")
+
+
+def set_platforms(data_dir: Path, **platforms: str) -> None:
+    """The platform column of the named roles (role id with '_' for '-')."""
+    roles = data_dir / "dpm-2012r2" / "roles.csv"
+    for role, platform in platforms.items():
+        edit_row(roles, "id", role.replace("_", "-"), platform=platform)
+
+
+def allow_list_items(text: str) -> list[str]:
+    """The Markdown of an allow list, checked inert: no link, image, HTML or emphasis, and
+    every text from the data inside a code span. Returns the list items."""
+    tokens = [t for block in MarkdownIt().parse(text) for t in [block, *(block.children or [])]]
+    assert not {t.type for t in tokens} & {"html_inline", "html_block", "link_open", "image", "em_open", "strong_open"}
+    items = [line.strip() for line in text.splitlines() if line.strip().startswith("- ")]
+    for item in items:
+        assert re.fullmatch(r"- (from: |to: |ports:|none|(tcp|udp) [0-9-]+: |flow `[a-z0-9._-]+`: )?(`[^`]*`(, )?)*", item), item
+    return items
+
+
+def test_each_role_gets_the_files_of_its_platform_only(data_dir, tmp_path):
+    set_platforms(data_dir, dpm_server="windows", sql_server="Linux", domain_controller="unmanaged")
+    assert build(data_dir, tmp_path) == 0
+    folder = tmp_path / "policy"
+    model = load_and_check(data_dir).model
+    out = sorted(path.name for path in (folder / "out").iterdir())
+    assert out == ["domain-controller.allow.md", "domain-controller.allow.nft", "dpm-server.bat",
+                   "protected-computer.bat", "protected-computer.nft", "sql-server.nft"]
+    # Each policy names only its role's platforms, so aclgen renders exactly these files.
+    targets = {path.stem: yaml.safe_load(path.read_text(encoding="utf-8"))["filters"][0]["header"]["targets"]
+               for path in (folder / "policies" / "pol").glob("*.yaml")}
+    assert targets == {"dpm-server": {"windows_advfirewall": "in"}, "sql-server": {"nftables": "mixed input"},
+                       "protected-computer": {"windows_advfirewall": "in", "nftables": "mixed input"}}
+    rendered = tmp_path / "aclgen"
+    result = subprocess.run([sys.executable, "-m", "aerleon", "--output_directory", str(rendered)],
+                            cwd=folder, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in rendered.iterdir()) == [name for name in out if ".allow." not in name]
+
+    # The domain controller is not managed here: its accept rules, and nothing that drops.
+    snippet = (folder / "out" / "domain-controller.allow.nft").read_text(encoding="utf-8")
+    statements = "\n".join(line for line in snippet.splitlines() if not line.startswith("#"))
+    assert not re.search(r"\bhook\b|\bdrop\b|\bpolicy\b", statements)
+    chains = nft_chains(snippet)
+    assert list(chains) == term_names(model, "domain-controller")
+    for (peer, transport), lines in term_groups(model, "domain-controller").items():
+        [rule] = chains[f"allow-{transport}-from-{peer}"]
+        assert rule["ports"] == flow_ports(lines)
+        assert rule["sources"] == networks(h.address for h in model.hosts_of_role(peer))
+    allow = re.search(r"\n    chain allow \{\n(.*?)\n    \}\n", snippet, re.DOTALL)[1].splitlines()
+    assert [line.strip() for line in allow[1:]] == [f"jump {name}" for name in term_names(model, "domain-controller")]
+    # The Markdown list names every flow its hosts must accept, with both ends' addresses.
+    markdown = (folder / "out" / "domain-controller.allow.md").read_text(encoding="utf-8")
+    items = allow_list_items(markdown)
+    for line in expressible_inbound(model, "domain-controller"):
+        assert f"`flow {line.flow.id} - " in markdown
+    assert "- to: `192.0.2.5`, `192.0.2.6`" in items
+    assert "- from: `192.0.2.21`, `192.0.2.22`, `198.51.100.0/24`" in items
+    listing = (folder / policy_output.SKIPPED_FILE).read_text(encoding="utf-8")
+    assert ("- `domain-controller`: not managed here (platform unmanaged in roles.csv), so nothing here drops its "
+            "traffic, and out/domain-controller.allow.md lists what its hosts must accept") in listing
+    # A Windows role gets no nftables rule, so the program flows nftables cannot carry are
+    # covered and not listed; a Linux role's are.
+    assert "`dpm-server` `dpm-service-program`" not in listing
+    assert "`protected-computer` `replication-agent-program`" in listing
+    nft_check(*sorted((folder / "out").glob("*.nft")))
+
+
+def test_rendered_platforms_still_limit_every_role(data_dir, tmp_path):
+    set_platforms(data_dir, sql_server="linux", domain_controller="unmanaged")
+    assert build(data_dir, tmp_path, "--policy-platforms", "windows_advfirewall") == 0
+    folder = tmp_path / "policy"
+    out = sorted(path.name for path in (folder / "out").iterdir())
+    assert out == ["domain-controller.allow.md", "dpm-server.bat", "protected-computer.bat"]
+    assert not (folder / "policies" / "pol" / "sql-server.yaml").exists()
+    listing = (folder / policy_output.SKIPPED_FILE).read_text(encoding="utf-8")
+    assert "- `sql-server`: its platform linux needs nftables, which is not rendered" in listing
+
+
+def test_every_role_option_gives_each_role_a_full_policy(tmp_path):
+    # As `portbook verify` proves the shipped policies: Windows roles and the role not
+    # managed here get an nftables policy too.
+    assert build(DATA, tmp_path, "--policy-platforms", "nftables", "--policy-every-role") == 0
+    out = tmp_path / "policy" / "out"
+    assert sorted(path.name for path in out.iterdir()) == [
+        "domain-controller.nft", "dpm-server.nft", "protected-computer.nft", "sql-server.nft"]
+    assert "policy drop;" in (out / "domain-controller.nft").read_text(encoding="utf-8")
+    nft_check(*sorted(out.iterdir()))
+
+
+def test_shipped_data_gives_its_windows_roles_scripts_and_the_domain_controller_its_allow_list(shipped):
+    assert load_and_check(DATA).ok
+    assert sorted(path.name for path in (shipped / "out").iterdir()) == [
+        "domain-controller.allow.md", "domain-controller.allow.nft", "dpm-server.bat", "protected-computer.bat",
+        "sql-server.bat"]
+    for path in (shipped / "out").glob("*.bat"):
+        assert parse_netsh(path.read_bytes().decode("utf-8"))
+    allow_list_items((shipped / "out" / "domain-controller.allow.md").read_text(encoding="utf-8"))
+    readme = (shipped / "README.md").read_text(encoding="utf-8")
+    assert "`<role>.allow.md`" in readme and "`<role>.allow.nft`" in readme
+    nft_check(shipped / "out" / "domain-controller.allow.nft")
+
+
+def test_unknown_platform_is_a_located_error(data_dir, capsys):
+    roles = data_dir / "dpm-2012r2" / "roles.csv"
+    line = edit_row(roles, "id", "sql-server", platform="widnows")
+    assert main(["check", "--data", str(data_dir)]) == 1
+    column = read_rows(roles)[0].index("platform")
+    text = roles.read_text(encoding="utf-8").splitlines()[line - 1]
+    start = len(",".join(next(csv.reader([text]))[:column])) + 2
+    assert (f"{roles}:{line}:{start}: S108 platform: unknown platform 'widnows'; use windows, linux or unmanaged "
+            f"(did you mean 'windows'?)") in capsys.readouterr().out

@@ -18,6 +18,11 @@ exceptions, which Aerleon cannot express. Lines a rendered platform cannot carry
 addresses of an IP version the other end lacks, are listed in SKIPPED.md and in the
 returned notes.
 
+The `platform` column of roles.csv decides each role's files: a Windows Firewall script
+for `windows`, an nftables file for `linux`, both when empty; a role `unmanaged` here
+gets no policy, only its allow list (out/<role>.allow.md, and out/<role>.allow.nft whose
+chains no hook uses) for whoever manages its hosts, so nothing here drops their traffic.
+
 Term names derive from role ids and comments from the data's free text, both
 reduced to characters every supported platform carries inertly, because Aerleon
 pastes comments verbatim into nftables strings and names into netsh commands.
@@ -29,8 +34,11 @@ import ipaddress
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from ...errors import SettingsError
+from ... import schema
+from ...csvfile import CsvTable, read_csv
+from ...errors import OutputError, SettingsError
 from ...model import ANY, Flow, Model, Role
 from ...output_files import OutputFiles
 from ...views import INBOUND, datasets_text, role_lines
@@ -58,6 +66,17 @@ DEFAULT_DENY = {
 }
 # `[policy]` settings of the nftables host defaults -> HostDefaults field.
 HOST_DEFAULT_SETTINGS = {"accept_loopback": "loopback", "accept_established": "established", "accept_icmp": "icmp"}
+
+UNMANAGED = "unmanaged"
+# roles.csv platform -> the Aerleon platforms its hosts get files of. A role not managed
+# here is rendered as nftables chains that no hook uses, beside its Markdown allow list.
+ROLE_TARGETS = {
+    "windows": ("windows_advfirewall",),
+    "linux": ("nftables",),
+    UNMANAGED: ("nftables",),
+    "": tuple(PLATFORM_OPTIONS),  # not stated: both files, as before roles named a platform
+}
+assert set(ROLE_TARGETS) == {*schema.ROLE_PLATFORMS, ""}
 
 # At most this many flows (so ports) in one term: a netsh command lists a term's ports on
 # one line, and cmd.exe cuts lines at 8191 characters.
@@ -130,15 +149,23 @@ class RolePolicy:
     role: Role
     stem: str  # file name without extension, unique and free of dots
     table: str  # the nftables table, unique among roles
+    platform: str  # of roles.csv, '' when not stated
+    targets: list[str]  # the rendered platforms this role gets files of
     terms: list[dict] = field(default_factory=list)
+    peers: list[str] = field(default_factory=list)  # the peer role of each term
     programs: list[windows.ProgramRule] = field(default_factory=list)
+
+    @property
+    def managed(self) -> bool:
+        """Whether the role's hosts get a policy here, rather than only an allow list."""
+        return self.platform != UNMANAGED
 
     @property
     def comment(self) -> str:
         return safe_comment(f"Inbound rules for hosts of role {self.role.id} ({self.role.name})")
 
-    def filters(self, platforms: list[str]) -> list[dict]:
-        targets = {platform: PLATFORM_OPTIONS[platform] for platform in platforms}
+    def filters(self) -> list[dict]:
+        targets = {platform: PLATFORM_OPTIONS[platform] for platform in self.targets}
         return [{"header": {"targets": targets, "comment": self.comment}, "terms": self.terms}]
 
 
@@ -225,8 +252,39 @@ def _program_skip_reason(flow: Flow, rule: windows.ProgramRule | None, platforms
     return f"{reason} (nftables only: the Windows Firewall script allows the program as rule {rule.name})"
 
 
-def plan(model: Model, platforms: list[str], program_paths: dict[str, str]) -> PolicySet:
-    """Decide every network, service, term, program rule and skipped line from the model."""
+def role_platforms(model: Model) -> dict[str, str]:
+    """Role id -> the platform cell of its roles.csv row, lower-cased ('' when empty). The
+    loaded Role does not carry the cell, so it is read from the row the role was loaded
+    from; a role loaded from no file has none."""
+    required = [column.name for column in schema.ROLES.columns if column.required]
+    tables: dict[str, CsvTable] = {}
+    platforms = {}
+    for role in model.roles:
+        path = role.location.file
+        if not path:
+            continue
+        if path not in tables:
+            table, _ = read_csv(Path(path), schema.ROLES.column_names, required)
+            if table is None or table.sha256 != model.files.get(path):
+                raise OutputError(f"{path}: changed since it was checked; run the command again")
+            tables[path] = table
+        frame = tables[path].frame
+        if role.location.line in frame.index:
+            platforms[role.id] = frame.at[role.location.line, "platform"].lower()
+    return platforms
+
+
+def targets_of(platform: str, platforms: list[str]) -> list[str]:
+    """The rendered platforms a role of this roles.csv platform gets files of."""
+    return [name for name in platforms if name in ROLE_TARGETS[platform]]
+
+
+def plan(model: Model, platforms: list[str], program_paths: dict[str, str],
+         every_role: bool = False) -> PolicySet:
+    """Decide every network, service, term, program rule and skipped line from the model.
+    With `every_role`, every role gets every platform's files whatever roles.csv says,
+    as a policy to prove in network namespaces."""
+    platform_of = {} if every_role else role_platforms(model)
     role_tokens: dict[str, str] = {}
     used_tokens: set[str] = set()
     networks: dict[str, dict] = {}
@@ -252,8 +310,10 @@ def plan(model: Model, platforms: list[str], program_paths: dict[str, str]) -> P
         if not inbound:
             without.append((role.id, "no flow is inbound to this role"))
             continue
+        platform = platform_of.get(role.id, "")
         policy = RolePolicy(role, _unique(role.id.replace(".", "_"), used_stems),
-                            _unique(nftables.table_name(role.id), used_tables))
+                            _unique(nftables.table_name(role.id), used_tables),
+                            platform, targets_of(platform, platforms))
         groups: dict[tuple[str, str], list[Flow]] = {}  # (peer role, transport) -> its flows
         program_names: set[str] = set()
         for line in inbound:
@@ -270,11 +330,11 @@ def plan(model: Model, platforms: list[str], program_paths: dict[str, str]) -> P
                 local, remote = ([address for address in addresses_of[name] if _families([address]) <= common]
                                  for name in (role.id, line.peer))
                 rule = _program_rule(flow, local, remote, program_paths)
-                if rule is not None and rule.name not in program_names and "windows_advfirewall" in platforms:
+                if rule is not None and rule.name not in program_names and "windows_advfirewall" in policy.targets:
                     program_names.add(rule.name)
                     policy.programs.append(rule)
                 if flow.program and flow.ports is None:
-                    reason = _program_skip_reason(flow, rule, platforms)
+                    reason = _program_skip_reason(flow, rule, policy.targets)
                 else:
                     reason = _why_not(flow)
                 if not reason:
@@ -308,18 +368,24 @@ def plan(model: Model, platforms: list[str], program_paths: dict[str, str]) -> P
                     "protocol": transport,
                     "action": "accept",
                 })
-        if policy.terms or policy.programs:
-            policies.append(policy)
-        else:
+                policy.peers.append(peer)
+        if not (policy.terms or policy.programs):
             without.append((role.id, "none of its inbound flows can be expressed"))
+            continue
+        policies.append(policy)
+        if not policy.managed:
+            without.append((role.id, f"not managed here (platform {UNMANAGED} in roles.csv), so nothing here drops "
+                                     f"its traffic, and out/{policy.stem}.allow.md lists what its hosts must accept"))
+        elif not policy.targets:
+            wanted = ", ".join(ROLE_TARGETS[platform])
+            without.append((role.id, f"its platform {platform} needs {wanted}, which is not rendered"))
     return PolicySet(networks, services, policies, skipped, without, gaps)
 
 
-def render(policy_set: PolicySet, platforms: list[str], defaults: nftables.HostDefaults,
-           heading: str) -> tuple[dict[str, str], list[str]]:
-    """Every role's output files, file name -> text, plus notes. Aerleon's API renders the
-    terms; the nftables table and base chain and the netsh script's form are this
-    package's (see nftables.py and windows.py)."""
+def render(policy_set: PolicySet, defaults: nftables.HostDefaults, heading: str) -> tuple[dict[str, str], list[str]]:
+    """Every role's output files for its platforms, file name -> text, plus notes.
+    Aerleon's API renders the terms; the nftables table and base chain and the netsh
+    script's form are this package's (see nftables.py and windows.py)."""
     # Imported here: every command loads this module for its options, few render.
     from aerleon import api
     from aerleon.aclgen import ACLGeneratorError, ACLParserError
@@ -330,8 +396,8 @@ def render(policy_set: PolicySet, platforms: list[str], defaults: nftables.HostD
     outputs, notes = {}, []
     for policy in policy_set.policies:
         rendered: dict[str, str] = {}
-        if policy.terms:
-            document = {"filename": policy.stem, "filters": policy.filters(platforms)}
+        if policy.terms and policy.targets:
+            document = {"filename": policy.stem, "filters": policy.filters()}
             try:
                 rendered = api.Generate([document], definitions) or {}
             except (ACLParserError, ACLGeneratorError) as error:
@@ -339,15 +405,60 @@ def render(policy_set: PolicySet, platforms: list[str], defaults: nftables.HostD
                 notes.append(f"Aerleon refused the policy of role {policy.role.id}: {' '.join(str(error).split())}")
                 continue
         try:
-            if "nftables" in platforms and policy.terms:
+            if "nftables" in policy.targets and policy.terms and policy.managed:
                 outputs[f"{policy.stem}.nft"] = nftables.nftables_file(
                     rendered[f"{policy.stem}.nft"], policy.table, policy.comment, heading, defaults)
-            if "windows_advfirewall" in platforms:
+            elif "nftables" in policy.targets and policy.terms:
+                outputs[f"{policy.stem}.allow.nft"] = nftables.allow_file(
+                    rendered[f"{policy.stem}.nft"], policy.table, policy.comment, heading)
+            if "windows_advfirewall" in policy.targets:
                 outputs[f"{policy.stem}.bat"] = windows.netsh_script(
                     rendered.get(f"{policy.stem}.bat", ""), policy.programs, [heading, policy.comment])
         except ValueError as error:
             notes.append(f"the outputs of role {policy.role.id} are not written: {safe_comment(str(error))}")
     return outputs, notes
+
+
+def _code(text: str) -> str:
+    """Text as a Markdown code span: inert, whatever it holds (safe_comment and the
+    inventory's addresses leave no backtick)."""
+    return f"`{text}`"
+
+
+def allow_list(policy: RolePolicy, policy_set: PolicySet, heading: str) -> str:
+    """The Markdown allow list of a role not managed here: every inbound connection its
+    hosts must accept, per peer role and transport, and what no rule here covers."""
+    def addresses(network: str) -> str:
+        return ", ".join(_code(value["address"]) for value in policy_set.networks[network]["values"])
+
+    role = policy.role.id
+    lines = [
+        f"# Allow list of role {_code(role)}",
+        "",
+        _code(heading),
+        "",
+        f"Role {_code(role)} is not managed here (platform {_code(UNMANAGED)} in roles.csv): it gets no policy,",
+        "and nothing here drops its traffic. Whoever manages the firewall of its hosts allows the inbound",
+        f"connections below; `{policy.stem}.allow.nft`, where nftables is rendered, holds the same rules as",
+        "nftables chains that no hook uses.",
+    ]
+    for term, peer in zip(policy.terms, policy.peers):
+        lines += ["", f"## {term['protocol']} from role {_code(peer)}", "",
+                  f"- from: {addresses(term['source-address'])}",
+                  f"- to: {addresses(term['destination-address'])}",
+                  "- ports:"]
+        for service in term["destination-port"]:
+            for entry in policy_set.services[service]:
+                lines.append(f"  - {entry['protocol']} {entry['port']}: {_code(entry['comment'])}")
+    skipped = [item for item in policy_set.skipped if item.role == role]
+    gaps = [gap for gap in policy_set.family_gaps if gap.role == role]
+    lines += ["", "## Not in this list", "",
+              "Inbound flows and addresses that no port rule can carry (also in `SKIPPED.md`).", ""]
+    lines += [f"- flow {_code(item.flow)}: {_code(item.reason)}" for item in skipped]
+    lines += [f"- {_code(gap.text)}" for gap in gaps]
+    if not skipped and not gaps:
+        lines.append("- none")
+    return "\n".join(lines) + "\n"
 
 
 def skipped_listing(policy_set: PolicySet, platforms: list[str]) -> str:
@@ -362,7 +473,8 @@ def skipped_listing(policy_set: PolicySet, platforms: list[str]) -> str:
     lines += ["", "## Addresses without a rule", "",
               "Addresses of one IP version that an inbound line cannot use, because the other end has none of it.", ""]
     lines += [f"- {gap.text}" for gap in policy_set.family_gaps] or ["- none"]
-    lines += ["", "## Roles without a policy", ""]
+    lines += ["", "## Roles without a policy", "",
+              "A role not managed here (platform unmanaged in roles.csv) gets its allow list instead.", ""]
     lines += [f"- `{role}`: {why}" for role, why in policy_set.without_policy] or ["- none"]
     lines += ["", "## Unmatched traffic", ""]
     lines += [f"- {platform}: {DEFAULT_DENY[platform]}" for platform in platforms]
@@ -391,6 +503,20 @@ def readme(platforms: list[str]) -> str:
         "  for flows that name a program, which Aerleon cannot express; `[policy] program_paths` in",
         "  portbook.toml gives the full path Windows Firewall matches. CRLF line ends.",
         "",
+        "Each role's hosts get the files of the platform its `platform` column in roles.csv names: the",
+        "`.bat` for `windows`, the `.nft` for `linux`, both when the column is empty. A role `unmanaged`",
+        "here (a host this product does not own, such as a shared DNS server) gets no policy at all,",
+        "so nothing here drops its traffic, and no file in `policies/pol/`; instead, for whoever manages",
+        "its hosts:",
+        "",
+        "- `<role>.allow.md`: the inbound connections its hosts must accept, and those no rule covers;",
+        "- `<role>.allow.nft`: the same accept rules as chains that no hook uses, with a chain `allow`",
+        "  jumping to them, to copy into the table of the host's own input chain (loading the file",
+        "  alone accepts and drops nothing).",
+        "",
+        "`--policy-every-role` gives every role the files of every rendered platform whatever roles.csv",
+        "says, as `portbook verify` needs to prove each host's policy.",
+        "",
         f"Platforms: {', '.join(platforms) or 'none'}.",
         "",
     ])
@@ -409,6 +535,9 @@ def add_arguments(group) -> None:
     group.add_argument("--policy-platforms", type=_platform_list, default=None, metavar="LIST",
                        help="comma-separated Aerleon platforms to render (default: [policy] platforms in "
                             f"portbook.toml, else {','.join(DEFAULT_PLATFORMS)}; supported: {', '.join(PLATFORM_OPTIONS)})")
+    group.add_argument("--policy-every-role", action="store_true",
+                       help="give every role the files of every rendered platform, a full policy, whatever the "
+                            "platform column of roles.csv says (to prove the policy in network namespaces)")
 
 
 def _setting_error(model: Model, key: str, message: str) -> SettingsError:
@@ -478,17 +607,20 @@ def _program_notes(policy_set: PolicySet) -> list[str]:
 def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[str]:
     platforms, notes = platforms_for(model, args)
     defaults = host_defaults(model)
-    policy_set = plan(model, platforms, program_paths(model))
+    policy_set = plan(model, platforms, program_paths(model), getattr(args, "policy_every_role", False))
     # No hash of all the data here: a file should change only when its own terms do.
     heading = f"Generated by portbook from {safe_comment(datasets_text(model))}; change the data, not this file."
     files.add("def/networks.yaml", yaml_text({"networks": policy_set.networks}, heading))
     files.add("def/services.yaml", yaml_text({"services": policy_set.services}, heading))
     for policy in policy_set.policies:
-        if policy.terms:
-            files.add(f"policies/pol/{policy.stem}.yaml", yaml_text({"filters": policy.filters(platforms)}, heading))
+        # A role not managed here has no policy: aclgen would render it with a drop.
+        if policy.terms and policy.targets and policy.managed:
+            files.add(f"policies/pol/{policy.stem}.yaml", yaml_text({"filters": policy.filters()}, heading))
+        if not policy.managed:
+            files.add(f"out/{policy.stem}.allow.md", allow_list(policy, policy_set, heading))
     if not platforms:
         notes.append("no platform to render; the policies are written without outputs")
-    outputs, render_notes = render(policy_set, platforms, defaults, heading) if platforms else ({}, [])
+    outputs, render_notes = render(policy_set, defaults, heading) if platforms else ({}, [])
     for name, text in sorted(outputs.items()):
         files.add(f"out/{name}", text)
     files.add(SKIPPED_FILE, skipped_listing(policy_set, platforms))

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 # The Aerleon header target that gives one `inet` table holding IPv4 and IPv6 rules.
 AERLEON_TARGET = "mixed input"
 BASE_CHAIN = "input"
+# The chain of an allow list that jumps to its term chains; no term name is a bare word.
+ALLOW_CHAIN = "allow"
 # nftables refuses names longer than this (NFT_NAME_MAXLEN less the final NUL).
 NAME_LIMIT = 255
 TABLE_PREFIX = "portbook_"
@@ -91,21 +93,39 @@ def term_chains(aerleon_text: str) -> tuple[list[str], list[str]]:
     return chains, jumps
 
 
-def nftables_file(aerleon_text: str, table: str, comment: str, heading: str, defaults: HostDefaults) -> str:
-    """The file `nft -f` loads as often as wanted: the role's table and nothing else is
-    replaced, atomically, and only its input hook drops."""
-    chains, jumps = term_chains(aerleon_text)
-    base_rules = [f'comment "{comment}"', "type filter hook input priority 0; policy drop;",
-                  *defaults.rules(), *(f"jump {name}" for name in jumps)]
+def _table_file(table: str, comments: list[str], chains: list[str], last_chain: str, rules: list[str]) -> str:
+    """A file that replaces the role's table and nothing else, atomically, however often
+    it is loaded: the term chains, then one chain of the file's own."""
     return "\n".join([
-        f"# {heading}",
+        *(f"# {comment}" for comment in comments),
         "# Loading this file again replaces the table below and leaves every other table alone.",
         f"table inet {table} {{}}",
         f"delete table inet {table}",
         f"table inet {table} {{",
         *chains,
-        f"    chain {BASE_CHAIN} {{",
-        *(f"        {rule}" for rule in base_rules),
+        f"    chain {last_chain} {{",
+        *(f"        {rule}" for rule in rules),
         "    }",
         "}",
     ]) + "\n"
+
+
+def nftables_file(aerleon_text: str, table: str, comment: str, heading: str, defaults: HostDefaults) -> str:
+    """The policy of a role managed here: only its input hook drops."""
+    chains, jumps = term_chains(aerleon_text)
+    base_rules = [f'comment "{comment}"', "type filter hook input priority 0; policy drop;",
+                  *defaults.rules(), *(f"jump {name}" for name in jumps)]
+    return _table_file(table, [heading], chains, BASE_CHAIN, base_rules)
+
+
+def allow_file(aerleon_text: str, table: str, comment: str, heading: str) -> str:
+    """The accept rules of a role not managed here, for whoever manages its hosts: the term
+    chains and a chain `allow` that jumps to each. No chain is hooked, so loading the file
+    accepts and drops nothing; a jump stays within its table, so the owner copies the
+    chains into the table of the host's input chain and jumps to `allow` from there."""
+    chains, jumps = term_chains(aerleon_text)
+    return _table_file(table, [
+        heading,
+        "Not a policy: no chain below is hooked into the kernel, so loading this file accepts and drops nothing.",
+        f"Copy the chains into the table of the host's input chain and `jump {ALLOW_CHAIN}` there, before it drops.",
+    ], chains, ALLOW_CHAIN, [f'comment "{comment}"', *(f"jump {name}" for name in jumps)])
