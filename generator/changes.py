@@ -6,6 +6,7 @@ host and address, a dataset's id), never its position, so reordering a file chan
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -61,6 +62,8 @@ class ModelDiff:
     roles: Comparison
     hosts: Comparison
     datasets: Comparison
+    old: Model  # the two versions compared, for the firewall lines the change needs
+    new: Model
 
     @property
     def comparisons(self) -> list[Comparison]:
@@ -141,35 +144,116 @@ def compare(old: Model, new: Model) -> ModelDiff:
         roles=_compare("role", ROLE_FIELDS, map(role_record, old.roles), map(role_record, new.roles)),
         hosts=_compare("host", HOST_FIELDS, map(host_record, old.inventory), map(host_record, new.inventory)),
         datasets=_compare("dataset", DATASET_FIELDS, map(dataset_record, old.datasets), map(dataset_record, new.datasets)),
+        old=old,
+        new=new,
     )
 
 
-def _inbound_lines(flow: Flow, action: str, keep: Callable[[tuple], bool] = lambda key: True) -> list[RequestLine]:
-    return [RequestLine(flow, destination, INBOUND, source, destination, action)
-            for source, destination in flow.directions() if keep(_line_key(flow, source, destination))]
+def _network(address: str) -> str:
+    """An address as the firewall reads it: 192.0.2.10 and 192.0.2.10/32 are one rule."""
+    try:
+        return str(ipaddress.ip_network(address, strict=False))
+    except ValueError:
+        return address
 
 
-def _line_key(flow: Flow, source: str, destination: str) -> tuple:
-    """What a firewall line is made of: two flows with equal keys need the same rule."""
-    return (source, destination, flow.transport, flow.port_text, flow.program.lower())
+def _addresses(hosts: tuple[Host, ...]) -> tuple[str, ...]:
+    return tuple(sorted({_network(host.address) for host in hosts}))
+
+
+def _inbound_lines(model: Model, flow: Flow, action: str) -> dict[tuple, RequestLine]:
+    """What a firewall line is made of -> the inbound line, with the addresses of `model`'s
+    inventory at both ends: two lines with equal keys need the same rule."""
+    lines = {}
+    for source, destination in flow.directions():
+        line = RequestLine(flow, destination, INBOUND, source, destination, action,
+                           tuple(model.hosts_of_role(source)), tuple(model.hosts_of_role(destination)))
+        key = (source, destination, flow.transport, flow.port_text, flow.program.lower(),
+               _addresses(line.source_hosts), _addresses(line.destination_hosts))
+        lines.setdefault(key, line)
+    return lines
 
 
 def request_lines(diff: ModelDiff) -> list[RequestLine]:
-    """The firewall lines to remove and to add for the change: for each changed flow only the
-    directions whose rule differs, then added flows, then removed ones. Each line is for
-    the role that accepts the traffic (inbound)."""
+    """The firewall lines to remove and to add for the change, each for the role that
+    accepts the traffic (inbound): for each flow in both versions only the directions whose
+    rule differs (its port, transport or program, or the addresses of either end in the
+    inventory), then added flows, then removed ones. A line to remove carries the old
+    data's addresses, a line to add the new data's."""
+    old, new = diff.old, diff.new
+    old_flows = {flow.id: flow for flow in old.flows}
+    kept, added = [], []
+    for flow in new.flows:
+        (kept if flow.id in old_flows else added).append(flow)
+    new_ids = {flow.id for flow in new.flows}
     lines: list[RequestLine] = []
-    for change in diff.flows.changed:
-        old, new = change.old.item, change.new.item
-        old_keys = {_line_key(old, *pair) for pair in old.directions()}
-        new_keys = {_line_key(new, *pair) for pair in new.directions()}
-        lines += _inbound_lines(old, "remove", lambda key: key not in new_keys)
-        lines += _inbound_lines(new, "add", lambda key: key not in old_keys)
-    for record in diff.flows.added:
-        lines += _inbound_lines(record.item, "add")
-    for record in diff.flows.removed:
-        lines += _inbound_lines(record.item, "remove")
+    for flow in kept:
+        before = _inbound_lines(old, old_flows[flow.id], "remove")
+        after = _inbound_lines(new, flow, "add")
+        lines += [line for key, line in before.items() if key not in after]
+        lines += [line for key, line in after.items() if key not in before]
+    for flow in added:
+        lines += _inbound_lines(new, flow, "add").values()
+    for flow in old.flows:
+        if flow.id not in new_ids:
+            lines += _inbound_lines(old, flow, "remove").values()
     return lines
+
+
+@dataclass(frozen=True)
+class AddressChange:
+    """An inventory host whose address moved, or whose network was widened or narrowed:
+    one entry removed and one added under the same role and host name."""
+
+    role: str
+    host: str
+    old: str
+    new: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.host} {self.old} -> {self.new}"
+
+
+def address_changes(diff: ModelDiff) -> list[AddressChange]:
+    """The inventory's removed and added entries paired by role and host name, in the new
+    data's order; an entry without a partner stays an added or removed host."""
+    removed: dict[tuple[str, str], list[Host]] = {}
+    for record in diff.hosts.removed:
+        removed.setdefault((record.item.role, record.item.host), []).append(record.item)
+    changes = []
+    for record in diff.hosts.added:
+        host = record.item
+        partners = removed.get((host.role, host.host))
+        if partners:
+            changes.append(AddressChange(host.role, host.host, partners.pop(0).address, host.address))
+    return changes
+
+
+def paired_hosts(changes: list[AddressChange]) -> set[str]:
+    """Keys of the host records that `changes` pair (shown as changes, not as added and removed)."""
+    keys = set()
+    for change in changes:
+        keys.add(f"{change.role}/{change.host}/{change.old}")
+        keys.add(f"{change.role}/{change.host}/{change.new}")
+    return keys
+
+
+def lines_with_address(lines: list[RequestLine], action: str, role: str, address: str) -> int:
+    """How many of `lines` with `action` carry `address` of `role` at either end."""
+    def carries(hosts: tuple[Host, ...] | None) -> bool:
+        return any(host.role == role and host.address == address for host in hosts or ())
+    return sum(1 for line in lines
+               if line.action == action and (carries(line.source_hosts) or carries(line.destination_hosts)))
+
+
+def effect(lines: list[RequestLine], change: AddressChange) -> str:
+    """What an address change does to the firewall: "4 firewall lines to remove and add"."""
+    removed = lines_with_address(lines, "remove", change.role, change.old)
+    added = lines_with_address(lines, "add", change.role, change.new)
+    if removed == added:
+        return f"{removed} firewall line{'s' if removed != 1 else ''} to remove and add"
+    return f"{removed} firewall line{'s' if removed != 1 else ''} to remove, {added} to add"
 
 
 # Values longer than this are named in the summary, not quoted.
@@ -199,12 +283,18 @@ def summary(diff: ModelDiff) -> list[str]:
              for change in diff.flows.changed[:SUMMARY_ITEMS]]
     if len(diff.flows.changed) > SUMMARY_ITEMS:
         parts.append(f"{len(diff.flows.changed) - SUMMARY_ITEMS} more flows changed")
+    moved = address_changes(diff)
+    if moved:
+        parts.append(_listed([change.text for change in moved], "changed address"))
+    paired = paired_hosts(moved)
     for comparison in diff.comparisons:
         label = comparison.kind
-        if comparison.added:
-            parts.append(_listed([display_key(comparison, r) for r in comparison.added], f"added {label}"))
-        if comparison.removed:
-            parts.append(_listed([display_key(comparison, r) for r in comparison.removed], f"removed {label}"))
+        added = [r for r in comparison.added if comparison.kind != "host" or r.key not in paired]
+        removed = [r for r in comparison.removed if comparison.kind != "host" or r.key not in paired]
+        if added:
+            parts.append(_listed([display_key(comparison, r) for r in added], f"added {label}"))
+        if removed:
+            parts.append(_listed([display_key(comparison, r) for r in removed], f"removed {label}"))
         if comparison.changed and comparison.kind != "flow":
             parts.append(_listed([f"{display_key(comparison, c.new)} ({', '.join(f.field for f in c.fields)})"
                                   for c in comparison.changed], f"changed {label}"))

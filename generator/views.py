@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .model import Flow, Model
+from .model import Flow, Host, Model
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
@@ -20,6 +20,11 @@ class RequestLine:
     source: str  # role opening the connection
     destination: str  # role accepting it
     action: str = ""  # "add" / "remove" in a change between two versions of the data
+    # The inventory entries at each end, for a line whose addresses are not the model's
+    # inventory: a line to remove names the addresses of the data it came from. None is
+    # the inventory of the model the line is shown with (`Model.hosts_of_role`).
+    source_hosts: tuple[Host, ...] | None = None
+    destination_hosts: tuple[Host, ...] | None = None
 
     @property
     def peer(self) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from generator import diff as comparing
+from generator import changes as comparing
 from generator.cli import main
 from generator.pipeline import load_and_check
 from generator.views import INBOUND
@@ -173,9 +173,9 @@ def test_change_request_workbook(data_dir, new_dir, tmp_path, capsys):
     lines = [tuple(row[column[t]] for t in column) for row in rows[1:]]
     # In data order; only the new reverse direction of client-protection; nothing for dns-dpm-dc.
     assert lines == [
-        ("add", "client-protection", "inbound", "DPM server", "Protected computer", "6075"),
+        ("allow", "client-protection", "inbound", "DPM server", "Protected computer", "6075"),
         ("remove", "sql-engine-default", "inbound", "DPM server", "Remote SQL Server", "1433"),
-        ("add", "sql-engine-default", "inbound", "DPM server", "Remote SQL Server", "1443"),
+        ("allow", "sql-engine-default", "inbound", "DPM server", "Remote SQL Server", "1443"),
     ]
 
 
@@ -296,8 +296,8 @@ def test_roles_inventory_and_dataset_description_changes(data_dir, new_dir, caps
     assert [(h["role"], h["host"], h["address"]) for h in payload["hosts"]["added"]] == [("dpm-server", "dpm01", "192.0.2.11")]
     assert [(h["role"], h["host"], h["address"]) for h in payload["hosts"]["removed"]] == [("dpm-server", "dpm01", "192.0.2.10")]
     assert payload["datasets"]["changed"][0]["fields"] == [{"field": "version", "old": "2026.11.0", "new": "2026.12.0", "errata": []}]
-    assert payload["summary"] == ("changed role ops-manager (name); added host dpm-server/dpm01/192.0.2.11; "
-                                  "removed host dpm-server/dpm01/192.0.2.10; changed dataset dpm-2012r2 (version); checks clean")
+    assert payload["summary"] == ("changed address dpm01 192.0.2.10 -> 192.0.2.11; changed role ops-manager (name); "
+                                  "changed dataset dpm-2012r2 (version); checks clean")
     code, report, _ = run(capsys, data_dir, new_dir)
     [roles] = tables_after(report, "Roles")
     assert roles[1] == ["ops-manager", "name", "Operations Manager server", "Operations Manager management server"]
@@ -350,3 +350,71 @@ def test_revision_and_path(tmp_path, capsys, monkeypatch):
         assert [change["id"] for change in payload["flows"]["changed"]] == ["sql-browser"]
         assert payload["new"]["data"] == "HEAD:data"
     assert run(capsys, "HEAD~1:nowhere", "HEAD")[0] == 2
+
+
+def workbook_lines(path: Path, sheet: str = "Requests", *columns: str) -> list[tuple]:
+    rows = list(openpyxl.load_workbook(path)[sheet].iter_rows(values_only=True))
+    header = rows[0]
+    return [tuple(row[header.index(title)] for title in columns) for row in rows[1:]]
+
+
+def flows_touching(folder: Path, role: str) -> list[tuple[str, str, str]]:
+    """(flow, source, destination) of every directed line of the data that involves `role`."""
+    lines = []
+    for flow in read_rows(folder / FLOWS)[1]:
+        pairs = [(flow["source"], flow["destination"])]
+        if flow["direction"] == "both" and flow["source"] != flow["destination"]:
+            pairs.append((flow["destination"], flow["source"]))
+        lines += [(flow["id"], source, destination) for source, destination in pairs if role in (source, destination)]
+    return lines
+
+
+def test_a_moved_address_removes_and_adds_every_line_it_is_in(data_dir, new_dir, tmp_path, capsys):
+    edit_row(new_dir / "inventory.csv", "host", "dpm01", address="192.0.2.11")
+    affected = flows_touching(new_dir, "dpm-server")
+    target = tmp_path / "change.xlsx"
+    code, report, err = run(capsys, data_dir, new_dir, "--xlsx", target)
+    assert code == 1 and f"{target}: change request with {2 * len(affected)} line(s)" in err
+    lines = workbook_lines(target, "Requests", "Action", "Flow", "Source addresses", "Destination addresses")
+    removed = [line for line in lines if line[0] == "remove"]
+    added = [line for line in lines if line[0] == "allow"]
+    assert [line[1] for line in removed] == [line[1] for line in added] == [flow for flow, _s, _d in affected]
+    # The lines to remove carry the old address, the lines to add the new one, at the end it was.
+    for (flow, source, _destination), old, new in zip(affected, removed, added):
+        end = 2 if source == "dpm-server" else 3
+        assert old[end] == "192.0.2.10 (dpm01)" and new[end] == "192.0.2.11 (dpm01)"
+        assert old[5 - end] == new[5 - end]
+    # The report shows the move as one change, with its effect on the firewall.
+    inventory = report.split("## Inventory", 1)[1].split("\n## ", 1)[0]
+    assert f"- dpm01 192.0.2.10 -> 192.0.2.11: {len(affected)} firewall lines to remove and add" in inventory
+    assert "### Added" not in inventory and "### Removed" not in inventory
+    # The traffic-lines layout: addresses alone, one a line, host names beside them.
+    code, _, _ = run(capsys, data_dir, new_dir, "--xlsx", target, "--xlsx-profile", "traffic-lines")
+    traffic = workbook_lines(target, "Traffic", "Action", "Source", "Source hosts")
+    assert ("remove", "192.0.2.10", "dpm01") in traffic and ("allow", "192.0.2.11", "dpm01") in traffic
+
+
+def test_a_widened_subnet_and_an_added_host_change_the_lines_of_their_role(data_dir, new_dir, tmp_path, capsys):
+    edit_row(new_dir / "inventory.csv", "host", "clients", address="198.51.100.0/23")
+    affected = flows_touching(new_dir, "protected-computer")
+    lines = comparing.request_lines(comparing.compare(load_and_check(data_dir).model, load_and_check(new_dir).model))
+    assert [(line.action, line.flow.id) for line in lines if line.action == "remove"] == \
+        [("remove", flow) for flow, _s, _d in affected]
+    for line in lines:
+        hosts = line.source_hosts if line.source == "protected-computer" else line.destination_hosts
+        assert ("198.51.100.0/24" if line.action == "remove" else "198.51.100.0/23") in [host.address for host in hosts]
+    code, report, _ = run(capsys, data_dir, new_dir)
+    assert f"- clients 198.51.100.0/24 -> 198.51.100.0/23: {len(affected)} firewall lines to remove and add" in report
+
+    # A host added to a role is an address the role's lines gain; the same address written
+    # as a /32 network is no change to the firewall.
+    shutil.copy(data_dir / "inventory.csv", new_dir / "inventory.csv")
+    append_row(new_dir / "inventory.csv", role="sql-server", host="sql02", address="192.0.2.31", note="Second node")
+    edit_row(new_dir / "inventory.csv", "host", "dpm01", address="192.0.2.10/32")
+    lines = comparing.request_lines(comparing.compare(load_and_check(data_dir).model, load_and_check(new_dir).model))
+    sql_lines = flows_touching(new_dir, "sql-server")
+    assert len(lines) == 2 * len(sql_lines) and {line.flow.id for line in lines} == {flow for flow, _s, _d in sql_lines}
+    assert all("192.0.2.31" in [host.address for host in line.source_hosts + line.destination_hosts]
+               for line in lines if line.action == "add")
+    assert not any("192.0.2.31" in [host.address for host in line.source_hosts + line.destination_hosts]
+                   for line in lines if line.action == "remove")

@@ -28,9 +28,10 @@ import tempfile
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
-from .. import diff as comparing
+from .. import changes as comparing
 from ..checks import CHECKS
 from ..csvfile import display_path
 from ..errors import UsageError
@@ -237,6 +238,11 @@ class Review:
     def failed(self) -> bool:
         return has_errors(self.issues)
 
+    @cached_property
+    def lines(self) -> list:
+        """The firewall lines to remove and add (`changes.request_lines`)."""
+        return comparing.request_lines(self.diff)
+
     def location(self, record: comparing.Record) -> str:
         where = record.item.location
         return f"{self.new.show(where.file)}:{where.line}"
@@ -282,7 +288,17 @@ def render_markdown(review: Review) -> str:
                         row += [", ".join(field.errata), review.location(change.new)]
                     rows.append(row)
             out.append(table(headers, rows))
+        paired: set[str] = set()
+        if comparison.kind == "host":
+            # A host whose address moved is one change, with what it does to the firewall.
+            moved = comparing.address_changes(diff)
+            paired = comparing.paired_hosts(moved)
+            if moved:
+                out.append(f"### Addresses changed ({len(moved)})\n")
+                out.append("\n".join(f"- {inline(change.text)}: {comparing.effect(review.lines, change)}"
+                                      for change in moved) + "\n")
         for title, records in (("Added", comparison.added), ("Removed", comparison.removed)):
+            records = [record for record in records if record.key not in paired]
             if records:
                 out.append(f"### {title} ({len(records)})\n")
                 out.append(table(comparison.fields, ([r.values[f] for f in comparison.fields] for r in records)))
@@ -348,7 +364,7 @@ def _unloadable(side: Side, name: str) -> int:
 def write_change_request(review: Review, target: Path, profile: str) -> int:
     from ..outputs.xlsx import change_request_workbook
 
-    lines = comparing.request_lines(review.diff)
+    lines = review.lines
     title = f"Firewall change request: {review.old.spec} to {review.new.spec}"
     replace_file(target, change_request_workbook(review.new.model, lines, title=title, profile=profile))
     return len(lines)
