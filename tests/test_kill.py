@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from generator.output_files import CURRENT, GENERATIONS
+from generator.output_files import CURRENT
 from generator.outputs import OUTPUTS
 from test_atomic import change_every_text, leftovers, snapshot
 from test_fuzz import build_all
