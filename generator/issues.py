@@ -74,6 +74,9 @@ CATALOG: dict[str, Code] = {
         Code("C212", "dynamic-unmarked", Severity.WARNING, "A wide port range is not marked as a dynamic allocation pool."),
         Code("C213", "shared-address", Severity.WARNING, "Two roles claim the same inventory address or overlapping networks."),
         Code("C214", "sheet-row-limit", Severity.ERROR, "A role has more request lines than one worksheet holds (1,048,576 rows with the header)."),
+        Code("C215", "registry-description", Severity.ERROR, "A row names a service, and its text calls the port by the registered description or name of another port of the same product."),
+        Code("C216", "registry-description-text", Severity.WARNING, "A row's text calls its port by the registered description or name of another port of the same product."),
+        Code("C217", "program-port", Severity.ERROR, "A rule bound to a program opens a port that the programs registry does not give that program."),
         # A published page compared with a dataset (P), by `check --against`: unexplained
         # differences are errors, explained ones warnings.
         Code("P301", "port-not-in-data", Severity.ERROR, "The page states a port that no flow of the dataset has, and no erratum records."),

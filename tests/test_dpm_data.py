@@ -67,6 +67,8 @@ def test_published_typos_are_errata():
         ("sql-engine-default", "port", "1443", "1433"),
         ("dcom-dynamic", "port", "1024-65535", "49152-65535"),
         ("sql-report-server", "program", "sqservr.exe", "sqlservr.exe"),
+        # The database engine does not serve the report server's port 80: a port rule instead.
+        ("sql-report-server", "program", "sqlservr.exe", ""),
     }
 
 

@@ -5,9 +5,10 @@ from collections import defaultdict
 from typing import Iterator
 
 from ..issues import Issue, Suggestions, issue
-from ..model import Model
-from ..registry import Registry
+from ..model import ANY, Flow, Model
+from ..registry import DYNAMIC_PORTS, EVERY_PORT, Program, Registry
 from .registration import all_flows, check, flows_at
+from .text import FREE_TEXT_COLUMNS, named_phrase, phrase_pattern, without_notes
 
 # The difflib ratio from which two program names are one name spelt two ways.
 SPELLING_CUTOFF = 0.9
@@ -46,5 +47,53 @@ def program_spelling(model: Model, registry: Registry) -> Iterator[Issue]:
             yield issue(
                 "C205", flow.where("program"),
                 f"{flow.id}: program {rare!r} looks like {common!r} used elsewhere; spell it one way",
+                "program",
+            )
+
+
+def _serves(program: Program, flow: Flow, registry: Registry) -> bool:
+    """Whether the flow's ports are among those the program's services are registered on
+    (a dynamic pool where the program serves one; every port for an exception on all)."""
+    if EVERY_PORT in program.services or (flow.dynamic and DYNAMIC_PORTS in program.services):
+        return True
+    transports = ("tcp", "udp") if flow.transport == ANY else (flow.transport,)
+    return any(flow.ports.first in ports and flow.ports.last in ports
+               for service in program.services for transport in transports
+               for ports in registry.ports(service, transport))
+
+
+def _served_text(program: Program, registry: Registry) -> str:
+    served = [f"{service} ({', '.join(f'{r}/{t}' for t, r in registry.all_ports(service)) or 'unregistered'})"
+              if service != DYNAMIC_PORTS else "a dynamic pool" for service in program.services]
+    return ", ".join(served) or "no service"
+
+
+@check("C217")
+def program_port(model: Model, registry: Registry) -> Iterator[Issue]:
+    """A rule bound to a program opens ports that program serves, as the programs registry
+    shipped with the data says; where the row's own text gives the port to another
+    program of the registry ("the report server listens on port 80"), the message names it."""
+    if not registry.programs:
+        return
+    # The programs as the data's text calls them: by name, or by their description's words.
+    called = {program.name.lower(): program for program in registry.programs.values()}
+    called.update({phrase: program for program in registry.programs.values()
+                   if (phrase := named_phrase(program.description))})
+    pattern = phrase_pattern(called)
+    for dataset in model.datasets:
+        frame = dataset.frame
+        bound = frame["program"].str.lower().isin(list(registry.programs)) & frame["first"].notna()
+        for flow in dataset.flows_at(frame.index[bound].tolist()):
+            program = registry.programs[flow.program.lower()]
+            if _serves(program, flow, registry):
+                continue
+            others = [(column, match.group(), called[" ".join(match.group().lower().split())])
+                      for column in FREE_TEXT_COLUMNS for match in pattern.finditer(flow.value(column))]
+            givers = [f"; the row's {column} gives it to {words!r} ({other.name})"
+                      for column, words, other in others if other is not program and _serves(other, flow, registry)]
+            yield issue(
+                "C217", flow.where("program"),
+                f"{flow.id}: {flow.program} ({without_notes(program.description)}) serves "
+                f"{_served_text(program, registry)}, not {flow.label}{givers[0] if givers else ''}",
                 "program",
             )

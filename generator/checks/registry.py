@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import difflib
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import pandas as pd
 
 from ..issues import Issue, did_you_mean, issue
-from ..model import ANY, Model, PortRange
+from ..model import ANY, Flow, Model, PortRange
 from ..registry import Registry
 from ..schema import among
 from .registration import check
+from .text import FREE_TEXT_COLUMNS, named_phrase, phrase_pattern, without_notes
+
+# The free-text columns that describe a flow in the data's own words.
+DESCRIBING_COLUMNS = ("purpose", "condition", "assumption")
 
 
 def _ranges_text(ranges: list[tuple[str, PortRange]]) -> str:
@@ -80,3 +87,106 @@ def unknown_service(model: Model, registry: Registry) -> Iterator[Issue]:
         for flow in dataset.flows_at(services.index[among(services, unknown)].tolist()) if unknown else ():
             hint = hints[flow.service]
             yield issue("C202", flow.where("service"), f"{flow.id}: service {flow.service!r} is not in the registry{hint}", "service")
+
+
+@dataclass
+class _ProductService:
+    """A registered service of the product, as free text may name it."""
+
+    service: str
+    description: str
+    ports: list[tuple[str, PortRange]] = field(default_factory=list)
+
+    def holds(self, flow: Flow) -> bool:
+        transports = ("tcp", "udp") if flow.transport == ANY else (flow.transport,)
+        return any(transport in transports and flow.ports.first in ports and flow.ports.last in ports
+                   for transport, ports in self.ports)
+
+    def suggestion(self, flow: Flow) -> str:
+        """The registered port to suggest: on the flow's transport where there is one."""
+        same = [(t, r) for t, r in sorted(self.ports) if flow.transport in (ANY, t)]
+        transport, ports = (same or sorted(self.ports))[0]
+        return f"{ports}/{transport}"
+
+
+def _product_services(registry: Registry) -> dict[str, _ProductService]:
+    """The product's services by every phrase or name that free text may call them: the
+    vendor registry's entries, and public entries whose description carries a vendor
+    word (the first word of a vendor entry's description, such as "DPM")."""
+    vendor_words = {entry.description.split()[0].lower() for entry in registry.described if entry.vendor}
+    by_service: dict[str, _ProductService] = {}
+    for entry in registry.described:
+        if entry.vendor or vendor_words & set(entry.description.lower().split()):
+            product = by_service.setdefault(entry.service, _ProductService(entry.service, entry.description))
+            if (entry.transport, entry.ports) not in product.ports:
+                product.ports.append((entry.transport, entry.ports))
+    names: dict[str, _ProductService] = {}
+    for product in by_service.values():
+        # A vendor word alone ("dpm") names the product, not one of its services.
+        if product.service not in vendor_words:
+            names[product.service] = product
+    for entry in registry.described:
+        product = by_service.get(entry.service)
+        phrase = named_phrase(entry.description, vendor_words) if product else ""
+        if phrase:
+            names.setdefault(phrase, product)
+    return names
+
+
+def _mentions_number(texts: list[str], port: int) -> bool:
+    pattern = re.compile(rf"(?<![\w.])0*{port}(?!\w|\.[0-9])")
+    return any(pattern.search(text) for text in texts)
+
+
+def _registered_elsewhere(model: Model, registry: Registry) -> Iterator[tuple[Flow, str, str, _ProductService]]:
+    """(flow, column, words, service) where a describing column of the flow calls it by
+    the registered description or name of another port of the product, and the row's
+    text does not itself give that port (a row may note the registry's mapping)."""
+    names = _product_services(registry)
+    if not names:
+        return
+    pattern = phrase_pattern(names)
+    for dataset in model.datasets:
+        frame = dataset.frame
+        found: dict[int, list[tuple[str, str, _ProductService]]] = defaultdict(list)
+        for column in DESCRIBING_COLUMNS:
+            texts = frame.loc[frame[column].ne("") & frame["first"].notna(), column]
+            for line, text in texts.items():
+                for match in pattern.finditer(text):
+                    words = match.group()
+                    found[line].append((column, words, names[" ".join(words.lower().split())]))
+        for flow in dataset.flows_at(list(found)):
+            row_text = [flow.value(column) for column in FREE_TEXT_COLUMNS]
+            for column, words, product in found[flow.line]:
+                if not product.holds(flow) and not any(
+                        _mentions_number(row_text, ports.first) for _, ports in product.ports):
+                    yield flow, column, words, product
+
+
+@check("C215")
+def registry_description(model: Model, registry: Registry) -> Iterator[Issue]:
+    """A row that names a service, and calls its port by what the registry registers for
+    another port of the product (5718 "the agent coordinator", registered as 5719's
+    description), has one of the two wrong."""
+    for flow, column, words, product in _registered_elsewhere(model, registry):
+        if flow.service:
+            yield _description_issue("C215", flow, column, words, product)
+
+
+@check("C216")
+def registry_description_unnamed(model: Model, registry: Registry) -> Iterator[Issue]:
+    """The same as C215 for a row that names no service: a warning, since the text may
+    speak of the other port in passing."""
+    for flow, column, words, product in _registered_elsewhere(model, registry):
+        if not flow.service:
+            yield _description_issue("C216", flow, column, words, product)
+
+
+def _description_issue(code: str, flow: Flow, column: str, words: str, product: _ProductService) -> Issue:
+    registered = _ranges_text(sorted(product.ports))
+    return issue(
+        code, flow.where(column),
+        f"{flow.id}: {column} says {words!r}, which the registry gives {registered} "
+        f"({product.service}: {without_notes(product.description)}), not {flow.label}; did you mean {product.suggestion(flow)}?",
+        column,
+    )

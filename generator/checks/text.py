@@ -31,6 +31,27 @@ _FOLLOWER = (rf"(?i)/{_SPACE}*(?:tcp|udp)|(?:-|–|—|through|to){_SPACE}*[0-9]
              rf"|[0-9](?:{_SPACE}+(?:tcp|udp))?{_SPACE}+ports?")
 
 
+def without_notes(description: str) -> str:
+    """A registry description without its parenthesised notes."""
+    return " ".join(re.sub(r"\([^)]*\)?", " ", description).split())
+
+
+def named_phrase(description: str, common_words: set[str] = frozenset()) -> str:
+    """The words of a registry description that name its thing in free text: lower-cased,
+    without parenthesised notes or `common_words` (a vendor or product word that every
+    entry of the product carries); '' when fewer than two words are left, since one word
+    ("server", "agent") names too many things."""
+    words = [word for word in without_notes(description).lower().split() if word not in common_words]
+    return " ".join(words) if len(words) >= 2 else ""
+
+
+def phrase_pattern(phrases) -> re.Pattern:
+    """Whole-word, case-blind occurrences of any of the phrases, white space between words
+    of any width."""
+    pieces = sorted({r"\s+".join(map(re.escape, phrase.split())) for phrase in phrases if phrase}, key=len, reverse=True)
+    return re.compile(r"(?i)(?<![\w-])(?:" + "|".join(pieces) + r")(?![\w-])" if pieces else r"(?!)")
+
+
 def may_mention_other_ports(texts: pd.Series, known: set[int]) -> pd.Series:
     """The texts that may mention a port outside `known`. A text is ruled out when it
     shows no mention shape, or exactly one: a keyword before a known port ("on port
