@@ -180,3 +180,15 @@ def not_port_reason(text: str, start: int, end: int) -> str:
     if port_number(text[start:end]) is None:
         return "out of range (a port is 1 to 65535)"
     return ""
+
+
+_FOOTNOTE = re.compile(r"[0-9]{1,2}")
+
+
+def is_footnote_marker(text: str, start: int, end: int) -> bool:
+    """Whether the digit run text[start:end] marks a footnote: one or two digits closed by
+    ")" without an opening "(" before them ("5718, 1)"), or inside square brackets ("[3]")."""
+    if not _FOOTNOTE.fullmatch(text[start:end]):
+        return False
+    before, after = text[start - 1:start], text[end:end + 1]
+    return (after == ")" and before != "(") or (before == "[" and after == "]")

@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..issues import Issue, issue
 from ..model import Model
-from ..portscan import scan
+from ..portscan import NUMBER, PortMention, is_footnote_marker, not_port_reason, port_number, scan
 from ..registry import Registry
 from ..schema import among
 from .registration import check
@@ -72,6 +72,14 @@ def may_mention_other_ports(texts: pd.Series, known: set[int]) -> pd.Series:
     return shaped.drop(known_only)
 
 
+def is_incidental(text: str, mention: PortMention) -> bool:
+    """Whether a number of the mention is no port after all: an OS or product version
+    ("Windows Server 2012 port 135"), a KB article number, a date, or a footnote marker
+    ("ports 5718, 1)")."""
+    return any(not_port_reason(text, digits.start(), digits.end()) or is_footnote_marker(text, digits.start(), digits.end())
+               for digits in NUMBER.finditer(text, mention.start, mention.end))
+
+
 @check("C206")
 def prose_port(model: Model, registry: Registry) -> Iterator[Issue]:
     """A port number written in a free-text column must be a port some flow of the dataset
@@ -82,11 +90,12 @@ def prose_port(model: Model, registry: Registry) -> Iterator[Issue]:
         singles = set(ends["first"].tolist()) | set(ends["last"].tolist())
         explained: dict[str, set[int]] = defaultdict(set)
         for erratum in dataset.errata:
-            explained[erratum.flow].update(int(n) for n in re.findall(r"\d{1,5}", erratum.published))
+            explained[erratum.flow].update(port for digits in NUMBER.findall(erratum.published)
+                                           if (port := port_number(digits)) is not None)
         for column in FREE_TEXT_COLUMNS:
             texts = may_mention_other_ports(frame[column], singles)
             unexplained = {line: ports for line, flow_id, text in zip(texts.index, frame.loc[texts.index, "id"], texts)
-                           if (ports := [port for mention in scan(text)
+                           if (ports := [port for mention in scan(text) if not is_incidental(text, mention)
                                          for port in dict.fromkeys((mention.ports.first, mention.ports.last))
                                          if port not in singles and port not in explained.get(flow_id, ())])}
             for flow in dataset.flows_at(list(unexplained)):
