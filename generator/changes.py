@@ -7,7 +7,7 @@ host and address, a dataset's id), never its position, so reordering a file chan
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Callable, Iterable
 
 from .model import Dataset, Erratum, Flow, Host, Model, Role
@@ -76,7 +76,10 @@ class ModelDiff:
 
 FLOW_FIELDS = ["id", "dataset"] + [name for name in FLOWS.column_names if name != "id"]
 ERRATUM_FIELDS = ["id", "dataset"] + [name for name in ERRATA.column_names if name != "id"]
-ROLE_FIELDS = ["id", "dataset"] + [name for name in ROLES.column_names if name != "id"]
+# The roles.csv columns the model's Role carries (a column read by one output only, such
+# as the policies' platform, is compared once the model holds it).
+ROLE_FIELDS = ["id", "dataset"] + [name for name in ROLES.column_names
+                                   if name != "id" and name in {item.name for item in fields(Role)}]
 HOST_FIELDS = INVENTORY.column_names
 # The keys of dataset.toml that describe the dataset; its sections are compared through
 # the flows and errata that cite them.

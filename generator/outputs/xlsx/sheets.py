@@ -202,6 +202,10 @@ def request_sheet(sheet, styles: dict[str, str], columns: list[Column], table: l
     sheet.parent.defined_names[data_name] = DefinedName(
         data_name, attr_text=f"'{sheet.title}'!$A$1:${last_column}${last_row}")
 
+    # A title wider than its column wraps: the header row shows every line of it.
+    header_lines = max((wrapped_lines(column.title, width) for column, width in zip(columns, widths)), default=1)
+    if header_lines > 1:
+        sheet.row_dimensions[1].height = header_lines * LINE_HEIGHT
     for number, height in enumerate(row_heights(table, widths), 2):
         if height:
             sheet.row_dimensions[number].height = height
