@@ -820,6 +820,8 @@ def test_shipped_data_gives_its_windows_roles_scripts_and_the_domain_controller_
     for path in (shipped / "out").glob("*.bat"):
         assert parse_netsh(path.read_bytes().decode("utf-8"))
     allow_list_items((shipped / "out" / "domain-controller.allow.md").read_text(encoding="utf-8"))
+    listing = (shipped / policy_output.SKIPPED_FILE).read_text(encoding="utf-8")
+    assert "- roles not managed here (`domain-controller`): no file here drops their traffic" in listing
     readme = (shipped / "README.md").read_text(encoding="utf-8")
     assert "`<role>.allow.md`" in readme and "`<role>.allow.nft`" in readme
     nft_check(shipped / "out" / "domain-controller.allow.nft")

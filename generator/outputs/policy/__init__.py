@@ -478,6 +478,10 @@ def skipped_listing(policy_set: PolicySet, platforms: list[str]) -> str:
     lines += [f"- `{role}`: {why}" for role, why in policy_set.without_policy] or ["- none"]
     lines += ["", "## Unmatched traffic", ""]
     lines += [f"- {platform}: {DEFAULT_DENY[platform]}" for platform in platforms]
+    unmanaged = [f"`{policy.role.id}`" for policy in policy_set.policies if not policy.managed]
+    if unmanaged:
+        lines.append(f"- roles not managed here ({', '.join(unmanaged)}): no file here drops their traffic, "
+                     f"and the firewall of their hosts, managed elsewhere, decides")
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,8 @@ Aerleon would not do: it adds `ct state new` to every accept, and the kernel lea
 neighbour discovery untracked and ICMP errors related, so such terms would never match
 them. So the file declares the role's table, deletes it and defines it again in one
 transaction, and the base chain, the only one hooked into input, is written here with
-the host defaults.
+the host defaults. A role not managed here gets the same table without any hooked
+chain: its accept rules for whoever manages its hosts, and nothing that drops.
 """
 from __future__ import annotations
 
