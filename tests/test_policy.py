@@ -836,3 +836,17 @@ def test_unknown_platform_is_a_located_error(data_dir, capsys):
     start = len(",".join(next(csv.reader([text]))[:column])) + 2
     assert (f"{roles}:{line}:{start}: S108 platform: unknown platform 'widnows'; use windows, linux or unmanaged "
             f"(did you mean 'windows'?)") in capsys.readouterr().out
+
+
+def test_allow_list_names_the_addresses_no_rule_carries(data_dir, tmp_path, capsys):
+    set_platforms(data_dir, domain_controller="unmanaged")
+    append_row(data_dir / "inventory.csv", role="domain-controller", host="dc01-v6", address="2001:db8::5")
+    assert build(data_dir, tmp_path) == 0
+    gap = ("role domain-controller, peer role dpm-server: the IPv6 addresses of role domain-controller get no rule, "
+           "role dpm-server has no IPv6 address")
+    out = tmp_path / "policy" / "out"
+    items = allow_list_items((out / "domain-controller.allow.md").read_text(encoding="utf-8"))
+    assert f"- `{gap}`" in items
+    assert f"policy: no rule for some addresses: {gap}" in capsys.readouterr().err
+    assert "2001:db8::5" not in (out / "domain-controller.allow.nft").read_text(encoding="utf-8")
+    nft_check(out / "domain-controller.allow.nft")
