@@ -77,6 +77,7 @@ CATALOG: dict[str, Code] = {
         Code("C215", "registry-description", Severity.ERROR, "A row names a service, and its text calls the port by the registered description or name of another port of the same product."),
         Code("C216", "registry-description-text", Severity.WARNING, "A row's text calls its port by the registered description or name of another port of the same product."),
         Code("C217", "program-port", Severity.ERROR, "A rule bound to a program opens a port that the programs registry does not give that program."),
+        Code("C218", "self-contradiction", Severity.WARNING, "One cell gives one thing two values: two ranges for one pool, or two transports for one port, with the row or within a sentence."),
         # A published page compared with a dataset (P), by `check --against`: unexplained
         # differences are errors, explained ones warnings.
         Code("P301", "port-not-in-data", Severity.ERROR, "The page states a port that no flow of the dataset has, and no erratum records."),

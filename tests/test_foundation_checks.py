@@ -191,7 +191,8 @@ def test_unreadable_registry_is_a_note_not_a_crash(tmp_path: Path):
 _MENTION_PIECES = ["port", "ports", "PORT", "tcp", "udp", "UDP", "export", "to", "through", "-", "–", "—", "/",
                    " ", "  ", "\u00a0", "\u2003", "\t", "\n", ".", ",", ":", "_", "x", "1", "5", "80", "443",
                    "1433", "0080", "65535", "70000", "123456", "٨٠", "range", "number", "of", "from",
-                   "port 80", "80/tcp", "1024-65535", "5 to 90", "tcp port", "8080 port"]
+                   "port 80", "80/tcp", "1024-65535", "5 to 90", "tcp port", "8080 port",
+                   "above", "between", "and", "greater than", "larger than port", "above 1024", "between 5 and 9"]
 
 
 @settings(derandomize=True, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,7 +8,7 @@ from typing import Iterator
 import pandas as pd
 
 from ..issues import Issue, issue
-from ..model import Model
+from ..model import ANY, Flow, Model, PortRange
 from ..portscan import NUMBER, PortMention, is_footnote_marker, not_port_reason, port_number, scan
 from ..registry import Registry
 from ..schema import among
@@ -19,7 +19,8 @@ FREE_TEXT_COLUMNS = ("purpose", "condition", "assumption", "rule")
 # A vectorised screen (RE2, through pandas' string methods) that rules out most texts
 # before `scan` reads the rest. Every shape of mention `scan` knows holds one of these:
 # a transport or "port" word, then (through the words scan allows between) a digit
-# (KEYWORD); or after a number, "/tcp", a range sign, or a "port" word (FOLLOWER). The
+# (KEYWORD); or after a number, "/tcp", a range sign, or a "port" word, or before one,
+# "between", "above" or "greater than" (FOLLOWER). The
 # classes are wider than scan's: they may keep a text scan finds nothing in, never the
 # reverse. The space class is Python's \s spelt out, since RE2's \s is ASCII only.
 _SPACE = "[" + "".join(chr(code) for code in range(0x3001) if chr(code).isspace()) + "]"
@@ -28,7 +29,8 @@ _BEFORE_NUMBER = (rf"(?:tcp|udp|ports?)(?:(?:{_SPACE}|-)+ports?)?(?:{_SPACE}+(?:
 _KEYWORD = rf"(?i){_BEFORE_NUMBER}[0-9]"
 _KEYWORD_NUMBER = rf"(?is)^.*?{_BEFORE_NUMBER}([0-9]+).*$"
 _FOLLOWER = (rf"(?i)/{_SPACE}*(?:tcp|udp)|(?:-|–|—|through|to){_SPACE}*[0-9]"
-             rf"|[0-9](?:{_SPACE}+(?:tcp|udp))?{_SPACE}+ports?")
+             rf"|[0-9](?:{_SPACE}+(?:tcp|udp))?{_SPACE}+ports?"
+             rf"|(?:between|above|than){_SPACE}+(?:ports?{_SPACE}+)?[0-9]")
 
 
 def without_notes(description: str) -> str:
@@ -107,3 +109,65 @@ def prose_port(model: Model, registry: Registry) -> Iterator[Issue]:
                         f"{flow.id}: {column} mentions port {port}, which no flow of {dataset.id} uses (the row says {flow.label})",
                         column,
                     )
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+
+
+def _overlap(one: PortRange, other: PortRange) -> bool:
+    return one.first <= other.last and other.first <= one.last
+
+
+def _is_pool(ports: PortRange) -> bool:
+    return not ports.is_single
+
+
+def _contradictions(flow: Flow, column: str, text: str, explained: set[int],
+                     other_transports: set[tuple[str, int]]) -> Iterator[str]:
+    """What in one cell gives two values for one thing, with the row's own cells or
+    within one sentence."""
+    mentions = [mention for mention in scan(text) if not is_incidental(text, mention)
+                and not {mention.ports.first, mention.ports.last} <= explained]
+    ports = flow.ports
+    for mention in mentions:
+        said, words = mention.ports, text[mention.start:mention.end]
+        if ports is not None and _is_pool(said) and _is_pool(ports) and said != ports and _overlap(said, ports):
+            yield f"{column} gives the pool as {words!r} ({said}) but the row's port is {ports}"
+        if (ports is not None and mention.transport and flow.transport != ANY and mention.transport != flow.transport
+                and said.first in ports and said.last in ports
+                and (mention.transport, said.first) not in other_transports):
+            yield f"{column} gives {words!r} ({mention.transport}) but the row's transport is {flow.transport}"
+    # Within one sentence: two overlapping ranges that differ describe one pool two ways.
+    offset = 0
+    for sentence in _SENTENCE_END.split(text):
+        start, end = offset, offset + len(sentence)
+        offset = end
+        pools = [mention for mention in mentions if start <= mention.start < end + 1 and _is_pool(mention.ports)]
+        for index, pool in enumerate(pools):
+            clash = next((other for other in pools[:index]
+                          if other.ports != pool.ports and _overlap(other.ports, pool.ports)), None)
+            if clash is not None:
+                yield (f"one sentence of {column} gives one pool as {text[clash.start:clash.end]!r} ({clash.ports}) "
+                       f"and as {text[pool.start:pool.end]!r} ({pool.ports})")
+                break
+
+
+@check("C218")
+def self_contradiction(model: Model, registry: Registry) -> Iterator[Issue]:
+    """A cell that gives one thing two values ("above 1024" beside 49152-65535, 5718/udp on
+    a tcp row) says two things at once, with the row's own port or transport or within
+    one of its sentences; a published value an erratum of the row corrects is no clash."""
+    for dataset in model.datasets:
+        frame = dataset.frame
+        explained: dict[str, set[int]] = defaultdict(set)
+        for erratum in dataset.errata:
+            explained[erratum.flow].update(port for digits in NUMBER.findall(erratum.published)
+                                           if (port := port_number(digits)) is not None)
+        stated = frame.loc[frame["first"].notna() & frame["first"].eq(frame["last"]), ["transport", "first"]]
+        in_use = set(zip(stated["transport"], stated["first"].astype("int64")))
+        for column in FREE_TEXT_COLUMNS:
+            texts = may_mention_other_ports(frame[column], set())
+            for flow in dataset.flows_at(texts.index.tolist()):
+                text = flow.value(column)
+                for problem in dict.fromkeys(_contradictions(flow, column, text, explained[flow.id], in_use)):
+                    yield issue("C218", flow.where(column), f"{flow.id}: {problem}", column)

@@ -1,0 +1,31 @@
+"""The prose prefilter against the exact scan, with random seeds: `make test` runs the same
+properties derandomised (tests/test_foundation_checks.py); this variant is for the long
+fuzz profile (HYPOTHESIS_PROFILE=long, -m slow), where each run draws new examples."""
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from generator.checks.text import may_mention_other_ports
+from generator.portscan import scan
+from test_foundation_checks import _MENTION_PIECES
+
+KNOWN = {80, 443, 1024, 65535}
+# As the long profile of tests/test_fuzz.py, which this module is imported before.
+LONG_EXAMPLES = 1000
+texts = st.lists(st.sampled_from(_MENTION_PIECES), max_size=16).map("".join)
+
+
+@pytest.mark.slow
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False,
+          max_examples=LONG_EXAMPLES if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 200)
+@given(batch=st.lists(texts, min_size=1, max_size=20))
+def test_the_prefilter_keeps_every_text_the_scan_finds_an_unknown_port_in(batch: list[str]):
+    kept = set(may_mention_other_ports(pd.Series(batch, dtype=str), KNOWN).index)
+    for index, text in enumerate(batch):
+        if any(port not in KNOWN for mention in scan(text) for port in (mention.ports.first, mention.ports.last)):
+            assert index in kept, text
