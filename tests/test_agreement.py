@@ -446,10 +446,12 @@ def address_pool(index: int) -> list[str]:
 
 @st.composite
 def datasets(draw):
-    """A small valid data folder's rows: roles, flows between them (self flows, both
-    directions, ranges and program exceptions) and an inventory of either IP version."""
+    """A small valid data folder's rows: roles of every platform, flows between them (self
+    flows, both directions, ranges and program exceptions) and an inventory of either IP
+    version."""
     roles = draw(st.lists(st.sampled_from(ROLE_IDS), min_size=1, max_size=4, unique=True))
-    names = {role: draw(st.sampled_from(ROLE_NAMES)).format(role) for role in roles}
+    role_rows = [{"id": role, "name": draw(st.sampled_from(ROLE_NAMES)).format(role), "description": "",
+                  "platform": draw(st.sampled_from(["", "windows", "linux", "unmanaged"]))} for role in roles]
     count = draw(st.integers(1, len(PROGRAMS)))
     ports = draw(st.lists(st.integers(1024, 60000), min_size=count, max_size=count, unique=True))
     flows = []
@@ -467,10 +469,10 @@ def datasets(draw):
                  for index, role in enumerate(roles)
                  for number, address in enumerate(draw(st.lists(st.sampled_from(address_pool(index)), unique=True,
                                                                  max_size=3)))]
-    return names, flows, inventory
+    return role_rows, flows, inventory
 
 
-def write_dataset(target: Path, names, flows, inventory) -> Path:
+def write_dataset(target: Path, role_rows, flows, inventory) -> Path:
     (target / "generated").mkdir(parents=True)
     (target / "portbook.toml").write_text('[registry]\nsystem = "/etc/services"\n\n[inventory]\nfile = "inventory.csv"\n',
                                           encoding="utf-8")
@@ -478,8 +480,7 @@ def write_dataset(target: Path, names, flows, inventory) -> Path:
         'id = "generated"\ntitle = "Generated product"\nshort_title = "Generated"\nversion = "1.0"\n\n'
         '[source]\ntitle = "Generated page"\npublisher = "Tests"\ndocument_id = "generated"\n\n'
         '[sections.main]\ntitle = "Main"\nanchor = ""\n', encoding="utf-8")
-    write_rows(target / "generated" / "roles.csv", ["id", "name", "description"],
-               [{"id": role, "name": name, "description": ""} for role, name in names.items()])
+    write_rows(target / "generated" / "roles.csv", ["id", "name", "description", "platform"], role_rows)
     header = ["id", "transport", "port", "dynamic", "source", "destination", "direction", "service", "program", "rule",
               "purpose", "condition", "reference", "assumption"]
     write_rows(target / "generated" / "flows.csv", header, [{name: flow.get(name, "") for name in header} for flow in flows])
