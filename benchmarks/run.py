@@ -60,8 +60,6 @@ DEFAULT_SIZES = "dpm,1000,10000,100000"
 # A run of every stage on tiny data, for tests: well under a minute.
 SMOKE_ARGUMENTS = ["--sizes", "200", "--roles", "4", "--repeat", "1", "--timeout", "120"]
 SLOW_BASELINE_ROWS = 50_000  # csv-table baselines from this many flows up are extrapolated with --skip-slow-baselines
-# Make's stamps and Sphinx's cache: not outputs anyone reads.
-NOT_OUTPUTS = (".stamps", ".doctrees")
 # Files Sphinx itself rewrites whenever any page changes, whatever the extension does: listed,
 # but not held against "only the outputs the row touches are rewritten".
 SPHINX_OWN = re.compile(r"html/(\.buildinfo|_static/.*|search\.html|genindex\.html|objects\.inv|searchindex\.js)$")
@@ -219,10 +217,13 @@ def copy_tree(target: Path, data: Path) -> None:
 def snapshot(folder: Path) -> dict[str, int]:
     """Output file -> mtime, for telling which files a build rewrote."""
     found = {}
-    for path in folder.rglob("*"):
-        relative = path.relative_to(folder)
-        if path.is_file() and not any(part in NOT_OUTPUTS for part in relative.parts):
-            found[str(relative)] = path.stat().st_mtime_ns
+    # Through the links build/<format> -> .current/<format>, skipping hidden folders: the
+    # published generations, Make's stamps and Sphinx's cache are not outputs anyone reads.
+    for top, subfolders, names in os.walk(folder, followlinks=True):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        for name in names:
+            path = Path(top, name)
+            found[str(path.relative_to(folder))] = path.stat().st_mtime_ns
     return found
 
 
