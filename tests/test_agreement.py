@@ -433,9 +433,9 @@ def test_the_two_product_fixture_checks_clean_and_covers_what_it_is_for(tmp_path
 # ---------------------------------------------------------------- generated datasets
 
 ROLE_IDS = ["alpha", "bravo", "charlie", "delta"]
-# Role names are data in every output: markup, table syntax and formulas must come back as text.
 # Names unlike each other, so that no check takes one for a misspelling of another.
 PROGRAMS = ["agent.exe", "backup.exe", "collector.exe", "daemon.exe", "engine.exe", "fetcher.exe"]
+# Role names are data in every output: markup, table syntax and formulas must come back as text.
 ROLE_NAMES = ["Role {}", "Role {} <primary> & co", "Role {} | *main*", "=HYPERLINK(\"x\") {}", "Rôle {} `x`"]
 
 
