@@ -146,11 +146,21 @@ def _bounds_message(value: str) -> str:
     return f"port {value!r} is outside 1-65535"
 
 
+# Ids become file names of the outputs; Windows refuses these names (with any extension)
+# for files, so an id such as `con` or `com1.x` would make outputs no Windows host can hold.
+RESERVED_NAMES = r"(?:con|prn|aux|nul|com[0-9]|lpt[0-9])"
+
 ID_RULE = CellRule(
     "S102",
     _matches(ID_PATTERN),
     lambda v: f"id {v!r} must be a lower-case slug: letters, digits, '.', '_' or '-', at most 64 characters",
 )
+RESERVED_ID_RULE = CellRule(
+    "S102",
+    lambda values: values.eq("") | ~_fullmatch(values.str.lower(), rf"{RESERVED_NAMES}(?:\..*)?"),
+    lambda v: f"id {v!r} is a name Windows reserves for devices ({v.split('.')[0]}); output files are named after ids, so choose another",
+)
+ID_RULES = (ID_RULE, RESERVED_ID_RULE)
 
 FLOWS = Table(
     name="flows",
@@ -177,8 +187,8 @@ FLOWS = Table(
             required=False, allowed=tuple(DYNAMIC_RANGES),
             rules=(CellRule("S108", _one_of(tuple(DYNAMIC_RANGES)), lambda v: f"unknown dynamic range {v!r}; use one of {', '.join(DYNAMIC_RANGES)}{did_you_mean(v, DYNAMIC_RANGES)}"),),
         ),
-        Column("source", "role id", "Role that opens the connection.", "dpm-server", rules=(ID_RULE,)),
-        Column("destination", "role id", "Role that accepts the connection.", "sql-server", rules=(ID_RULE,)),
+        Column("source", "role id", "Role that opens the connection.", "dpm-server", rules=ID_RULES),
+        Column("destination", "role id", "Role that accepts the connection.", "sql-server", rules=ID_RULES),
         Column(
             "direction", "enum", "'one-way' from source to destination, or 'both' when either side opens the connection.", "one-way",
             allowed=DIRECTIONS,
@@ -207,7 +217,7 @@ ROLES = Table(
     description="The roles hosts play. Datasets may share a role by using the same id and name.",
     key="id",
     columns=(
-        Column("id", "slug", "Stable identifier of the role; page and file names derive from it.", "dpm-server", rules=(ID_RULE,)),
+        Column("id", "slug", "Stable identifier of the role; page and file names derive from it.", "dpm-server", rules=ID_RULES),
         Column("name", "text", "Name shown to people.", "DPM server"),
         Column("description", "text", "What hosts of this role are.", "Server running Data Protection Manager.", required=False),
         Column(
@@ -244,7 +254,7 @@ INVENTORY = Table(
     filename="inventory.csv",
     description="Example or real hosts for each role; addresses feed workbooks and firewall policies.",
     columns=(
-        Column("role", "role id", "Role the host plays.", "dpm-server", rules=(ID_RULE,)),
+        Column("role", "role id", "Role the host plays.", "dpm-server", rules=ID_RULES),
         Column("host", "text", "Host or network name.", "dpm01", rules=(CellRule("S108", _matches(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62})"), lambda v: f"host {v!r} must be letters, digits, '.', '_' or '-'"),)),
         Column("address", "IP address or network", "IPv4/IPv6 address or network in CIDR form.", "192.0.2.10"),
         Column("note", "text", "Free comment.", "Example DPM server", required=False),

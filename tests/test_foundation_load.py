@@ -380,3 +380,29 @@ def test_a_settings_error_points_at_the_key(data_dir: Path):
     model, issues = load(data_dir)
     line = text.splitlines().index("file = 5") + 1
     assert [(i.code, i.line, i.column) for i in issues if i.code == "L009"] == [("L009", line, 1)]
+
+
+@pytest.mark.parametrize("role", ["con", "nul", "com1", "lpt9", "aux.tier", "prn"])
+def test_windows_device_names_are_refused_as_role_ids(data_dir: Path, role):
+    path = data_dir / "dpm-2012r2" / "roles.csv"
+    line = edit_row(path, "id", "ops-manager", id=role)
+    model, issues = load(data_dir)
+    assert model is None
+    assert any(i.code == "S102" and i.line == line and "reserves for devices" in i.message for i in issues), issues
+
+
+def test_names_that_only_start_like_a_device_are_ids(data_dir: Path):
+    path = data_dir / "dpm-2012r2" / "roles.csv"
+    edit_row(path, "id", "ops-manager", id="console")
+    flows = data_dir / "dpm-2012r2" / "flows.csv"
+    header, rows = read_rows(flows)
+    for row in rows:
+        for column in ("source", "destination"):
+            if row[column] == "ops-manager":
+                row[column] = "console"
+    write_rows(flows, header, rows)
+    inventory = data_dir / "inventory.csv"
+    header, rows = read_rows(inventory)
+    write_rows(inventory, header, [dict(row, role="console") if row["role"] == "ops-manager" else row for row in rows])
+    model, issues = load(data_dir)
+    assert model is not None, issues
