@@ -298,8 +298,9 @@ def _load_dataset(folder: Path, flow_ids: FirstUse) -> tuple[Dataset | None, lis
     roles = []
     if roles_table is not None:
         kept = _kept(roles_table.frame, roles_rejected)
-        roles = [Role(id_, name, description, dataset_id, Location(roles_table.path, line, 1))
-                 for line, id_, name, description in kept[["id", "name", "description"]].itertuples()]
+        roles = [Role(id_, name, description, dataset_id, Location(roles_table.path, line, 1), platform.lower())
+                 for line, id_, name, description, platform
+                 in kept[["id", "name", "description", "platform"]].itertuples()]
 
     flows = pd.DataFrame({**{name: pd.Series(dtype=str) for name in ("dataset", *schema.FLOWS.column_names)},
                           "first": pd.Series(dtype="Int32"), "last": pd.Series(dtype="Int32")},

@@ -72,6 +72,7 @@ class Role:
     description: str
     dataset: str
     location: Location = field(default=Location(""), compare=False)
+    platform: str = ""  # windows, linux, unmanaged, or "" for both policy files
 
 
 @dataclass(frozen=True)

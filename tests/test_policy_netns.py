@@ -59,7 +59,7 @@ def lab(tmp_path_factory):
         for role, index in index_of.items()
         for family, address in (("v4", f"{PREFIX4}{index}"), ("v6", f"{PREFIX6}{index}"))])
     out = data.parent / "build"
-    assert main(["build", "--formats", "policy", "--policy-platforms", "nftables",
+    assert main(["build", "--formats", "policy", "--policy-platforms", "nftables", "--policy-every-role",
                  "--data", str(data), "--out", str(out)]) == 0
     model = load_and_check(data).model
 

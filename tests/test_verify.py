@@ -102,7 +102,7 @@ def test_shipped_data_holds(kernel):
 
 def test_a_policy_without_one_accept_rule_fails_naming_its_flow(kernel, tmp_path):
     out = tmp_path / "build"
-    assert main(["build", "--formats", "policy", "--policy-platforms", "nftables",
+    assert main(["build", "--formats", "policy", "--policy-platforms", "nftables", "--policy-every-role",
                  "--data", str(DATA), "--out", str(out)]) == 0
     policy = out / "policy" / "out" / "sql-server.nft"
     text = policy.read_text(encoding="utf-8")

@@ -248,16 +248,19 @@ class Plan:
 
 
 def built_policy(model: Model, folder: Path | None, scratch: Path) -> Path:
-    """The folder of the .nft files: OUT/policy/out of a build, or one built now."""
+    """The folder of the .nft files: OUT/policy/out of a build, or one built now. Built
+    here, every role gets its nftables file whatever its platform: a Windows role's
+    netsh rules are the same terms, and only nftables can be loaded into this kernel."""
     if folder is not None:
         out = folder / "out"
         if not any(out.glob("*.nft")):
             raise UsageError(f"{out} holds no .nft file; build the policy with nftables first "
-                             "(portbook build --formats policy) or leave out --policy")
+                             "(portbook build --formats policy --policy-platforms nftables --policy-every-role) "
+                             "or leave out --policy")
         return out
     files = OutputFiles(scratch / "policy")
     try:
-        output_module("policy").build(model, files, argparse.Namespace(policy_platforms=["nftables"]))
+        output_module("policy").build(model, files, argparse.Namespace(policy_platforms=["nftables"], policy_every_role=True))
         files.commit()
     finally:
         files.discard()

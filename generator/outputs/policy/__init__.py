@@ -34,11 +34,9 @@ import ipaddress
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ... import schema
-from ...csvfile import CsvTable, read_csv
-from ...errors import OutputError, SettingsError
+from ...errors import SettingsError
 from ...model import ANY, Flow, Model, Role
 from ...output_files import OutputFiles
 from ...views import INBOUND, datasets_text, role_lines
@@ -253,25 +251,8 @@ def _program_skip_reason(flow: Flow, rule: windows.ProgramRule | None, platforms
 
 
 def role_platforms(model: Model) -> dict[str, str]:
-    """Role id -> the platform cell of its roles.csv row, lower-cased ('' when empty). The
-    loaded Role does not carry the cell, so it is read from the row the role was loaded
-    from; a role loaded from no file has none."""
-    required = [column.name for column in schema.ROLES.columns if column.required]
-    tables: dict[str, CsvTable] = {}
-    platforms = {}
-    for role in model.roles:
-        path = role.location.file
-        if not path:
-            continue
-        if path not in tables:
-            table, _ = read_csv(Path(path), schema.ROLES.column_names, required)
-            if table is None or table.sha256 != model.files.get(path):
-                raise OutputError(f"{path}: changed since it was checked; run the command again")
-            tables[path] = table
-        frame = tables[path].frame
-        if role.location.line in frame.index:
-            platforms[role.id] = frame.at[role.location.line, "platform"].lower()
-    return platforms
+    """Role id -> its platform from roles.csv ('' when the cell is empty)."""
+    return {role.id: role.platform for role in model.roles}
 
 
 def targets_of(platform: str, platforms: list[str]) -> list[str]:
