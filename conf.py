@@ -17,12 +17,10 @@ portbook_data = str(ROOT / "data")
 portbook_outputs = ""
 
 root_doc = "index"
-exclude_patterns = ["_build", "_static"]
+exclude_patterns = ["_build"]
 templates_path = []
 html_theme = "furo"
 html_title = "Portbook"
-html_static_path = [str(ROOT / "source" / "_static")]  # paths here are relative to conf.py
-html_css_files = ["portbook.css"]
 html_show_sourcelink = False
 html_copy_source = False  # a page's source holds directives, not what the page shows
 graphviz_output_format = "svg"

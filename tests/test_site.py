@@ -313,8 +313,11 @@ def test_every_role_gets_a_page_with_its_lines(app_params, make_app):
         assert tables == [t for t in (inbound, outbound) if t], role.id
         assert role.name in "".join(html.text)
     # Each page is read from a generated source in roles/ holding just its directive.
-    sources = sorted((srcdir / "roles").iterdir())
+    sources = sorted((srcdir / "roles").glob("*.rst"))
     assert [path.name for path in sources] == sorted(f"{role.id}.rst" for role in model.roles)
+    # and each dataset's page of roles in roles/datasets/.
+    assert sorted(path.name for path in (srcdir / "roles" / "datasets").iterdir()) == sorted(
+        f"{dataset.id}.rst" for dataset in model.datasets)
     for path in sources:
         assert path.read_text(encoding="utf-8").endswith(f"\n.. role-page:: {path.stem}\n")
     # Hosts of the inventory and the programs show on the role page.
@@ -512,3 +515,163 @@ def test_shipped_site_names_the_peer_of_each_direction_of_a_two_way_flow(tmp_pat
     assert headers[:2] == ["Peer role", "Port"]
     assert inbound[flow.id][:2] == ["Protected computer", "135/tcp"]
     assert outbound[flow.id][:2] == ["Protected computer", "135/tcp"]
+
+
+def search_index(app) -> dict:
+    import json
+
+    text = (Path(app.outdir) / "searchindex.js").read_text(encoding="utf-8")
+    return json.loads(text[text.index("(") + 1 : text.rindex(")")])
+
+
+@site("search")
+def test_every_page_showing_a_port_is_found_by_it_and_no_build_path_is_written(app_params, make_app):
+    import json
+
+    args, kwargs, srcdir = prepare(app_params)
+    # A range, for the ranges file the search page reads.
+    append_row(srcdir / "_data" / "lab-monitor" / "flows.csv",
+               **flow("monitor-dynamic", "tcp", "49152-65535", "monitor", "agent", "Callbacks on a dynamic port."))
+    app = build(make_app, args, kwargs)
+    model = model_of(srcdir / "_data")
+    index = search_index(app)
+    docs = index["docnames"]
+    entries = {entry: {(docs[file], target) for file, target, _main in found} for entry, found in index["indexentries"].items()}
+    # 5432/tcp: the reference page and both role pages showing it.
+    assert {doc for doc, _ in entries["5432/tcp"]} == {"reference", "roles/vault", "roles/catalog"}
+    assert entries["5432"] == entries["5432/tcp"]  # "5432" alone too (see generator.site.search)
+    assert ("roles/catalog", "inbound-catalog") in entries["5432/tcp"]
+    assert ("roles/vault", "outbound-vault") in entries["5432/tcp"]
+    for role in model.roles:  # every port of every role page
+        for line in role_lines(model, role.id):
+            assert (f"roles/{role.id}", f"{line.direction}-{role.id}") in entries[line.flow.label.lower()]
+    script = (Path(app.outdir) / "_static" / "portbook-port-ranges.js").read_text(encoding="utf-8")
+    ranges = json.loads(script.removeprefix("var PORTBOOK_PORT_RANGES = ").removesuffix(";\n"))
+    assert [49152, 65535, "tcp", "roles/agent", "inbound-agent", "Backup agent host", True] in ranges
+    assert [49152, 65535, "tcp", "reference", "flow-monitor-dynamic", "Reference", False] in ranges
+    # The scorer that puts role pages first is part of the search page's scripts.
+    assert 'docname.startsWith("roles/")' in (Path(app.outdir) / "_static" / "language_data.js").read_text(encoding="utf-8")
+    # No output carries where the build ran.
+    for path in Path(app.outdir).rglob("*"):
+        if path.is_file() and ".doctrees" not in path.parts and path.suffix in {".html", ".js", ".svg", ".json", ".txt", ".css"}:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for folder in (str(srcdir), str(srcdir.resolve()), str(Path(app.outdir).resolve()), str(Path.cwd())):
+                assert folder not in text, (path, folder)
+
+
+@site("empty-columns")
+def test_role_page_leaves_out_columns_empty_in_all_its_rows(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    # The catalog's one line has a service but no program, rule or condition.
+    headers = page(app, "roles/catalog.html").tables[-1][0]["cells"]
+    assert headers == ["Peer role", "Port", "Service", "Purpose", "Flow"]
+    # The vault's lines name programs and rules.
+    assert "Program" in page(app, "roles/vault.html").tables[-1][0]["cells"]
+
+
+@site("datasets")
+def test_roles_are_grouped_by_dataset_and_errata_are_told_apart(app_params, make_app):
+    from generator.site.directives import erratum_anchors
+
+    args, kwargs, srcdir = prepare(app_params)
+    write_rows(srcdir / "_data" / "lab-monitor" / "errata.csv", ERRATA.column_names, [dict(
+        id="E1", flow="monitor-poll", field="port", published="9101", corrected="9100",
+        rationale="A typing slip in the notes.", evidence="The exporter listens on 9100.", reference="overview")])
+    app = build(make_app, args, kwargs)
+    assert "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
+    # The sidebar's tree: roles > dataset > its roles; a role of both datasets under both.
+    includes = app.env.toctree_includes
+    assert includes["roles"] == ["roles/datasets/lab-backup", "roles/datasets/lab-monitor"]
+    assert includes["roles/datasets/lab-backup"] == ["roles/vault", "roles/agent", "roles/catalog", "roles/odd"]
+    assert includes["roles/datasets/lab-monitor"] == ["roles/monitor", "roles/agent"]
+    roles = main_part(app, "roles.html")
+    sections = [attrs["id"] for tag, attrs in roles.tags if tag == "section" and attrs.get("id", "").startswith("roles-of-")]
+    assert sections == ["roles-of-lab-backup", "roles-of-lab-monitor"]
+    role_tables = [[row["cells"][1] for row in table[1:]] for table in roles.tables]
+    assert role_tables == [["vault", "agent", "catalog", "odd"], ["monitor", "agent"]]
+    # Each dataset numbers its errata from E1: titles and anchors still differ.
+    errata = page(app, "errata.html")
+    ids = [attrs["id"] for tag, attrs in errata.tags if tag == "section" and attrs.get("id", "").startswith("erratum-")]
+    assert ids == ["erratum-lab-backup-e1", "erratum-lab-monitor-e1"]
+    text = squash(" ".join(errata.text))
+    assert "Tapevault 3 E1: port of agent-data-push" in text and "Pollster monitoring E1: port of monitor-poll" in text
+    # Anchors are lower case: E1 and e1 of one dataset get one each.
+    assert erratum_anchors([("d", "E1"), ("d", "e1"), ("d", "e1-2")]) == ["erratum-d-e1", "erratum-d-e1-2", "erratum-d-e1-2-2"]
+
+
+@site("svg")
+def test_diagram_per_dataset_links_role_pages_and_draws_entities_literally(app_params, make_app):
+    import xml.etree.ElementTree as ElementTree
+
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz 'dot' is not installed (Debian package graphviz)")
+    args, kwargs, srcdir = prepare(app_params)
+    name = "&#1; &#x1F; &lt;script&gt; & odd"
+    edit_row(srcdir / "_data" / "lab-backup" / "roles.csv", "id", "odd", name=name)
+    app = build(make_app, args, kwargs, confoverrides={"graphviz_output_format": "svg"})
+    assert "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
+    svgs = sorted((Path(app.outdir) / "_images").glob("graphviz-*.svg"))
+    assert len(svgs) == 2  # one per dataset
+    ns = {"svg": "http://www.w3.org/2000/svg", "xlink": "http://www.w3.org/1999/xlink"}
+    texts, links = [], []
+    for svg in svgs:
+        tree = ElementTree.parse(svg)
+        texts += ["".join(text.itertext()) for text in tree.iterfind(".//svg:text", ns)]
+        links += [a.get(f"{{{ns['xlink']}}}href") for a in tree.iterfind(".//svg:a", ns)]
+        sizes = {float(text.get("font-size")) for text in tree.iterfind(".//svg:text", ns)}
+        assert min(sizes) >= 12  # points: the body text's size
+    assert name in texts
+    assert "../roles/odd.html" in links and "../roles/monitor.html" in links
+    assert "7410/tcp" in texts  # arrows carry their ports
+
+
+@site("links")
+def test_source_url_is_a_link_only_for_safe_schemes(app_params, make_app):
+    from generator.site.directives import is_safe_link
+
+    args, kwargs, srcdir = prepare(app_params)
+    toml = srcdir / "_data" / "lab-monitor" / "dataset.toml"
+    toml.write_text(toml.read_text().replace('title = "Pollster firewall notes"',
+                                             'title = "Pollster firewall notes"\nurl = "javascript:alert(1)"'))
+    toml = srcdir / "_data" / "lab-backup" / "dataset.toml"
+    toml.write_text(toml.read_text().replace('title = "Tapevault network notes"',
+                                             'title = "Tapevault network notes"\nurl = "https://example.com/notes"'))
+    checked = load_and_check(srcdir / "_data")
+    if not checked.ok:  # the loader refuses the URL itself: the build stops, located
+        with pytest.raises(DataError, match="dataset.toml:"):
+            make_app(*args, **kwargs)
+    else:
+        app = build(make_app, args, kwargs)
+        index = main_part(app, "index.html")
+        hrefs = [attrs.get("href", "") for tag, attrs in index.tags if tag == "a"]
+        assert "https://example.com/notes" in hrefs
+        assert not any("javascript" in href.lower() for href in hrefs)
+        assert "javascript:alert(1)" in "".join(index.text)  # shown, as text
+    for url in ("javascript:alert(1)", " JavaScript:alert(1)", "java\tscript:alert(1)", "data:text/html,<b>", "vbscript:x", ""):
+        assert not is_safe_link(url), url
+    for url in ("https://example.com", "http://example.com/a?b#c", "mailto:ops@example.com", "../page.html", "#part", "page.html"):
+        assert is_safe_link(url), url
+
+
+@site("changed")
+def test_role_pages_and_reference_say_when_their_rows_last_changed(app_params, make_app):
+    import os
+    import subprocess
+
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    for name in ("roles/vault.html", "reference.html"):
+        assert "When these rows last changed is not known" in "".join(page(app, name).text)
+
+    data = srcdir / "_data"
+    environment = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+                   "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_AUTHOR_DATE": "2026-03-04T05:06:07Z",
+                   "GIT_COMMITTER_DATE": "2026-03-04T05:06:07Z"}
+    for command in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "data"]):
+        subprocess.run(["git", "-C", str(data), *command], check=True, env=environment, capture_output=True)
+    commit = subprocess.run(["git", "-C", str(data), "rev-parse", "--short", "HEAD"], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    app = build(make_app, args, kwargs)
+    for name in ("roles/vault.html", "reference.html"):
+        assert f"These rows last changed on 2026-03-04, in commit {commit}" in "".join(page(app, name).text)

@@ -129,10 +129,10 @@ def test_a_new_role_changes_the_pages_listing_roles(app_params, make_app, tmp_pa
                destination="relay", direction="one-way", purpose="Alerts forwarded on.", reference="overview")
     app, read = build_reading(make_app, args, kwargs, **settings)
     differ = changed(before, site_files(out))
-    # The role list, the counts on the front page, the tables and the diagram that show the
-    # new flow, and the pages whose next or previous page is now the new one.
-    for name in ("roles.html", "roles/relay.html", "index.html", "reference.html", "monitor.html", "diagram.html",
-                 "roles/monitor.html", "roles/odd.html", "roles/vault.html"):
+    # The role lists (all roles, and the new role's dataset), the counts on the front page,
+    # the tables and the diagram that show the new flow.
+    for name in ("roles.html", "roles/datasets/lab-monitor.html", "roles/relay.html", "index.html", "reference.html",
+                 "monitor.html", "diagram.html", "roles/monitor.html"):
         assert name in differ, name
     for name in ("plain.html", "schema.html", "errata.html", "prose.html", "roles/agent.html", "roles/catalog.html"):
         assert name not in differ, name
@@ -158,7 +158,7 @@ def test_a_renamed_role_leaves_no_page_with_the_old_name(app_params, make_app, t
                 holding.add(name)
     # Titles reach other pages through toctrees and next/previous links, all rewritten; the
     # diagram shows the name in a new image.
-    assert {"roles/catalog.html", "roles.html", "index.html", "roles/agent.html"} <= holding <= differ
+    assert {"roles/catalog.html", "roles.html", "roles/datasets/lab-backup.html", "roles/agent.html"} <= holding <= differ
     assert differ - holding <= {"diagram.html"}
     assert "plain.html" not in differ and "plain" not in read
     assert_same_as_fresh(make_app, args, kwargs, app, tmp_path, **settings)

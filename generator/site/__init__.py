@@ -10,9 +10,17 @@ again only the pages whose data changed (see .reads), and Sphinx writes those.
 """
 from __future__ import annotations
 
-from sphinx.application import Sphinx
+from pathlib import Path
 
-from . import data, directives, pages, reads, table
+from sphinx.application import Sphinx
+from sphinx.config import Config
+
+from . import data, directives, history, pages, reads, search, table
+
+# The extension's scripts and styles, served from the site itself (no network needed):
+# copied into the HTML output's _static folder.
+STATIC = Path(__file__).resolve().parent / "static"
+TABLESORT = "vendor/tablesort-5.7.1"
 
 
 def _builder_inited(app: Sphinx) -> None:
@@ -22,6 +30,13 @@ def _builder_inited(app: Sphinx) -> None:
         getattr(checked.model, index)
     pages.set_outputs_dir(app)
     pages.write_role_sources(app, checked.model)
+    history.start_build(app)
+
+
+def _config_inited(app: Sphinx, config: Config) -> None:
+    config.html_static_path = [*config.html_static_path, str(STATIC)]
+    if not config.html_search_scorer:  # a site's own scorer wins
+        config.html_search_scorer = str(STATIC / search.SCORER)
 
 
 def setup(app: Sphinx) -> dict:
@@ -29,7 +44,13 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("portbook_data", "", "env", types=frozenset({str}))
     app.add_config_value("portbook_outputs", "", "env", types=frozenset({str}))
     app.add_domain(reads.PortbookDomain)
+    app.connect("config-inited", _config_inited)
     app.connect("builder-inited", _builder_inited)
+    app.add_css_file(f"{TABLESORT}/tablesort.css")
+    app.add_css_file("portbook.css")
+    app.add_js_file(f"{TABLESORT}/tablesort.min.js")
+    app.add_js_file("portbook-tables.js")
+    app.connect("html-page-context", search.search_page_scripts)
     app.connect("env-get-outdated", reads.outdated_documents)
     app.connect("env-updated", reads.navigation_changed)
 
@@ -38,10 +59,12 @@ def setup(app: Sphinx) -> dict:
     app.connect("missing-reference", directives.resolve_flow_reference)
     app.connect("missing-reference", pages.resolve_output_reference)
     app.connect("build-finished", pages.copy_outputs)
+    app.connect("build-finished", search.write_port_ranges)
 
     app.add_directive("port-table", directives.PortTable)
     app.add_directive("role-page", directives.RolePage)
     app.add_directive("role-list", directives.RoleList)
+    app.add_directive("dataset-roles", directives.DatasetRolesPage)
     app.add_directive("dataset-summary", directives.DatasetSummary)
     app.add_directive("errata-table", directives.ErrataTable)
     app.add_directive("port-diagram", directives.PortDiagram)

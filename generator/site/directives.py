@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -18,14 +19,17 @@ from sphinx import addnodes
 from sphinx.ext.graphviz import graphviz
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
+from sphinx.util.osutil import relative_uri
 
 from .. import checks, issues, schema
 from ..model import Model
 from ..views import INBOUND, OUTBOUND, RequestLine, flow_anchor, role_lines
 from .data import model_of
+from .history import role_changed, rows_changed
 from .pages import output_links, role_outputs
 from .reads import read, reader
-from .table import (COLUMNS, FLOW_COLUMNS, LINE_COLUMNS, REFERENCE_DOC, docutils_table, line_key,
+from .search import port_index, port_labels, way_anchor
+from .table import (COLUMNS, FLOW_COLUMNS, LINE_COLUMNS, REFERENCE_DOC, dataset_doc, docutils_table, line_key,
                     make_port_table, role_doc, shown_cells)
 
 logger = logging.getLogger(__name__)
@@ -95,10 +99,31 @@ class DataDirective(SphinxDirective):
         logger.warning(message, location=self.get_location(), type="portbook", subtype="directive")
 
     def section(self, title: str, key: str) -> nodes.section:
-        section = nodes.section(ids=[nodes.make_id(f"{key}")], names=[nodes.fully_normalize_name(title)])
+        section = nodes.section(ids=[nodes.make_id(key)], names=[nodes.fully_normalize_name(title)])
         section += nodes.title("", title)
         self.set_source_info(section)
         return section
+
+
+LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+
+
+def is_safe_link(url: str) -> bool:
+    """Whether a URL from the data may be a live link: http, https or mailto, or a relative
+    link. Parsed as browsers do (leading spaces and control characters dropped, tabs and
+    line breaks removed), so that "java\tscript:" is a javascript: URL here too."""
+    if not url:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    if parts.scheme:
+        return parts.scheme.lower() in LINK_SCHEMES
+    # No scheme: a relative link, unless something before the first ":" is a scheme to a
+    # browser but not to Python (a character Python does not allow in a scheme).
+    head = url.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return ":" not in head and not any(ord(character) < 0x21 for character in url)
 
 
 FILTERS = ("role", "source", "destination", "transport", "service", "dataset")
@@ -109,7 +134,7 @@ class FlowTable:
     warnings: list[str]
     columns: list[str]
     anchors: bool
-    index: list[tuple]  # index entries, when the rows have anchors
+    index: list[tuple[str, str, str]]  # (ports, label, anchor) of the index entries, when the rows have anchors
     flows: list[str]  # ids of the chosen flows, in data order
     cells: str  # shown_cells of those flows
 
@@ -146,17 +171,27 @@ def flow_table(env, options: tuple[tuple[str, str], ...]) -> FlowTable:
     anchors = "anchors" in given
     index = []
     if anchors:
-        # One index entry per port and transport, at the first flow that uses it: the
-        # general index lists the ports, and the search page finds a port number
-        # through it (Sphinx leaves plain numbers out of its word index, but matches
-        # index entries at most twice as long as the query). One per flow would make
-        # the index as long as the data.
+        # One index entry per port label, at the first flow that shows it: the general
+        # index lists the ports and the search finds them (see .search). One per flow
+        # would make the index as long as the data.
         first: dict[tuple[str, str], str] = {}
         for flow in flows:
-            first.setdefault((flow.port_text, flow.transport), flow.id)
-        index = [("single", f"{port}; {transport}", flow_anchor(flow_id), "", None) for (port, transport), flow_id in first.items()]
+            if flow.ports is not None:
+                first.setdefault((flow.port_text, flow.label), flow.id)
+        index = [(ports, label, flow_anchor(flow_id)) for (ports, label), flow_id in first.items()]
     rows = [(flow, None) for flow in flows]
     return FlowTable(warnings, columns, anchors, index, [flow.id for flow in flows], shown_cells(model, rows, columns))
+
+
+@reader(data_only=False)
+def table_changed(env, options: tuple[tuple[str, str], ...]) -> str:
+    """When the rows of a port-table with `options` last changed (from git, so not from the data only)."""
+    flows = model_of(env.config).flow_by_id
+    return rows_changed(env, [flows[flow_id] for flow_id in flow_table(env, options).flows], [])
+
+
+def changed_note(text: str) -> nodes.paragraph:
+    return nodes.paragraph("", text, classes=["portbook-changed"])
 
 
 class PortTable(DataDirective):
@@ -178,12 +213,14 @@ class PortTable(DataDirective):
             return [nodes.paragraph("", "No flow matches.")]
         result: list[nodes.Node] = []
         if table.index:
-            result.append(addnodes.index(entries=list(table.index)))
+            result.append(port_index(table.index))
         # The anchored reference table repeats what the role pages hold; its words would
         # only make the search slower to build.
         flows = self.model.flow_by_id
         rows = [(flows[flow_id], None) for flow_id in table.flows]
         result.append(make_port_table(self.model, rows, table.columns, anchors=table.anchors, search=not table.anchors))
+        if table.anchors:  # the reference page
+            result.insert(0, changed_note(self.read(table_changed, self.given_options())))
         return result
 
 
@@ -197,6 +234,7 @@ class RolePageContent:
     inbound: list[tuple[str, tuple[str, str, str, str]]]  # (flow id, table.line_key) of each inbound line
     outbound: list[tuple[str, tuple[str, str, str, str]]]
     cells: tuple[str, str]  # shown_cells of the inbound and the outbound lines
+    ports: tuple[list[tuple[str, str]], list[tuple[str, str]]]  # search.port_labels of the inbound and the outbound lines
     programs: list[str]
     rules: list[str]
 
@@ -209,6 +247,8 @@ def role_page(env, role_id: str, columns: tuple[str, ...]) -> RolePageContent | 
         return None
     lines = role_lines(model, role.id)
     chosen = [name for name in columns if name in COLUMNS] or list(LINE_COLUMNS)
+    # A column empty in every row of the page says nothing; it is left out.
+    chosen = [name for name in chosen if any(COLUMNS[name].text(model, line.flow, line) for line in lines)]
     ways = {way: [(line.flow, line) for line in lines if line.direction == way] for way in (INBOUND, OUTBOUND)}
     return RolePageContent(
         role.name, role.description,
@@ -216,6 +256,7 @@ def role_page(env, role_id: str, columns: tuple[str, ...]) -> RolePageContent | 
         [(host.host, host.address, host.note) for host in model.hosts_of_role(role.id)],
         chosen, *([(flow.id, line_key(line)) for flow, line in ways[way]] for way in (INBOUND, OUTBOUND)),
         (shown_cells(model, ways[INBOUND], chosen), shown_cells(model, ways[OUTBOUND], chosen)),
+        (port_labels([flow for flow, _ in ways[INBOUND]]), port_labels([flow for flow, _ in ways[OUTBOUND]])),
         sorted({line.flow.program for line in lines if line.flow.program}),
         sorted({line.flow.rule for line in lines if line.flow.rule}),
     )
@@ -244,6 +285,7 @@ class RolePage(DataDirective):
             intro += nodes.Text(" from " + ", ".join(role.datasets))
         intro += nodes.Text(".")
         page += intro
+        page += changed_note(self.read(role_changed, role_id))
 
         part = self.section("Hosts", f"hosts-{role_id}")
         if role.hosts:
@@ -253,11 +295,13 @@ class RolePage(DataDirective):
         page += part
 
         flows = self.model.flow_by_id
-        for way, lines, title, empty in (
-            (INBOUND, role.inbound, "Inbound: open on these hosts", "No other role connects to this role."),
-            (OUTBOUND, role.outbound, "Outbound: allow from these hosts", "This role opens no connection."),
+        for way, lines, ports, title, empty in (
+            (INBOUND, role.inbound, role.ports[0], "Inbound: open on these hosts", "No other role connects to this role."),
+            (OUTBOUND, role.outbound, role.ports[1], "Outbound: allow from these hosts", "This role opens no connection."),
         ):
-            part = self.section(title, f"{way}-{role_id}")
+            part = self.section(title, way_anchor(way, role_id))
+            if ports:
+                part += port_index([(port, label, part["ids"][0]) for port, label in ports])
             if lines:
                 rows = [(flows[flow_id], RequestLine(flows[flow_id], *key)) for flow_id, key in lines]
                 part += make_port_table(self.model, rows, role.columns)
@@ -287,28 +331,79 @@ class RolePage(DataDirective):
         return [page]
 
 
+@dataclass(frozen=True)
+class DatasetRoles:
+    dataset: str
+    title: str
+    roles: list[tuple]  # (id, name, description, inbound lines, outbound lines, hosts) of each role
+
+
 @reader
-def role_table(env) -> list[tuple]:
+def role_table(env, datasets: tuple[str, ...]) -> list[DatasetRoles]:
+    """The roles of each dataset (of `datasets`, or all), with their numbers of lines and hosts."""
     model = model_of(env.config)
-    rows = []
-    for role in model.roles:
-        lines = role_lines(model, role.id)
-        rows.append((role.id, role.name, role.description, sum(l.direction == INBOUND for l in lines),
-                     sum(l.direction == OUTBOUND for l in lines), len(model.hosts_of_role(role.id))))
-    return rows
+    result = []
+    for dataset in model.datasets:
+        if datasets and dataset.id not in datasets:
+            continue
+        rows = []
+        for role in dataset.roles:
+            lines = role_lines(model, role.id)
+            rows.append((role.id, model.role_name(role.id), role.description, sum(l.direction == INBOUND for l in lines),
+                         sum(l.direction == OUTBOUND for l in lines), len(model.hosts_of_role(role.id))))
+        result.append(DatasetRoles(dataset.id, dataset.title, rows))
+    return result
+
+
+def role_rows(model: Model, roles: list[tuple], docname: str) -> nodes.table:
+    rows = [[
+        role_link(model, role_id, docname), nodes.literal("", role_id), nodes.Text(description),
+        nodes.Text(str(inbound)), nodes.Text(str(outbound)), nodes.Text(str(hosts)),
+    ] for role_id, name, description, inbound, outbound, hosts in roles]
+    return docutils_table(["Role", "Id", "Description", "Inbound", "Outbound", "Hosts"], rows)
 
 
 class RoleList(DataDirective):
-    """``.. role-list::`` tables every role with a link to its page."""
+    """``.. role-list::`` tables the roles of each dataset, with links to their pages; a
+    role of two datasets is listed under both."""
 
     def make(self) -> list[nodes.Node]:
-        model = self.model
         docname = self.env.current_document.docname
-        rows = [[
-            role_link(model, role_id, docname), nodes.literal("", role_id), nodes.Text(description),
-            nodes.Text(str(inbound)), nodes.Text(str(outbound)), nodes.Text(str(hosts)),
-        ] for role_id, name, description, inbound, outbound, hosts in self.read(role_table)]
-        return [docutils_table(["Role", "Id", "Description", "Inbound", "Outbound", "Hosts"], rows)]
+        result: list[nodes.Node] = []
+        for group in self.read(role_table, ()):
+            part = self.section(group.title, f"roles-of-{group.dataset}")
+            link = addnodes.pending_xref("", nodes.inline("", "Roles of this dataset"), refdomain="std", reftype="doc",
+                                         reftarget="/" + dataset_doc(group.dataset), refexplicit=True, refwarn=True,
+                                         refdoc=docname)
+            part += nodes.paragraph("", "", link)
+            part += role_rows(self.model, group.roles, docname)
+            result.append(part)
+        return result
+
+
+class DatasetRolesPage(DataDirective):
+    """``.. dataset-roles:: DATASET`` is the page of one dataset's roles (generated, see .pages).
+    Its content (the toctree of the role pages) goes into the page's section."""
+
+    required_arguments = 1
+    has_content = True
+
+    def make(self) -> list[nodes.Node]:
+        dataset_id = self.arguments[0]
+        groups = self.read(role_table, (dataset_id,))
+        if not groups:
+            self.warn(f"dataset-roles: unknown dataset {dataset_id!r}")
+            return []
+        group = groups[0]
+        page = self.section(group.title, f"dataset-{dataset_id}")
+        intro = nodes.paragraph()
+        intro += nodes.Text(f"The {len(group.roles)} roles of dataset ")
+        intro += nodes.literal("", dataset_id)
+        intro += nodes.Text(".")
+        page += intro
+        page += role_rows(self.model, group.roles, self.env.current_document.docname)
+        page += self.parse_content_to_nodes()
+        return [page]
 
 
 @reader
@@ -328,7 +423,11 @@ class DatasetSummary(DataDirective):
         rows = []
         for title, dataset_id, version, source_title, url, publisher, *counts in datasets:
             source = nodes.inline()
-            source += nodes.reference("", source_title, refuri=url) if url else nodes.Text(source_title)
+            source += nodes.reference("", source_title, refuri=url) if is_safe_link(url) else nodes.Text(source_title)
+            if url and not is_safe_link(url):
+                # Not a link a reader can follow safely: shown as text, never made live.
+                source += nodes.Text(" ")
+                source += nodes.literal("", url)
             if publisher:
                 source += nodes.Text(f" ({publisher})")
             rows.append([nodes.Text(title), nodes.literal("", dataset_id), nodes.Text(version), source,
@@ -349,8 +448,26 @@ def errata_list(env, datasets: tuple[str, ...]) -> list[tuple]:
         dataset = model.dataset_by_id[erratum.dataset]
         section = dataset.sections.get(erratum.reference)
         rows.append((erratum.id, erratum.dataset, erratum.field, erratum.flow, dataset.title, erratum.published,
-                     erratum.corrected, erratum.rationale, erratum.evidence, section.title if section else erratum.reference))
+                     erratum.corrected, erratum.rationale, erratum.evidence, section.title if section else erratum.reference,
+                     dataset.short_title or dataset.title))
     return rows
+
+
+def erratum_anchors(keys: list[tuple[str, str]]) -> list[str]:
+    """One anchor per (dataset id, erratum id), unique on the page. Anchors are lower case,
+    so ids differing only in case (E1, e1) or in characters an anchor drops would share
+    one: the second and later get the next free -2, -3... in data order."""
+    used: set[str] = set()
+    anchors = []
+    for dataset_id, erratum_id in keys:
+        base = nodes.make_id(f"erratum-{dataset_id}-{erratum_id}")
+        anchor, number = base, 1
+        while anchor in used:
+            number += 1
+            anchor = f"{base}-{number}"
+        used.add(anchor)
+        anchors.append(anchor)
+    return anchors
 
 
 class ErrataTable(DataDirective):
@@ -364,8 +481,11 @@ class ErrataTable(DataDirective):
             return [nodes.paragraph("", "The data records no correction.")]
         docname = self.env.current_document.docname
         result: list[nodes.Node] = []
-        for erratum_id, dataset_id, field, flow_id, dataset_title, published, corrected, why, evidence, section in errata:
-            part = self.section(f"{erratum_id}: {field} of {flow_id}", f"erratum-{dataset_id}-{erratum_id}")
+        anchors = erratum_anchors([(row[1], row[0]) for row in errata])
+        for anchor, (erratum_id, dataset_id, field, flow_id, dataset_title, published, corrected, why, evidence, section,
+                     short_title) in zip(anchors, errata):
+            # The dataset in the title: each dataset numbers its errata from E1.
+            part = self.section(f"{short_title} {erratum_id}: {field} of {flow_id}", anchor)
             fields = nodes.field_list()
             for name, value in (
                 ("Flow", flow_link(flow_id, docname)),
@@ -383,13 +503,17 @@ class ErrataTable(DataDirective):
 
 
 def _dot_string(text: str) -> str:
-    """A DOT double-quoted string: backslashes and quotes escaped, line breaks kept as \\n."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n") + '"'
+    """A DOT double-quoted string showing `text` as written: backslashes and quotes escaped,
+    line breaks kept as \\n, and "&" as &amp; since Graphviz reads HTML-like entities
+    (&#1;, &lt;) in every string."""
+    text = text.replace("&", "&amp;").replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + text.replace("\r", "").replace("\n", "\\n") + '"'
 
 
 @dataclass(frozen=True)
 class DiagramContent:
-    names: list[tuple[str, str]]  # (role id, name) of every role with an arrow, in data order
+    title: str  # the datasets drawn
+    names: list[tuple[str, str, bool]]  # (role id, name, has a page) of every role with an arrow, in data order
     edges: list[tuple[str, str, bool, list[str]]]  # source, destination, both ways, port labels
 
 
@@ -405,21 +529,38 @@ def diagram_edges(env, datasets: tuple[str, ...]) -> DiagramContent:
             labels.append(flow.label)
     order = {role: index for index, role in enumerate(model.role_by_id)}
     roles = sorted({role for key in edges for role in key[:2]}, key=lambda r: order.get(r, 0))
-    return DiagramContent([(role, model.role_name(role)) for role in roles],
+    title = ", ".join(dataset.title for dataset in model.datasets if not datasets or dataset.id in datasets)
+    return DiagramContent(title, [(role, model.role_name(role), role in model.role_by_id) for role in roles],
                           [(source, destination, both, labels) for (source, destination, both), labels in edges.items()])
 
 
 class PortDiagram(DataDirective):
-    """``.. port-diagram::`` draws roles as boxes and flows as arrows labelled with ports.
-    Without Graphviz's dot the same edges are listed as text."""
+    """``.. port-diagram::`` draws roles as boxes and flows as arrows labelled with ports,
+    one drawing per dataset (or one of the datasets given with :dataset:). Each box links
+    to its role's page. Without Graphviz's dot the same edges are listed as text."""
 
     option_spec = {"dataset": directives.unchanged}
     MAX_LABELS = 8  # more ports on one arrow are summarised, so the drawing stays legible
     MAX_EDGES = 120  # beyond this dot's layout takes minutes and the drawing is unreadable
+    # Points: Graphviz's SVG is drawn at 1pt = 1.33px, so 12pt is the body text's 16px.
+    FONT_SIZE = 12
 
     def make(self) -> list[nodes.Node]:
-        diagram = self.read(diagram_edges, tuple(sorted(set(_list(self.options.get("dataset"))))))
-        names = dict(diagram.names)
+        chosen = tuple(sorted(set(_list(self.options.get("dataset")))))
+        if chosen:
+            return self.drawing(self.read(diagram_edges, chosen))
+        result: list[nodes.Node] = []
+        for dataset in self.model.datasets:
+            diagram = self.read(diagram_edges, (dataset.id,))
+            part = self.section(diagram.title, f"diagram-{dataset.id}")
+            part += self.drawing(diagram)
+            result.append(part)
+        return result
+
+    def drawing(self, diagram: DiagramContent) -> list[nodes.Node]:
+        if not diagram.edges:
+            return [nodes.paragraph("", "No flow to draw.")]
+        names = {role: name for role, name, _page in diagram.names}
 
         def summary(labels: list[str], separator: str = ", ") -> str:
             shown = labels[: self.MAX_LABELS]
@@ -440,21 +581,33 @@ class PortDiagram(DataDirective):
                 for source, destination, both, labels in diagram.edges
             )
             return [note, nodes.literal_block(listing, listing, language="text", classes=["portbook-diagram-text"])]
-        lines = ["digraph portbook {", '  graph [rankdir=TB, nodesep=0.6, ranksep=0.9, fontname="sans-serif"];',
-                 '  node [shape=box, style="rounded", fontname="sans-serif"];', '  edge [fontname="sans-serif", fontsize=10];']
-        for role, name in diagram.names:
-            lines.append(f"  {_dot_string(role)} [label={_dot_string(name)}];")
+        docname = self.env.current_document.docname
+        size = self.FONT_SIZE
+        lines = ["digraph portbook {", f'  graph [rankdir=TB, nodesep=0.5, ranksep=1.2, fontname="sans-serif", fontsize={size}];',
+                 f'  node [shape=box, style="rounded", fontname="sans-serif", fontsize={size + 1}, margin="0.15,0.08"];',
+                 f'  edge [fontname="sans-serif", fontsize={size}];']
+        # Nodes get names of their own: a role id is never read by dot as anything.
+        node_names = {role: f"role{index}" for index, (role, _name, _page) in enumerate(diagram.names)}
+        for role, name, has_page in diagram.names:
+            link = ""
+            if has_page:
+                # Relative to the page; Sphinx rewrites it for the SVG's own folder.
+                url = relative_uri(f"{docname}.html", f"{role_doc(role)}.html")
+                link = f", URL={_dot_string(url)}, target=\"_top\", tooltip={_dot_string(name)}"
+            lines.append(f"  {node_names[role]} [label={_dot_string(name)}{link}];")
         for source, destination, both, labels in diagram.edges:
             extra = ", dir=both" if both else ""
-            lines.append(f"  {_dot_string(source)} -> {_dot_string(destination)} [label={_dot_string(summary(labels, chr(10)))}{extra}];")
+            lines.append(f"  {node_names[source]} -> {node_names[destination]} [label={_dot_string(summary(labels, chr(10)))}{extra}];")
         lines.append("}")
         node = graphviz()
         node["code"] = "\n".join(lines) + "\n"
-        node["options"] = {"docname": self.env.current_document.docname}
+        node["options"] = {"docname": docname}
         node["alt"] = f"Diagram of {len(diagram.names)} roles and the ports between them"
         node["classes"] = ["portbook-diagram"]
         self.set_source_info(node)
-        return [node]
+        scroll = nodes.container(classes=["portbook-diagram-scroll"])
+        scroll += node
+        return [scroll]
 
 
 class DataSchema(SphinxDirective):

@@ -9,7 +9,9 @@ only when its bytes change and the sources of roles that are gone are removed, s
 sees roles come and go as documents added and removed and reads an existing role page
 again only when its data changed (see reads). Everything on the page comes from the
 directive. A source there without the generated mark is a hand-written page and is left
-alone. The generated sources follow the data of the last build, so two builds of one
+alone. Beside them, roles/datasets/<dataset>.rst is the page of each dataset's roles
+(`.. dataset-roles::`), whose toctree puts the role pages under their dataset in the
+sidebar. The generated sources follow the data of the last build, so two builds of one
 source folder with different data folders must not run at the same time.
 """
 from __future__ import annotations
@@ -29,12 +31,14 @@ from sphinx.util.osutil import relative_uri
 from ..model import Model
 from .data import model_of
 from .reads import reader
-from .table import role_doc
+from .table import dataset_doc, role_doc
 
 logger = logging.getLogger(__name__)
 
 # Folder of the role pages' sources within the source folder: "roles", as role_page says.
 ROLE_FOLDER = Path(role_doc("role")).parent
+# Folder of the generated dataset pages, which group the role pages by dataset.
+DATASET_FOLDER = Path(dataset_doc("dataset")).parent
 # First line of every generated role source; only files starting with it are replaced or removed.
 GENERATED_MARK = ".. Generated from the data by the Portbook site extension at each build; do not edit.\n"
 SOURCE_SUFFIX = ".rst"
@@ -86,23 +90,36 @@ def is_generated(path: Path) -> bool:
         return False
 
 
+def dataset_source_text(model: Model, dataset_id: str) -> str:
+    """The page of a dataset's roles: its title and table, and the toctree that puts its
+    role pages under it in the sidebar. Role ids are slugs (generator.schema.ID_PATTERN),
+    so they go into the toctree as they are."""
+    entries = "".join(f"      /{role_doc(role.id)}\n" for role in model.dataset_by_id[dataset_id].roles)
+    # The toctree is the directive's content, so that it sits in the page's section and the
+    # sidebar shows the role pages under the dataset, not beside it.
+    return f"{GENERATED_MARK}\n.. dataset-roles:: {dataset_id}\n\n   .. toctree::\n      :hidden:\n\n{entries}"
+
+
 def write_role_sources(app: Sphinx, model: Model) -> None:
-    """Write the source of every role page whose text changed, and remove the generated
-    sources of roles no longer in the data (see the module's description)."""
+    """Write the source of every role page and dataset page whose text changed, and remove
+    the generated sources of roles and datasets no longer in the data (see the module's
+    description)."""
     srcdir = Path(app.srcdir)
     wanted = {srcdir / f"{role_doc(role.id)}{SOURCE_SUFFIX}": role_source_text(role.id) for role in model.roles}
+    wanted.update({srcdir / f"{dataset_doc(dataset.id)}{SOURCE_SUFFIX}": dataset_source_text(model, dataset.id)
+                   for dataset in model.datasets})
     for path, text in wanted.items():
         if path.is_file() and not is_generated(path):
-            logger.info("portbook: %s is written by hand; it is the page of its role", path)
+            logger.info("portbook: %s is written by hand; it is the page of its role or dataset", path)
             continue
         write_if_changed(path, text.encode("utf-8"))
-    folder = srcdir / ROLE_FOLDER
-    if folder.is_dir():
-        for path in folder.glob("*" + SOURCE_SUFFIX):
-            if path not in wanted and is_generated(path):
-                path.unlink()
-        if not any(folder.iterdir()):
-            folder.rmdir()
+    for folder in (srcdir / DATASET_FOLDER, srcdir / ROLE_FOLDER):  # the inner folder first
+        if folder.is_dir():
+            for path in folder.glob("*" + SOURCE_SUFFIX):
+                if path not in wanted and is_generated(path):
+                    path.unlink()
+            if not any(folder.iterdir()):
+                folder.rmdir()
 
 
 def set_outputs_dir(app: Sphinx) -> None:

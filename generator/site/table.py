@@ -32,19 +32,27 @@ def role_doc(role_id: str) -> str:
     return role_page(role_id).removesuffix(".html")
 
 
+def dataset_doc(dataset_id: str) -> str:
+    """The page listing a dataset's roles, under the role pages' folder (a role id has no
+    slash, so no role page can take its name)."""
+    return f"{role_doc('datasets')}/{dataset_id}"
+
+
 @dataclass(frozen=True)
 class Column:
     header: str
     text: Callable[[Model, Flow, RequestLine | None], str]  # (model, flow, line) -> cell text
-    link: str = ""  # "role": the cell names a role; "flow": the cell names a flow
+    # How the cell is shown: "role" names a role (a link to its page), "flow" a flow (a link
+    # to its row), "port" its ports (sorted by number), "prose" running text; "" plain text.
+    link: str = ""
     lines_only: bool = False  # needs a directed line (role pages), not a bare flow
 
 
 COLUMNS: dict[str, Column] = {
     "id": Column("Flow", lambda m, f, l: f.id, link="flow"),
     "dataset": Column("Dataset", lambda m, f, l: m.dataset_by_id[f.dataset].short_title or f.dataset),
-    "port": Column("Port", lambda m, f, l: f.label),
-    "ports": Column("Ports", lambda m, f, l: f.port_text),
+    "port": Column("Port", lambda m, f, l: f.label, link="port"),
+    "ports": Column("Ports", lambda m, f, l: f.port_text, link="port"),
     "transport": Column("Transport", lambda m, f, l: f.transport),
     "dynamic": Column("Dynamic pool", lambda m, f, l: f.dynamic),
     "source": Column("Source", lambda m, f, l: f.source, link="role"),
@@ -55,10 +63,10 @@ COLUMNS: dict[str, Column] = {
     "service": Column("Service", lambda m, f, l: f.service),
     "program": Column("Program", lambda m, f, l: f.program),
     "rule": Column("Firewall rule", lambda m, f, l: f.rule),
-    "purpose": Column("Purpose", lambda m, f, l: f.purpose),
-    "condition": Column("Condition", lambda m, f, l: f.condition),
+    "purpose": Column("Purpose", lambda m, f, l: f.purpose, link="prose"),
+    "condition": Column("Condition", lambda m, f, l: f.condition, link="prose"),
     "reference": Column("Source section", lambda m, f, l: m.dataset_by_id[f.dataset].sections[f.reference].title if f.reference in m.dataset_by_id[f.dataset].sections else f.reference),
-    "assumption": Column("Assumption", lambda m, f, l: f.assumption),
+    "assumption": Column("Assumption", lambda m, f, l: f.assumption, link="prose"),
 }
 
 FLOW_COLUMNS = ("id", "port", "source", "destination", "direction", "service", "purpose")
@@ -121,6 +129,14 @@ def shown_cells(model: Model, rows: list[Row], columns: list[str]) -> str:
     return digest.hexdigest()
 
 
+def port_sort_key(flow: Flow) -> str:
+    """What a port cell sorts by in the browser: its numbers zero-padded, so that 80
+    comes before 443 and a range by its first port; "any" last."""
+    if flow.ports is None:
+        return f"99999-99999/{flow.transport}"
+    return f"{flow.ports.first:05d}-{flow.ports.last:05d}/{flow.transport}"
+
+
 def table_rows(model: Model, node: port_table) -> Iterator[Row]:
     flows = model.flow_by_id
     if not node["lines"]:
@@ -154,15 +170,22 @@ def html_rows(model: Model, node: port_table, builder, docname: str):
     def flow_cell(flow_id: str) -> str:
         return f'<td><a class="reference internal" href="{reference}#{escape(flow_anchor(flow_id))}">{escape(flow_id)}</a></td>'
 
-    def text_cell(value: str) -> str:
+    def text_cell(value: str, flow: Flow) -> str:
         return f"<td>{escape(value)}</td>"
 
-    cell_of = {"role": role_cell, "flow": flow_cell, "": text_cell}
+    def port_cell(value: str, flow: Flow) -> str:
+        return f'<td class="portbook-port" data-sort="{escape(port_sort_key(flow))}">{escape(value)}</td>'
+
+    def prose_cell(value: str, flow: Flow) -> str:
+        return f'<td class="portbook-text">{escape(value)}</td>'
+
+    cell_of = {"role": lambda value, flow: role_cell(value), "flow": lambda value, flow: flow_cell(value), "": text_cell,
+               "port": port_cell, "prose": prose_cell}
     renderers = [(COLUMNS[name].text, cell_of[COLUMNS[name].link]) for name in node["columns"]]
     anchors = node["anchors"]
     for flow, line in table_rows(model, node):
         anchor = f' id="{escape(flow_anchor(flow.id))}"' if anchors else ""
-        cells = "".join([render(text(model, flow, line)) for text, render in renderers])
+        cells = "".join([render(text(model, flow, line), flow) for text, render in renderers])
         yield f'<tr{anchor} data-flow="{escape(flow.id)}">{cells}</tr>\n'
 
 

@@ -1,0 +1,95 @@
+"""Finding a port with the site's search box.
+
+Sphinx's search leaves numbers out of its word index and skips query words that are
+numbers, but it matches index entries by substring. So every page that shows a port
+carries index entries for each port label it shows ("5432" and "5432/tcp",
+"49152-65535" and "49152-65535/tcp"): the query `5432` or `5432/tcp` finds them. They are main entries, which Sphinx's search
+lists before pages where only a word matched ("tcp"), and the scorer (SCORER) puts the
+role pages among them first.
+
+A port inside a range (`50000` in 49152-65535) is no substring of any entry. For those,
+build-finished writes PORT_RANGES_FILE, listing every range shown and where, and the
+search page loads SEARCH_SCRIPT, which adds the pages showing a range holding the
+queried port to Sphinx's results.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from docutils import nodes
+from sphinx import addnodes
+from sphinx.application import Sphinx
+
+from ..model import Flow
+from ..views import flow_anchor, role_lines
+from .data import model_of
+from .table import REFERENCE_DOC, role_doc
+
+# Written into the HTML output's _static folder at build-finished.
+PORT_RANGES_FILE = "portbook-port-ranges.js"
+# A static file of the package (see static/).
+SEARCH_SCRIPT = "portbook-search.js"
+SCORER = "portbook-scorer.js"
+
+
+def port_labels(flows: list[Flow]) -> list[tuple[str, str]]:
+    """The distinct (ports, label) of `flows` that name ports, such as ("5432", "5432/tcp"), in data order."""
+    return list(dict.fromkeys((flow.port_text, flow.label) for flow in flows if flow.ports is not None))
+
+
+def port_index(labels: list[tuple[str, str, str]]) -> addnodes.index:
+    """Index entries for a page's ports, from (ports, label, target id); see the module's
+    description. Each gives the ports alone and the label: Sphinx matches an entry only
+    when the query is at least half its length, and "80" is less than half of "80/tcp"."""
+    return addnodes.index(entries=[("single", f"{ports}; {label}", target, "main", None) for ports, label, target in labels])
+
+
+def way_anchor(way: str, role_id: str) -> str:
+    """Id of a role page's section of the lines running `way`."""
+    return nodes.make_id(f"{way}-{role_id}")
+
+
+def range_records(app: Sphinx) -> list[list]:
+    """[first, last, transport, docname, anchor, page title, on a role page] for every
+    range each page shows, role pages first."""
+    model = model_of(app.config)
+    reference_title = app.env.titles[REFERENCE_DOC].astext() if REFERENCE_DOC in app.env.titles else REFERENCE_DOC
+    records = []
+    for role in model.roles:
+        seen = set()
+        for line in role_lines(model, role.id):
+            ports = line.flow.ports
+            key = (line.flow.label, line.direction)
+            if ports is None or ports.is_single or key in seen:
+                continue
+            seen.add(key)
+            records.append([ports.first, ports.last, line.flow.transport, role_doc(role.id),
+                            way_anchor(line.direction, role.id), role.name, True])
+    for flow in model.flows:
+        if flow.ports is not None and not flow.ports.is_single:
+            records.append([flow.ports.first, flow.ports.last, flow.transport, REFERENCE_DOC,
+                            flow_anchor(flow.id), reference_title, False])
+    return records
+
+
+def write_port_ranges(app: Sphinx, exception: Exception | None) -> None:
+    """build-finished handler: write the ranges the search script looks a port up in.
+    A script, not JSON, so that the search works from file:// too."""
+    if exception is not None or app.builder.format != "html":
+        return
+    text = json.dumps(range_records(app), ensure_ascii=True, separators=(",", ":"))
+    # "<" as \u003c keeps a "</script>" in a role name from closing anything.
+    script = "var PORTBOOK_PORT_RANGES = " + text.replace("<", "\\u003c") + ";\n"
+    folder = Path(app.outdir) / "_static"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / PORT_RANGES_FILE
+    if not path.is_file() or path.read_text(encoding="utf-8") != script:
+        path.write_text(script, encoding="utf-8")
+
+
+def search_page_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """html-page-context handler: the search page loads the ranges and the script using them."""
+    if pagename == "search":
+        app.add_js_file(PORT_RANGES_FILE)
+        app.add_js_file(SEARCH_SCRIPT)

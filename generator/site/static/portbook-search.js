@@ -1,0 +1,65 @@
+/* Portbook: on the search page, a port inside a range shown on the site (50000 in
+ * 49152-65535/tcp) finds the pages showing that range. Sphinx's own search finds the
+ * single ports and the ranges as written, through the index entries of each page;
+ * this adds the ranges, from PORTBOOK_PORT_RANGES (written at each build), at the top
+ * of Sphinx's result list, role pages first. */
+"use strict";
+
+(() => {
+  const query = new URLSearchParams(window.location.search).get("q") || "";
+  // "50000", "50000/tcp": a port, with a transport or not.
+  const wanted = [];
+  for (const word of query.trim().split(/\s+/)) {
+    const match = /^([0-9]{1,5})(?:\/([a-z0-9-]+))?$/i.exec(word);
+    if (match && Number(match[1]) <= 65535) {
+      wanted.push([Number(match[1]), match[2] ? match[2].toLowerCase() : null]);
+    }
+  }
+  const ranges = typeof PORTBOOK_PORT_RANGES === "undefined" ? [] : PORTBOOK_PORT_RANGES;
+  const found = [];
+  const seen = new Set();
+  for (const [first, last, transport, docname, anchor, title, rolePage] of ranges) {
+    const hit = wanted.some(([port, want]) => first <= port && port <= last && (!want || want === transport));
+    const key = docname + "#" + anchor;
+    if (hit && !seen.has(key)) {
+      seen.add(key);
+      found.push({ docname, anchor, title, rolePage, label: `${first}-${last}/${transport}` });
+    }
+  }
+  if (!found.length) return;
+  found.sort((a, b) => Number(b.rolePage) - Number(a.rolePage));
+
+  const suffix = (window.DOCUMENTATION_OPTIONS && DOCUMENTATION_OPTIONS.LINK_SUFFIX) || ".html";
+  const items = found.map((page) => {
+    const item = document.createElement("li");
+    item.classList.add("kind-index", "portbook-port-range");
+    const link = item.appendChild(document.createElement("a"));
+    link.href = page.docname + suffix + "#" + page.anchor;
+    link.textContent = page.title;
+    item.appendChild(document.createElement("span")).textContent = ` (port range ${page.label})`;
+    return item;
+  });
+
+  const addTo = (list) => {
+    if (list.dataset.portbookRanges) return;
+    list.dataset.portbookRanges = "added";
+    list.prepend(...items);
+  };
+  const start = () => {
+    const results = document.getElementById("search-results");
+    if (!results) return;
+    const list = results.querySelector("ul.search");
+    if (list) return addTo(list);
+    // Sphinx makes its result list once the index has loaded.
+    const observer = new MutationObserver(() => {
+      const made = results.querySelector("ul.search");
+      if (made) {
+        observer.disconnect();
+        addTo(made);
+      }
+    });
+    observer.observe(results, { childList: true, subtree: true });
+  };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
