@@ -123,21 +123,21 @@ def test_errata_added_removed_and_changed(data_dir, new_dir, capsys):
     edit_row(new_dir / ERRATA, "id", "E2", evidence="Microsoft KB 929851")
     header, rows = read_rows(new_dir / ERRATA)
     write_rows(new_dir / ERRATA, header, [row for row in rows if row["id"] != "E3"])
-    append_row(new_dir / ERRATA, id="E4", flow="sql-browser", field="transport", published="tcp", corrected="udp",
+    append_row(new_dir / ERRATA, id="E9", flow="sql-browser", field="transport", published="tcp", corrected="udp",
                rationale="The browser answers on UDP.", evidence="SQL Server documentation", reference="remote-sql")
     code, payload = run_json(capsys, data_dir, new_dir)
     assert code == 1
     errata = payload["errata"]
-    assert [record["id"] for record in errata["added"]] == ["E4"]
+    assert [record["id"] for record in errata["added"]] == ["E9"]
     assert [record["id"] for record in errata["removed"]] == ["E3"]
     assert errata["changed"] == [{"key": "dpm-2012r2/E2", "id": "E2", "fields": [
         {"field": "evidence", "old": read_rows(DATA / ERRATA)[1][1]["evidence"], "new": "Microsoft KB 929851", "errata": []}]}]
     assert payload["flows"] == {"added": [], "removed": [], "changed": []}
-    assert "added erratum E4; removed erratum E3; changed erratum E2 (evidence)" in payload["summary"]
+    assert "added erratum E9; removed erratum E3; changed erratum E2 (evidence)" in payload["summary"]
     code, report, _ = run(capsys, data_dir, new_dir)
     changed, added, removed = tables_after(report, "Errata")
     assert changed[1][:3] == ["E2", "evidence", read_rows(DATA / ERRATA)[1][1]["evidence"]]
-    assert added[1][:2] == ["E4", "dpm-2012r2"] and removed[1][:2] == ["E3", "dpm-2012r2"]
+    assert added[1][:2] == ["E9", "dpm-2012r2"] and removed[1][:2] == ["E3", "dpm-2012r2"]
 
 
 def test_hostile_text_in_a_changed_field_stays_text(data_dir, new_dir, capsys):
