@@ -99,6 +99,14 @@ def test_a_program_on_its_own_ports_dynamic_pool_or_every_port_is_quiet(data_dir
     assert [found for found in issues(data_dir) if found[0] in NEW_CODES] == []
 
 
+def test_a_row_naming_the_programs_service_leaves_the_port_to_the_registry_check(data_dir: Path):
+    line = edit_row(data_dir / FLOWS, "id", "sql-engine-default", port="1443")
+    codes = [found[:2] for found in issues(data_dir) if found[0] in {"C201", "C217"}]
+    assert codes == [("C201", line)]
+    edit_row(data_dir / FLOWS, "id", "sql-engine-default", service="")
+    assert [found[:2] for found in issues(data_dir) if found[0] in {"C201", "C217"}] == [("C217", line)]
+
+
 def test_the_report_servers_errata_chain_to_a_port_rule(data_dir: Path):
     # E3 fixes the spelling, E4 the program; the data holds E4's value, and E3 is not stale.
     assert [found for found in issues(DATA) if found[0] in {"C208", "C209"}] == []

@@ -71,7 +71,8 @@ def _served_text(program: Program, registry: Registry) -> str:
 @check("C217")
 def program_port(model: Model, registry: Registry) -> Iterator[Issue]:
     """A rule bound to a program opens ports that program serves, as the programs registry
-    shipped with the data says; where the row's own text gives the port to another
+    shipped with the data says (a row naming one of the program's services has its port
+    checked against that service instead); where the row's own text gives the port to another
     program of the registry ("the report server listens on port 80"), the message names it."""
     if not registry.programs:
         return
@@ -85,7 +86,8 @@ def program_port(model: Model, registry: Registry) -> Iterator[Issue]:
         bound = frame["program"].str.lower().isin(list(registry.programs)) & frame["first"].notna()
         for flow in dataset.flows_at(frame.index[bound].tolist()):
             program = registry.programs[flow.program.lower()]
-            if _serves(program, flow, registry):
+            # A row naming one of the program's services leaves its port to C201.
+            if flow.service.lower() in program.services or _serves(program, flow, registry):
                 continue
             others = [(column, match.group(), called[" ".join(match.group().lower().split())])
                       for column in FREE_TEXT_COLUMNS for match in pattern.finditer(flow.value(column))]
