@@ -6,8 +6,10 @@ alone), a git revision (`HEAD~1`, a branch, a commit: its data folder at --data)
 `REV:path` (the folder, or the file, at path in that revision), read with `git show`
 into a temporary folder. Both are loaded and checked like `check` does; the report
 names flows, errata, roles, inventory entries and dataset descriptions added,
-removed and changed (field by field), and the checks the NEW data fails, with a
-one-line summary for the pull request.
+removed and changed (field by field), an inventory host whose address moved as one
+change with the number of firewall lines it removes and adds, and the checks the NEW
+data fails, with a one-line summary for the pull request. `--xlsx` writes the firewall
+lines to remove (with OLD's addresses) and to add (with NEW's) as a change request.
 
 Exit codes: 0 when the data is the same and NEW has no errors (warnings are listed
 but pass); 1 when anything differs or NEW has errors (they are listed in the report's checks section), and when
