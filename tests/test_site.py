@@ -547,8 +547,10 @@ def test_every_page_showing_a_port_is_found_by_it_and_no_build_path_is_written(a
             assert (f"roles/{role.id}", f"{line.direction}-{role.id}") in entries[line.flow.label.lower()]
     script = (Path(app.outdir) / "_static" / "portbook-port-ranges.js").read_text(encoding="utf-8")
     ranges = json.loads(script.removeprefix("var PORTBOOK_PORT_RANGES = ").removesuffix(";\n"))
-    assert [49152, 65535, "tcp", "roles/agent", "inbound-agent", "Backup agent host", True] in ranges
-    assert [49152, 65535, "tcp", "reference", "flow-monitor-dynamic", "Reference", False] in ranges
+    assert [49152, 65535, "tcp", "roles/agent", "inbound-agent", "Backup agent host", "inbound", True] in ranges
+    assert [49152, 65535, "tcp", "roles/monitor", "outbound-monitor", "Monitor", "outbound", True] in ranges
+    assert [49152, 65535, "tcp", "reference", "flow-monitor-dynamic", "Reference", "monitor-dynamic", False] in ranges
+    assert len(ranges) == 3
     # The scorer that puts role pages first is part of the search page's scripts.
     assert 'docname.startsWith("roles/")' in (Path(app.outdir) / "_static" / "language_data.js").read_text(encoding="utf-8")
     # No output carries where the build ran.

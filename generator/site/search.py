@@ -51,8 +51,8 @@ def way_anchor(way: str, role_id: str) -> str:
 
 
 def range_records(app: Sphinx) -> list[list]:
-    """[first, last, transport, docname, anchor, page title, on a role page] for every
-    range each page shows, role pages first."""
+    """[first, last, transport, docname, anchor, page title, where on the page, on a role
+    page] for every range each page shows, role pages first."""
     model = model_of(app.config)
     reference_title = app.env.titles[REFERENCE_DOC].astext() if REFERENCE_DOC in app.env.titles else REFERENCE_DOC
     records = []
@@ -65,11 +65,11 @@ def range_records(app: Sphinx) -> list[list]:
                 continue
             seen.add(key)
             records.append([ports.first, ports.last, line.flow.transport, role_doc(role.id),
-                            way_anchor(line.direction, role.id), role.name, True])
+                            way_anchor(line.direction, role.id), role.name, line.direction, True])
     for flow in model.flows:
         if flow.ports is not None and not flow.ports.is_single:
             records.append([flow.ports.first, flow.ports.last, flow.transport, REFERENCE_DOC,
-                            flow_anchor(flow.id), reference_title, False])
+                            flow_anchor(flow.id), reference_title, flow.id, False])
     return records
 
 

@@ -18,12 +18,12 @@
   const ranges = typeof PORTBOOK_PORT_RANGES === "undefined" ? [] : PORTBOOK_PORT_RANGES;
   const found = [];
   const seen = new Set();
-  for (const [first, last, transport, docname, anchor, title, rolePage] of ranges) {
+  for (const [first, last, transport, docname, anchor, title, where, rolePage] of ranges) {
     const hit = wanted.some(([port, want]) => first <= port && port <= last && (!want || want === transport));
     const key = docname + "#" + anchor;
     if (hit && !seen.has(key)) {
       seen.add(key);
-      found.push({ docname, anchor, title, rolePage, label: `${first}-${last}/${transport}` });
+      found.push({ docname, anchor, title, where, rolePage, label: `${first}-${last}/${transport}` });
     }
   }
   if (!found.length) return;
@@ -36,29 +36,29 @@
     const link = item.appendChild(document.createElement("a"));
     link.href = page.docname + suffix + "#" + page.anchor;
     link.textContent = page.title;
-    item.appendChild(document.createElement("span")).textContent = ` (port range ${page.label})`;
+    item.appendChild(document.createElement("span")).textContent = ` (${page.where}: ${page.label})`;
     return item;
   });
 
-  const addTo = (list) => {
-    if (list.dataset.portbookRanges) return;
-    list.dataset.portbookRanges = "added";
-    list.prepend(...items);
-  };
   const start = () => {
     const results = document.getElementById("search-results");
     if (!results) return;
-    const list = results.querySelector("ul.search");
-    if (list) return addTo(list);
-    // Sphinx makes its result list once the index has loaded.
-    const observer = new MutationObserver(() => {
-      const made = results.querySelector("ul.search");
-      if (made) {
-        observer.disconnect();
-        addTo(made);
+    // Sphinx makes its result list once the index has loaded, and says at the end how
+    // many pages it found: when that is none, the pages found here are counted instead.
+    const update = () => {
+      const list = results.querySelector("ul.search");
+      if (list && !list.dataset.portbookRanges) {
+        list.dataset.portbookRanges = "added";
+        list.prepend(...items);
       }
-    });
-    observer.observe(results, { childList: true, subtree: true });
+      const summary = results.querySelector("p.search-summary");
+      if (list && summary && summary.textContent && list.children.length === items.length) {
+        const text = `Search finished, found ${items.length} page section(s) showing a port range that holds the port.`;
+        if (summary.textContent !== text) summary.textContent = text;
+      }
+    };
+    update();
+    new MutationObserver(update).observe(results, { childList: true, subtree: true, characterData: true });
   };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
