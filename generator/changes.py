@@ -76,8 +76,7 @@ class ModelDiff:
 
 FLOW_FIELDS = ["id", "dataset"] + [name for name in FLOWS.column_names if name != "id"]
 ERRATUM_FIELDS = ["id", "dataset"] + [name for name in ERRATA.column_names if name != "id"]
-# The roles.csv columns the model's Role carries (a column read by one output only, such
-# as the policies' platform, is compared once the model holds it).
+# The roles.csv columns the model's Role carries: a record compares what the model holds.
 ROLE_FIELDS = ["id", "dataset"] + [name for name in ROLES.column_names
                                    if name != "id" and name in {item.name for item in fields(Role)}]
 HOST_FIELDS = INVENTORY.column_names
