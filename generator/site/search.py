@@ -3,9 +3,10 @@
 Sphinx's search leaves numbers out of its word index and skips query words that are
 numbers, but it matches index entries by substring. So every page that shows a port
 carries index entries for each port label it shows ("5432" and "5432/tcp",
-"49152-65535" and "49152-65535/tcp"): the query `5432` or `5432/tcp` finds them. They are main entries, which Sphinx's search
-lists before pages where only a word matched ("tcp"), and the scorer (SCORER) puts the
-role pages among them first.
+"49152-65535" and "49152-65535/tcp"): the query `5432` or `5432/tcp` finds them.
+They are main entries, which Sphinx's search lists before pages where only a word
+matched ("tcp"), and the scorer (SCORER, html_search_scorer) puts the role pages
+among them first.
 
 A port inside a range (`50000` in 49152-65535) is no substring of any entry. For those,
 build-finished writes PORT_RANGES_FILE, listing every range shown and where, and the
@@ -28,7 +29,7 @@ from .table import REFERENCE_DOC, role_doc
 
 # Written into the HTML output's _static folder at build-finished.
 PORT_RANGES_FILE = "portbook-port-ranges.js"
-# A static file of the package (see static/).
+# Static files of the package (see static/).
 SEARCH_SCRIPT = "portbook-search.js"
 SCORER = "portbook-scorer.js"
 
