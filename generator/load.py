@@ -228,7 +228,7 @@ def _load_metadata(folder: Path, files: dict[str, str]) -> tuple[dict | None, li
     if not isinstance(source, dict) or not isinstance(source.get("title"), str):
         problems.append(("source", "table [source] with a 'title' is required"))
     else:
-        for key in ("publisher", "document_id", "url"):
+        for key in ("publisher", "document_id", "url", "revision"):
             if not isinstance(source.get(key, ""), str):
                 problems.append((f"source.{key}", f"source.{key} must be a string"))
         url = source.get("url", "")
@@ -322,7 +322,8 @@ def _load_dataset(folder: Path, flow_ids: FirstUse) -> tuple[Dataset | None, lis
     dataset = Dataset(
         id=dataset_id, title=metadata["title"], short_title=str(metadata.get("short_title", metadata["title"])),
         version=metadata["version"],
-        source=SourceDocument(source["title"], str(source.get("publisher", "")), str(source.get("document_id", "")), str(source.get("url", ""))),
+        source=SourceDocument(source["title"], str(source.get("publisher", "")), str(source.get("document_id", "")), str(source.get("url", "")),
+                              str(source.get("revision", ""))),
         sections=sections, roles=roles, frame=flows, cells=flows_table, errata=errata, files=files,
     )
     return dataset, issues

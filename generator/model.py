@@ -208,6 +208,7 @@ class SourceDocument:
     publisher: str
     document_id: str
     url: str
+    revision: str = ""  # the source's date or commit the data was transcribed from; "" when not recorded
 
 
 @dataclass

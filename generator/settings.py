@@ -43,6 +43,7 @@ DATASET_KEYS = (
     Key("source.publisher", False, "Who publishes the source.", "Microsoft"),
     Key("source.document_id", False, "The source's own identifier.", "8ae3f67e-…"),
     Key("source.url", False, "Where the source is published (http or https).", "https://learn.example.com/dpm/firewall"),
+    Key("source.revision", False, "Revision of the source the data was transcribed from (its date or commit); `check --against` tells a later page's fixes and additions by it.", "2016-10-12"),
     Key("sections.KEY.title", True, "Title of a section rows can cite as KEY.", "Set up Windows Firewall on the remote SQL Server"),
     Key("sections.KEY.anchor", False, "Anchor of that section in the source.", "BKMK_SQL"),
 )
