@@ -162,19 +162,25 @@ def port_rules(rules: list[dict[str, str]]) -> list[dict[str, str]]:
     return [rule for rule in rules if not rule["name"].startswith("i_program-")]
 
 
-NFT_RULE = re.compile(r"(ip6?) saddr (\{[^}]*\}|\S+) \1 daddr (\{[^}]*\}|\S+) (tcp|udp) dport (\{[^}]*\}|\S+) ct state new accept")
+# What a role's file adds to each of Aerleon's accept rules, so that the host table lets
+# the packet through.
+MARK = f"meta mark set meta mark | {policy_nftables.ACCEPTED_MARK:#010x} "
+NFT_RULE = re.compile(r"(ip6?) saddr (\{[^}]*\}|\S+) \1 daddr (\{[^}]*\}|\S+) (tcp|udp) dport (\{[^}]*\}|\S+) "
+                      rf"ct state new (?:{re.escape(MARK)})?accept")
+HOST_TABLE = policy_nftables.HOST_TABLE
 
 
 def nft_chains(text: str) -> dict[str, list[dict]]:
-    """Every term chain of an nftables output with its accept rules, parsed; a line that is
-    neither a rule, a comment nor chain syntax fails the test."""
+    """Every term chain of an nftables output with its accept rules, parsed, whether or not
+    they set the mark; a line that is neither a rule, a comment nor chain syntax fails
+    the test."""
     chains: dict[str, list[dict]] = {}
     current = None
     for raw in text.splitlines():
         line = raw.strip()
         if match := re.fullmatch(r"chain (allow-[a-z0-9-]+) \{", line):
             current = chains.setdefault(match[1], [])
-        elif re.fullmatch(r"chain (root\d+|input) \{", line) or line == "}":
+        elif re.fullmatch(r"chain (root\d+|input|clear-accepted) \{", line) or line == "}":
             current = None
         elif current is not None and not line.startswith("comment "):
             match = NFT_RULE.fullmatch(line)
@@ -279,19 +285,33 @@ def test_nftables_outputs_pass_nft_check_and_drop_by_default(both):
     model = load_and_check(DATA).model
     outputs = sorted((both / "out").glob("*.nft"))
     assert [path.stem for path in outputs] == sorted(path.stem for path in (both / "policies" / "pol").glob("*.yaml"))
-    tables = set()
+    tables, hosts = set(), set()
     for path in outputs:
         text = path.read_text(encoding="utf-8")
-        # One dual-stack table per role that the file replaces as a whole when loaded again.
+        # One dual-stack table per role, and the host table every role file shares, each
+        # replaced as a whole when the file is loaded again.
         table = "portbook_" + path.stem.replace("-", "_")
         tables.add(table)
         assert f"\ntable inet {table} {{}}\ndelete table inet {table}\ntable inet {table} {{\n" in text
         assert re.findall(r"^(?:delete )?table .*$", text, re.MULTILINE) == [
-            f"table inet {table} {{}}", f"delete table inet {table}", f"table inet {table} {{"]
-        # Only the input hook drops; loopback, replies and the ICMP a host needs come first.
-        assert re.findall(r"type filter hook .*", text) == ["type filter hook input priority 0; policy drop;"]
-        base = text[text.index("    chain input {"):]
-        assert base.index('iif "lo" accept') < base.index("ct state established,related accept") < base.index("jump ")
+            f"table inet {table} {{}}", f"delete table inet {table}", f"table inet {table} {{",
+            f"table inet {HOST_TABLE} {{}}", f"delete table inet {HOST_TABLE}", f"table inet {HOST_TABLE} {{"]
+        # The host table is the same in every role file, whichever loads last.
+        host = text[text.index(f"table inet {HOST_TABLE} {{}}"):]
+        hosts.add(host)
+        # Only the input hook drops, and only in the host table: it clears the mark before
+        # the role table, where every accept sets it, and decides after.
+        assert re.findall(r"type filter hook .*", text) == [
+            "type filter hook input priority 0; policy accept;", "type filter hook input priority -10; policy accept;",
+            "type filter hook input priority 10; policy drop;"]
+        assert "drop" not in text[:text.index(host)]
+        assert "meta mark set meta mark & 0xfeffffff\n" in host
+        # Loopback, replies and the ICMP a host needs first, then what a role table marked.
+        base = host[host.index("    chain input {"):]
+        assert base.index('iif "lo" accept') < base.index("ct state established,related accept") < base.index(
+            "meta mark & 0x01000000 == 0x01000000 accept")
+        assert text.count("ct state new accept") == 0 and text.count(f"ct state new {MARK}accept") == len(
+            [line for line in text.splitlines() if line.startswith("        ip")])
         for icmp_type in ("nd-neighbor-solicit", "nd-neighbor-advert", "nd-router-solicit", "nd-router-advert",
                           "packet-too-big", "time-exceeded", "echo-request"):
             assert re.search(rf"icmpv6 type {{[^}}]*\b{icmp_type}\b[^}}]*}} accept", base), icmp_type
@@ -310,7 +330,7 @@ def test_nftables_outputs_pass_nft_check_and_drop_by_default(both):
         # Each term names the flows it carries.
         for peer, transport in groups:
             assert f'comment "{transport} from role {peer}, ' in text
-    assert len(tables) == len(outputs)
+    assert len(tables) == len(outputs) and len(hosts) == 1
     sql = (both / "out" / "sql-server.nft").read_text(encoding="utf-8")
     assert re.search(r'comment "tcp from role dpm-server, 5 flows: sql-engine-default, sql-named-instance, ', sql)
     nft_check(*outputs)
@@ -352,11 +372,11 @@ def test_host_defaults_follow_the_settings(data_dir, tmp_path):
                         "accept_established = false\naccept_icmp = false\n", encoding="utf-8")
     assert build(data_dir, tmp_path) == 0
     text = (tmp_path / "policy" / "out" / "dpm-server.nft").read_text(encoding="utf-8")
-    base = text[text.index("    chain input {"):]
-    assert [line.strip() for line in base.splitlines()[1:4]] == [
-        'comment "Inbound rules for hosts of role dpm-server (DPM server)"',
-        "type filter hook input priority 0; policy drop;", "jump allow-tcp-from-protected-computer"]
-    assert "icmp" not in base and "lo" not in base.replace("allow", "")
+    base = text[text.index(f"table inet {HOST_TABLE} {{\n"):]
+    base = base[base.index("    chain input {"):]
+    assert [line.strip() for line in base.splitlines()[1:5]] == [
+        'comment "Host defaults, then what a role table accepted, and the rest is dropped"',
+        "type filter hook input priority 10; policy drop;", "meta mark & 0x01000000 == 0x01000000 accept", "}"]
     nft_check(tmp_path / "policy" / "out" / "dpm-server.nft")
 
 
@@ -460,7 +480,7 @@ def test_hostile_text_comes_out_inert(data_dir, tmp_path):
         # no text was split into extra statements.
         chains = re.findall(r"^    chain (allow-[a-z0-9-]+) \{$", text, re.MULTILINE)
         assert chains == term_names(model, role)
-        assert text.count("ct state new accept") == len(chains)
+        assert text.count("ct state new ") == len(chains)
         assert all(len(rules) == 1 for rules in nft_chains(text).values())
     for path in sorted((folder / "out").glob("*.bat")):
         rules = parse_netsh(path.read_bytes().decode("utf-8"))
@@ -505,10 +525,54 @@ def test_netsh_values_are_quoted_only_when_inert(text):
     assert policy_windows.writable("C:\\Program Files (x86)\\Tool\\tool.exe")
 
 
-@pytest.mark.parametrize("role", ["dpm-server", "9lives", "a.b", "Ünïcode role", "x" * 400])
+@pytest.mark.parametrize("role", ["dpm-server", "9lives", "a.b", "web_tier", "a-b_c.d", "x" * 64])
 def test_table_names_are_nftables_identifiers(role):
     name = policy_nftables.table_name(role)
-    assert re.fullmatch(r"[a-z][a-z0-9_]*", name) and len(name) <= policy_nftables.NAME_LIMIT
+    assert re.fullmatch(r"[a-z][a-z0-9._-]*", name) and len(name) <= policy_nftables.NAME_LIMIT
+    assert name != HOST_TABLE
+
+
+def test_every_role_id_has_a_table_of_its_own():
+    # Ids that differ only in '.', '_' and '-'; ids with '-' alone keep their old names.
+    roles = ["web.tier", "web_tier", "web-tier", "web--tier", "web-_tier", "web_-tier", "web.-tier"]
+    names = [policy_nftables.table_name(role) for role in roles]
+    assert len(set(names)) == len(roles)
+    assert policy_nftables.table_name("dpm-server") == "portbook_dpm_server"
+    assert policy_nftables.table_name("web.tier") == "portbook_web.tier"
+
+
+def test_role_ids_that_differ_in_dot_and_underscore_get_files_and_tables_of_their_own(data_dir, tmp_path):
+    for number, role in enumerate(("web.tier", "web_tier"), start=1):
+        append_row(data_dir / "dpm-2012r2" / "roles.csv", id=role, name=f"Web tier {number}", description="Serves.")
+        append_row(data_dir / "inventory.csv", role=role, host=f"web0{number}", address=f"192.0.2.{80 + number}")
+        append_row(data_dir / "dpm-2012r2" / "flows.csv", id=f"web-https-{number}", transport="tcp",
+                   port=str(8440 + number), source="dpm-server", destination=role, direction="one-way",
+                   purpose="Pages over TLS.", reference="ports")
+    assert build(data_dir, tmp_path) == 0
+    folder = tmp_path / "policy"
+    # Files are named after the role id itself, as the site looks them up, and as
+    # Aerleon's aclgen renders policies/pol/<role>.yaml.
+    for number, role in enumerate(("web.tier", "web_tier"), start=1):
+        assert (folder / "policies" / "pol" / f"{role}.yaml").is_file()
+        text = (folder / "out" / f"{role}.nft").read_text(encoding="utf-8")
+        assert f"table inet {policy_nftables.table_name(role)} {{\n" in text
+        assert f"tcp dport {8440 + number} " in text and f"tcp dport {8441 if number == 2 else 8442} " not in text
+        assert parse_ports(parse_netsh((folder / "out" / f"{role}.bat").read_bytes().decode("utf-8"))[0]["localport"]) \
+            == [(8440 + number, 8440 + number)]
+    rendered = tmp_path / "aclgen"
+    result = subprocess.run([sys.executable, "-m", "aerleon", "--output_directory", str(rendered)],
+                            cwd=folder, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert {"web.tier.nft", "web.tier.bat", "web_tier.nft", "web_tier.bat"} <= {path.name for path in rendered.iterdir()}
+    nft_check(folder / "out" / "web.tier.nft", folder / "out" / "web_tier.nft")
+
+
+def test_a_rule_that_is_not_an_accept_is_refused():
+    aerleon = "\n".join(["table inet filtering_policies {", "    chain allow-tcp-from-a {",
+                         "        ip saddr 192.0.2.1/32 tcp dport 22 drop", "    }", "    chain root0 {",
+                         "        jump allow-tcp-from-a", "    }", "}"])
+    with pytest.raises(ValueError, match="unexpected Aerleon nftables rule"):
+        policy_nftables.nftables_file(aerleon, "portbook_a", "a", "a", policy_nftables.HostDefaults())
 
 
 @pytest.mark.parametrize("text", HOSTILE_TEXT)
@@ -577,7 +641,7 @@ def test_second_dataset_and_ipv6_addresses_flow_into_the_policies(data_dir, tmp_
     web_policy = yaml.safe_load((folder / "policies" / "pol" / "web-server.yaml").read_text(encoding="utf-8"))
     assert web_policy["filters"][0]["header"]["targets"]["nftables"] == "mixed input"
     web_nft = (folder / "out" / "web-server.nft").read_text(encoding="utf-8")
-    assert "ip6 saddr 2001:db8:1::/64 ip6 daddr 2001:db8::80/128 tcp dport 443 ct state new accept" in web_nft
+    assert f"ip6 saddr 2001:db8:1::/64 ip6 daddr 2001:db8::80/128 tcp dport 443 ct state new {MARK}accept" in web_nft
     assert "192.0.2.128" not in web_nft  # the IPv4 clients have no IPv4 server to reach
     assert "table inet portbook_web_server {" in web_nft
     [rule] = parse_netsh((folder / "out" / "web-server.bat").read_bytes().decode("utf-8"))
@@ -588,7 +652,7 @@ def test_second_dataset_and_ipv6_addresses_flow_into_the_policies(data_dir, tmp_
     assert dpm["filters"][0]["header"]["targets"]["nftables"] == "mixed input"
     dpm_nft = (folder / "out" / "dpm-server.nft").read_text(encoding="utf-8")
     ip6_rules = {line.strip() for line in dpm_nft.splitlines() if line.strip().startswith("ip6 ")}
-    assert ip6_rules == {"ip6 saddr 2001:db8::15/128 ip6 daddr 2001:db8::10/128 tcp dport 6075 ct state new accept"}
+    assert ip6_rules == {f"ip6 saddr 2001:db8::15/128 ip6 daddr 2001:db8::10/128 tcp dport 6075 ct state new {MARK}accept"}
     # Every IPv6 address of the Windows rules has its nftables rule: none is dropped silently.
     for name in ("web-server", "dpm-server"):
         nft_text = (folder / "out" / f"{name}.nft").read_text(encoding="utf-8")

@@ -47,8 +47,8 @@ DEFAULT_PLATFORMS = ["windows_advfirewall", "nftables"]
 SKIPPED_FILE = "SKIPPED.md"
 
 # Header target options per Aerleon platform. nftables always gets one dual-stack table,
-# so that no address of either IP version is left out. Default-deny: the role's nftables
-# input chain ends in `policy drop`; Windows Firewall blocks unmatched inbound traffic by
+# so that no address of either IP version is left out. Default-deny: the input chain of the
+# host table every nftables file shares ends in `policy drop`; Windows Firewall blocks unmatched inbound traffic by
 # its profile default, and an explicit block rule there would override every allow rule,
 # so none is added.
 PLATFORM_OPTIONS = {
@@ -58,9 +58,10 @@ PLATFORM_OPTIONS = {
 # What each platform's output relies on for traffic no term accepts.
 DEFAULT_DENY = {
     "windows_advfirewall": "unmatched inbound traffic is blocked by the Windows Firewall profile default (blockinbound)",
-    "nftables": "the input chain of each role table drops unmatched traffic (policy drop) after the host defaults "
-                "(loopback, established and related traffic, the ICMP and ICMPv6 a host needs: policy settings "
-                "accept_loopback, accept_established, accept_icmp), and no other hook drops",
+    "nftables": f"the input chain of the host table {nftables.HOST_TABLE}, which every role file shares, drops "
+                "unmatched traffic (policy drop) after the host defaults (loopback, established and related traffic, "
+                "the ICMP and ICMPv6 a host needs: policy settings accept_loopback, accept_established, accept_icmp) "
+                "and what a table of a role of the host accepted, and no role table and no other hook drops",
 }
 # `[policy]` settings of the nftables host defaults -> HostDefaults field.
 HOST_DEFAULT_SETTINGS = {"accept_loopback": "loopback", "accept_established": "established", "accept_icmp": "icmp"}
@@ -145,8 +146,8 @@ class FamilyGap:
 @dataclass
 class RolePolicy:
     role: Role
-    stem: str  # file name without extension, unique and free of dots
-    table: str  # the nftables table, unique among roles
+    stem: str  # file name without extension: the role id, as the site and aclgen name its files
+    table: str  # the nftables table, one per role id
     platform: str  # of roles.csv, '' when not stated
     targets: list[str]  # the rendered platforms this role gets files of
     terms: list[dict] = field(default_factory=list)
@@ -283,8 +284,6 @@ def plan(model: Model, platforms: list[str], program_paths: dict[str, str],
     services: dict[str, list[dict]] = {}
     service_tokens: dict[str, str] = {}
     used_services: set[str] = set()
-    used_stems: set[str] = set()
-    used_tables: set[str] = set()
     policies, skipped, without, gaps = [], [], [], []
     for role in model.roles:
         inbound = [line for line in role_lines(model, role.id) if line.direction == INBOUND]
@@ -292,9 +291,7 @@ def plan(model: Model, platforms: list[str], program_paths: dict[str, str],
             without.append((role.id, "no flow is inbound to this role"))
             continue
         platform = platform_of.get(role.id, "")
-        policy = RolePolicy(role, _unique(role.id.replace(".", "_"), used_stems),
-                            _unique(nftables.table_name(role.id), used_tables),
-                            platform, targets_of(platform, platforms))
+        policy = RolePolicy(role, role.id, nftables.table_name(role.id), platform, targets_of(platform, platforms))
         groups: dict[tuple[str, str], list[Flow]] = {}  # (peer role, transport) -> its flows
         program_names: set[str] = set()
         for line in inbound:
@@ -378,7 +375,9 @@ def render(policy_set: PolicySet, defaults: nftables.HostDefaults, heading: str)
     for policy in policy_set.policies:
         rendered: dict[str, str] = {}
         if policy.terms and policy.targets:
-            document = {"filename": policy.stem, "filters": policy.filters()}
+            # Named as its file in policies/pol/: Aerleon replaces the last suffix, so a role
+            # id with a dot keeps it, as aclgen renders that file.
+            document = {"filename": f"{policy.stem}.yaml", "filters": policy.filters()}
             try:
                 rendered = api.Generate([document], definitions) or {}
             except (ACLParserError, ACLGeneratorError) as error:
@@ -479,10 +478,14 @@ def readme(platforms: list[str]) -> str:
         "The rules in `out/` are what `aclgen --output_directory out` renders in this folder, in a form",
         "that is safe to apply more than once:",
         "",
-        "- `<role>.nft` (`nft -f`): Aerleon's term chains in a dual-stack table `inet portbook_<role>` that",
-        "  the file replaces whenever it is loaded; its input chain accepts loopback, established and",
-        "  related traffic and the ICMP and ICMPv6 a host needs (`[policy] accept_loopback`,",
-        "  `accept_established`, `accept_icmp` in portbook.toml), then the terms, and drops the rest.",
+        "- `<role>.nft` (`nft -f`): Aerleon's term chains in a dual-stack table `inet portbook_<role>`",
+        "  (the role id with `-` and `_` swapped) that the file replaces whenever it is loaded; each accept",
+        f"  there also sets bit `{nftables.ACCEPTED_MARK:#010x}` of the packet mark, and the table drops nothing.",
+        f"  Every role file also replaces the same table `inet {nftables.HOST_TABLE}`, which clears that bit",
+        "  before the role tables see a packet and after them accepts loopback, established and related",
+        "  traffic, the ICMP and ICMPv6 a host needs (`[policy] accept_loopback`, `accept_established`,",
+        "  `accept_icmp` in portbook.toml) and marked packets, and drops the rest; so a host loads the",
+        "  file of every role it plays, in any order, and each role's flows pass.",
         "- `<role>.bat` (an administrator's cmd.exe): Aerleon's netsh rules with every value quoted, each",
         "  rule name deleted before rules are added under it, plus program exceptions (`i_program-<flow>`)",
         "  for flows that name a program, which Aerleon cannot express; `[policy] program_paths` in",
