@@ -11,11 +11,13 @@ READY  := $(VENV)/.installed
 
 DATA_DIR ?= data
 DATA     := $(shell find $(DATA_DIR) -type f -not -name '.*' 2>/dev/null)
-SOURCES  := $(shell find generator -name '*.py' -o -name '*.rst' 2>/dev/null)
+# The generator's code, and the site's scripts and styles, which the site copies.
+SOURCES  := $(shell find generator -name '*.py' -o -name '*.rst' -o -path 'generator/site/static/*' -type f 2>/dev/null)
 # Every module or package in generator/outputs/ is a format built by `portbook build`.
 FORMATS  := $(filter-out _%,$(basename $(notdir $(wildcard generator/outputs/*.py))) \
                 $(notdir $(patsubst %/__init__.py,%,$(wildcard generator/outputs/*/__init__.py))))
-SITE_SRC := conf.py $(shell find source -type f 2>/dev/null)
+# source/roles/ holds the role pages' sources the extension generates from the data.
+SITE_SRC := conf.py $(shell find source -path source/roles -prune -o -type f -print 2>/dev/null)
 SPHINXOPTS ?= -q -W --keep-going -n
 
 .PHONY: all setup check build html serve test fuzz bench golden clean $(FORMATS)
@@ -82,7 +84,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 serve: $(READY)
 	$(PY) -m sphinx_autobuild -b html -c . -q -n -D portbook_data=$(abspath $(DATA_DIR)) \
-		--watch $(DATA_DIR) --watch conf.py --host $(HOST) --port $(PORT) \
+		--watch $(DATA_DIR) --watch conf.py --ignore 'source/roles/*' --host $(HOST) --port $(PORT) \
 		--pre-build "$(MAKE) --no-print-directory build DATA_DIR=$(DATA_DIR) BUILD=$(BUILD)" \
 		source $(BUILD)/html
 
