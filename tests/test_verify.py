@@ -26,7 +26,7 @@ from generator.model import PortRange
 from generator.pipeline import load_and_check
 from generator.views import INBOUND, role_lines
 
-from conftest import DATA, ROOT, read_rows, write_rows
+from conftest import DATA, ROOT, append_row, read_rows, write_rows
 
 
 def start(*arguments: str, env: dict | None = None, user: list[str] | None = None) -> subprocess.Popen:
@@ -106,7 +106,7 @@ def test_a_policy_without_one_accept_rule_fails_naming_its_flow(kernel, tmp_path
                  "--data", str(DATA), "--out", str(out)]) == 0
     policy = out / "policy" / "out" / "sql-server.nft"
     text = policy.read_text(encoding="utf-8")
-    rule = "udp dport 1434 ct state new accept"
+    rule = "udp dport 1434 ct state new meta mark set meta mark | 0x01000000 accept"
     assert text.count(rule) == 1
     policy.write_text("\n".join(line for line in text.splitlines() if rule not in line) + "\n", encoding="utf-8")
     result = verify("--data", str(DATA), "--policy", str(out / "policy"))
@@ -130,6 +130,25 @@ def test_dual_stack_inventory_is_proved_over_both_versions(kernel, data_dir):
               and "loopback" not in line]
     assert len(probed) > 30
     assert all(line.endswith(" over IPv4 and IPv6") for line in probed), probed
+
+
+def test_a_host_playing_two_roles_keeps_the_flows_of_both(kernel, data_dir):
+    # dc01 is also a SQL Server: it loads both roles' files, and each role's flows pass.
+    append_row(data_dir / "inventory.csv", role="sql-server", host="dc01", address="192.0.2.5",
+               note="Domain controller also holding a SQL Server")
+    result = verify("--data", str(data_dir))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert not [line for line in lines if line.startswith(("FAIL", "OPEN"))]
+    model = load_and_check(data_dir).model
+    for role in ("domain-controller", "sql-server"):
+        flows = {line.flow.id for line in role_lines(model, role)
+                 if line.direction == INBOUND and line.flow.ports is not None}
+        assert flows
+        for flow in flows:
+            assert any(line.startswith(f"ok          {flow}  ") and " -> dc01  " in line for line in lines), flow
+    # A port no flow documents stays closed on the host of both roles.
+    assert [line for line in lines if line.startswith("closed ") and " -> dc01  " in line]
 
 
 def test_checks_over_the_connection_cap_are_listed_and_fail_the_run(kernel):
