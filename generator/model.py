@@ -276,6 +276,16 @@ class Model:
     def flows(self) -> list[Flow]:
         return [flow for dataset in self.datasets for flow in dataset.flows]
 
+    def only(self, dataset_id: str) -> "Model":
+        """The model of one dataset: its flows, roles and errata, the inventory of its roles,
+        and the files it was read from (with the shared settings and inventory files)."""
+        dataset = self.dataset_by_id[dataset_id]
+        role_ids = {role.id for role in dataset.roles}
+        shared = {path: digest for path, digest in self.files.items()
+                  if not any(path in other.files for other in self.datasets)}
+        return Model(datasets=[dataset], inventory=[host for host in self.inventory if host.role in role_ids],
+                     files={**shared, **dataset.files}, settings=self.settings)
+
     @cached_property
     def errata(self) -> list[Erratum]:
         return [erratum for dataset in self.datasets for erratum in dataset.errata]

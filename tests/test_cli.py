@@ -59,3 +59,22 @@ def test_html_outside_the_project_folder_is_a_usage_error(data_dir, tmp_path):
                          capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 2
     assert "conf.py" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_build_of_one_dataset(data_dir, tmp_path, capsys):
+    other = data_dir / "other-product"
+    (other).mkdir()
+    (other / "dataset.toml").write_text('id = "other-product"\ntitle = "Other product"\nversion = "1"\n'
+                                        '[source]\ntitle = "Other page"\n[sections.main]\ntitle = "Main"\n', encoding="utf-8")
+    (other / "roles.csv").write_text("id,name,description\nweb,Web server,\nclient,Client,\n", encoding="utf-8")
+    (other / "flows.csv").write_text(
+        "id,transport,port,dynamic,source,destination,direction,service,program,rule,purpose,condition,reference,assumption\n"
+        "other-https,tcp,443,,client,web,one-way,https,,,Web pages.,,main,\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["build", "--formats", "markdown", "--dataset", "other-product", "--data", str(data_dir), "--out", str(out)]) == 0
+    reference = (out / "markdown" / "reference.md").read_text(encoding="utf-8")
+    assert "other-https" in reference and "sql-engine-default" not in reference
+    assert sorted(path.name for path in (out / "markdown" / "roles").iterdir()) == ["client.md", "web.md"]
+    capsys.readouterr()
+    assert main(["build", "--dataset", "nosuch", "--data", str(data_dir), "--out", str(tmp_path / "none")]) == 2
+    assert "no dataset 'nosuch'" in capsys.readouterr().err

@@ -8,6 +8,7 @@ outputs as they were. Formats are the modules of `generator.outputs`.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import sys
 from pathlib import Path
 
@@ -60,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
     requested = requested_formats(args.formats)
     formats = [name for name in requested if name != SITE]
     checked = load_and_check(args.data, args.registry)
+    if checked.ok and args.dataset:
+        if args.dataset not in checked.model.dataset_by_id:
+            known = ", ".join(sorted(checked.model.dataset_by_id))
+            raise UsageError(f"no dataset {args.dataset!r} in {args.data}; known: {known}")
+        checked = replace(checked, model=checked.model.only(args.dataset))
     if not checked.ok:
         # Like a compiler, build keeps standard output for what it wrote.
         return report(checked, "text", False, sys.stderr)
@@ -91,6 +97,8 @@ def register(subparsers, argv: list[str] | None = None) -> None:
     parser.add_argument("--formats", default="",
                         help=f"comma-separated formats of {', '.join([*OUTPUTS, SITE])} (default: all but {SITE})")
     parser.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build)")
+    parser.add_argument("--dataset", metavar="ID", default="",
+                        help="build the outputs of this dataset only; the whole data folder is still checked, and the site shows every dataset")
     parser.add_argument("--site-conf", type=Path, default=Path("."), metavar="FOLDER",
                         help="for the html format: the folder holding conf.py (default: .)")
     parser.add_argument("--site-source", type=Path, default=Path("source"), metavar="FOLDER",
