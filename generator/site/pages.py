@@ -139,7 +139,10 @@ def role_downloads(outputs: Path, role_id: str) -> list[Path]:
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
         in_role_folder = role_id in Path(folder).relative_to(policy).parts
         for name in files:
-            if not name.startswith(".") and (in_role_folder or os.path.splitext(name)[0] == role_id):
+            stem = os.path.splitext(name)[0]
+            # An unmanaged role's allow lists are <role>.allow.md and <role>.allow.nft.
+            stem = stem[:-len(".allow")] if stem.endswith(".allow") else stem
+            if not name.startswith(".") and (in_role_folder or stem == role_id):
                 policies.append(Path(folder, name))
     return found + sorted(policies)
 
