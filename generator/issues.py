@@ -85,6 +85,8 @@ CATALOG: dict[str, Code] = {
         Code("P303", "flow-not-on-page", Severity.ERROR, "A flow of the dataset whose port the page never states."),
         Code("P304", "erratum", Severity.WARNING, "The page's value differs from the data, as a recorded erratum explains.", explained=True),
         Code("P305", "dynamic-pool", Severity.WARNING, "The page says dynamic ports without a range; the data records the platform's pool.", explained=True),
+        Code("P306", "pages-disagree", Severity.ERROR, "Two pages compared with one dataset give one flow, or one transport's dynamic pool, values with none in common."),
+        Code("P307", "fixed-upstream", Severity.WARNING, "A later revision of the page no longer states an erratum's published value and states the data's: the vendor fixed it.", explained=True),
     ]
 }
 

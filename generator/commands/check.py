@@ -51,8 +51,9 @@ def register(subparsers) -> None:
     add_data_arguments(parser)
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     parser.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
-    parser.add_argument("--against", type=Path, metavar="PAGE.md",
-                        help="also compare a published Markdown page with the data; exit 1 on any unexplained difference")
+    parser.add_argument("--against", type=Path, nargs="+", metavar="PAGE",
+                        help="also compare published pages (Markdown or saved HTML, or folders of them) with the data "
+                             "and with each other; exit 1 on any unexplained difference")
     parser.add_argument("--dataset", metavar="ID",
                         help="with --against: the dataset to compare (default: the one whose source title is the page's title)")
     parser.set_defaults(func=run)

@@ -22,12 +22,24 @@ What counts as a difference, and when it is explained:
   only says "dynamic ports" is on the page with a range the page leaves open: P305,
   explained.
 
+Against a later revision of the page the data was transcribed from (dataset.toml's
+`source.revision` and the page's own date differ, the page's being later when both are dates): an erratum whose published value the
+page no longer states, while it states the data's value, is fixed by the vendor (P307,
+explained), and a port the data lacks is new on the page (still P301).
+
+Several pages (or folders of them) are each compared as above, and with each other: two
+pages compared with one dataset disagree (P306, unexplained) when they give one flow, or
+the dynamic pool of one transport, values that have none in common. Two revisions of one
+page (the same title) are not compared with each other.
+
 The exit code is 0 when every difference is explained and 1 otherwise.
 """
 from __future__ import annotations
 
 import difflib
 import sys
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from ..csvfile import display_path
@@ -35,8 +47,8 @@ from ..issues import Issue, issue, render_json, render_text
 from ..model import Dataset, Erratum, Flow, Location, Model
 from ..pipeline import Checked
 from ..portscan import stated_range
-from .mentions import NameStatement, PageStatements, PortStatement, read_statements
-from .parse import parse_page, read_page
+from .mentions import DYNAMIC, NameStatement, PageStatements, PortStatement, read_statements
+from .parse import ParsedPage, parse_any, read_page
 from .terminal import json_text, printable
 
 
@@ -96,6 +108,39 @@ def _close_ports(statement: PortStatement, dataset: Dataset) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+def _as_date(revision: str) -> date | None:
+    """The day a revision names, when it is a date as pages write them (2019-06-03,
+    06/03/2019 as ms.date has it, or an ISO time stamp); None for a commit or other text."""
+    text = revision.strip()[:10]
+    for layout in ("%Y-%m-%d", "%m/%d/%Y"):
+        try:
+            return datetime.strptime(text, layout).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _same_page(page: ParsedPage, dataset: Dataset) -> bool:
+    return _normal(page.title) == _normal(dataset.source.title)
+
+
+def later_revision(page: ParsedPage, dataset: Dataset) -> bool:
+    """Whether the page is a revision of the dataset's source other than the one the data
+    was transcribed from: the same title, and a date of its own other than (later than,
+    when both are dates) the recorded revision."""
+    recorded = dataset.source.revision
+    if not recorded or not page.revision or not _same_page(page, dataset):
+        return False
+    page_day, recorded_day = _as_date(page.revision), _as_date(recorded)
+    if page_day is not None and recorded_day is not None:
+        return page_day > recorded_day
+    return page.revision.strip() != recorded.strip()
+
+
+def _revisions(page: ParsedPage, dataset: Dataset) -> str:
+    return f"page revision {page.revision or 'not stated'}, data transcribed from revision {dataset.source.revision}"
+
+
 def compare(stated: PageStatements, shown: str, dataset: Dataset, model: Model) -> list[Issue]:
     """Every difference between the page's statements and the dataset (one of the model's),
     in page order, then the flows the page does not mention."""
@@ -103,6 +148,7 @@ def compare(stated: PageStatements, shown: str, dataset: Dataset, model: Model) 
     explained_flows: set[str] = set()
     seen: set[tuple] = set()
     statements = stated.ports
+    later = later_revision(stated.page, dataset)
     for statement in sorted(statements, key=lambda s: (s.line, s.column)):
         key = (statement.line, statement.ports, statement.transport)
         if key in seen:
@@ -120,15 +166,49 @@ def compare(stated: PageStatements, shown: str, dataset: Dataset, model: Model) 
                     f"port of flow {erratum.flow}, which the data holds as {erratum.corrected}"))
             continue
         what = "dynamic ports" if statement.dynamic and statement.ports is None else statement.label
+        new = f", new on the page ({_revisions(stated.page, dataset)})" if later else ""
         differences.append(difference(
             "P301", shown, statement.line, statement.column,
-            f"page states {what} ({statement.words!r}) but no flow of {dataset.id} has it and no erratum records it"
+            f"page states {what} ({statement.words!r}){new} but no flow of {dataset.id} has it and no erratum records it"
             f"{_close_ports(statement, dataset)}"))
     for name in stated.names:
         differences.extend(_compare_name(name, shown, dataset))
+    if later:
+        differences.extend(_fixed_upstream(stated, shown, dataset, model.flow_by_id))
     differences.sort(key=lambda item: (item.line, item.column, item.code))
     differences.extend(_unmentioned_flows(statements, shown, dataset, explained_flows))
     return differences
+
+
+def _fixed_upstream(stated: PageStatements, shown: str, dataset: Dataset, flows: dict[str, Flow]) -> list[Issue]:
+    """The errata whose published value this later page no longer states, where it states
+    the value the data holds instead: the vendor has fixed them."""
+    fixed = []
+    for erratum in dataset.errata:
+        flow = flows.get(erratum.flow)
+        if flow is None:
+            continue
+        if erratum.field == "port":
+            published = stated_range(erratum.published)
+            if published is None or any(s.ports == published and _fits(s.transport, flow.transport) for s in stated.ports):
+                continue
+            now = [s for s in stated.ports if s.ports is not None and _port_fits(s, flow)]
+            value = str(flow.ports)
+        elif erratum.field in ("program", "rule") and flow.value(erratum.field):
+            names = [n for n in stated.names if n.kind == erratum.field]
+            if any(n.name.casefold() == erratum.published.casefold() for n in names):
+                continue
+            now = [n for n in names if n.name.casefold() == flow.value(erratum.field).casefold()]
+            value = flow.value(erratum.field)
+        else:
+            continue
+        if now:
+            first = min(now, key=lambda s: (s.line, s.column))
+            fixed.append(difference(
+                "P307", shown, first.line, first.column,
+                f"{erratum.id} fixed by the vendor: the page now gives {value} where it gave {erratum.published} "
+                f"({_revisions(stated.page, dataset)}); the erratum can be retired"))
+    return fixed
 
 
 def _compare_name(name: NameStatement, shown: str, dataset: Dataset) -> list[Issue]:
@@ -171,17 +251,134 @@ def _unmentioned_flows(statements: list[PortStatement], shown: str, dataset: Dat
     return differences
 
 
-def render_report(differences: list[Issue], shown: str, dataset: Dataset, statements: int) -> str:
+# --- several pages: where they disagree with each other ---
+
+@dataclass
+class ComparedPage:
+    """One page of `check --against`, read and compared with its dataset."""
+
+    shown: str
+    stated: PageStatements
+    dataset: Dataset
+    differences: list[Issue]
+
+
+def _is_pool(statement: PortStatement, dynamic_flows: list[Flow], errata: list[Erratum], flows: dict[str, Flow]) -> bool:
+    """A range the page calls dynamic, or one it gives for a flow the data marks as a pool."""
+    if statement.ports is None or statement.ports.is_single:
+        return False
+    if statement.dynamic or DYNAMIC.search(statement.sentence):
+        return True
+    return any(_port_fits(statement, flow) for flow in dynamic_flows) or any(
+        flows[erratum.flow].dynamic for erratum in errata if erratum.flow in flows)
+
+
+def subjects(page: ComparedPage, flows: dict[str, Flow]) -> dict[tuple[str, str], list[PortStatement]]:
+    """What each port statement of the page is about: ("pool", transport) for a dynamic
+    pool, ("flow", id) for each flow whose port it gives, as the data holds it or as an
+    erratum records the published value."""
+    dataset = page.dataset
+    dynamic_flows = [flow for flow in dataset.flows if flow.dynamic]
+    found: dict[tuple[str, str], list[PortStatement]] = {}
+    for statement in page.stated.ports:
+        if statement.ports is None:
+            continue
+        errata = _port_errata(statement, dataset, flows)
+        if _is_pool(statement, dynamic_flows, errata, flows):
+            found.setdefault(("pool", statement.transport), []).append(statement)
+            continue
+        about = [flow.id for flow in dataset.flows if _port_fits(statement, flow)] + [erratum.flow for erratum in errata]
+        for flow_id in dict.fromkeys(about):
+            found.setdefault(("flow", flow_id), []).append(statement)
+    return found
+
+
+def _subject_text(subject: tuple[str, str], flows: dict[str, Flow]) -> str:
+    kind, name = subject
+    if kind == "pool":
+        return f"the dynamic pool{' on ' + name if name else ''}"
+    flow = flows[name]
+    return f"flow {flow.id}" + (f" ({flow.service})" if flow.service else "")
+
+
+def _values(statements: list[PortStatement]) -> str:
+    return ", ".join(dict.fromkeys(str(s.ports) for s in statements))
+
+
+def disagreements(pages: list[ComparedPage], model: Model) -> list[tuple[ComparedPage, Issue]]:
+    """P306 for every flow or pool that two pages of one dataset give values with none
+    in common, located on each of the two pages and naming the other's line."""
+    flows = model.flow_by_id
+    found = []
+    about = [subjects(page, flows) for page in pages]
+    for first in range(len(pages)):
+        for second in range(first + 1, len(pages)):
+            a, b = pages[first], pages[second]
+            if a.dataset.id != b.dataset.id or _normal(a.stated.page.title) == _normal(b.stated.page.title):
+                continue  # other products, or two revisions of one page
+            for subject, stated_a in about[first].items():
+                stated_b = [s for key, found_b in about[second].items() for s in found_b
+                            if key == subject or (subject[0] == key[0] == "pool" and "" in (subject[1], key[1]))]
+                if not stated_b or {s.ports for s in stated_a} & {s.ports for s in stated_b}:
+                    continue
+                what = _subject_text(subject, flows)
+                here_a = min(stated_a, key=lambda s: (s.line, s.column))
+                here_b = min(stated_b, key=lambda s: (s.line, s.column))
+                for page, here, values, other, there, theirs in (
+                        (a, here_a, _values(stated_a), b, here_b, _values(stated_b)),
+                        (b, here_b, _values(stated_b), a, here_a, _values(stated_a))):
+                    found.append((page, difference(
+                        "P306", page.shown, here.line, here.column,
+                        f"pages disagree on {what}: this page gives {values} ({here.words!r}), "
+                        f"{other.shown}:{there.line}:{there.column} gives {theirs}")))
+    return found
+
+
+PAGE_SUFFIXES = (".md", ".html")  # what a folder given to --against holds pages as
+
+
+def page_paths(given: list[Path]) -> tuple[list[Path], list[str]]:
+    """The pages named, each folder replaced by its .md and .html files in name order;
+    and a located error for each folder that holds none."""
+    paths, errors = [], []
+    for path in given:
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.suffix.lower() in PAGE_SUFFIXES and p.is_file())
+            if not inside:
+                errors.append(f"{display_path(path)}:0:0: no page ({', '.join(PAGE_SUFFIXES)}) in this folder")
+            paths.extend(inside)
+        else:
+            paths.append(path)
+    return list(dict.fromkeys(paths)), errors
+
+
+def render_report(differences: list[Issue], shown: str, dataset: Dataset, stated: PageStatements) -> str:
     lines = [item.format() for item in differences]
     unexplained = sum(not item.explained for item in differences)
-    lines.append(f"{shown} against {dataset.id}: {statements} statement(s), {len(dataset.flows)} flow(s); "
+    statements = len(stated.ports) + len(stated.names)
+    revisions = f" ({_revisions(stated.page, dataset)})" if dataset.source.revision and _same_page(stated.page, dataset) else ""
+    lines.append(f"{shown} against {dataset.id}{revisions}: {statements} statement(s), {len(dataset.flows)} flow(s); "
                  f"{unexplained} unexplained, {len(differences) - unexplained} explained difference(s)")
     return "\n".join(lines) + "\n"
 
 
-def run_against(checked: Checked, page_path: Path, wanted: str | None, fmt: str, strict: bool = False) -> int:
-    """Compare the page with the checked data; the exit code of `check --against` (with
-    --strict, warnings about the data fail it too)."""
+def _page_payload(page: ComparedPage) -> dict:
+    unexplained = sum(not item.explained for item in page.differences)
+    return {
+        "page": page.shown,
+        "dataset": page.dataset.id,
+        "revision": page.stated.page.revision,
+        "data_revision": page.dataset.source.revision,
+        "statements": len(page.stated.ports) + len(page.stated.names),
+        "unexplained": unexplained,
+        "explained": len(page.differences) - unexplained,
+        "differences": [item.to_dict() | {"explained": item.explained} for item in page.differences],
+    }
+
+
+def run_against(checked: Checked, given: list[Path], wanted: str | None, fmt: str, strict: bool = False) -> int:
+    """Compare each page with the checked data, and the pages with each other; the exit
+    code of `check --against` (with --strict, warnings about the data fail it too)."""
     if not checked.ok:
         # The data's own issues, in the format asked for, as `check` gives them.
         if fmt == "json":
@@ -189,32 +386,41 @@ def run_against(checked: Checked, page_path: Path, wanted: str | None, fmt: str,
         else:
             sys.stderr.write(render_text(checked.issues))
         return 1
-    text, error = read_page(page_path)
-    if text is None:
-        print(printable(error), file=sys.stderr)
+    paths, errors = page_paths(given)
+    pages: list[ComparedPage] = []
+    for path in paths:
+        text, error = read_page(path)
+        if text is None:
+            errors.append(error)
+            continue
+        stated = read_statements(parse_any(text, path))
+        dataset, problem = pick_dataset(checked.model.datasets, stated.page.title, wanted)
+        shown = printable(display_path(path))
+        if dataset is None:
+            print(f"error: {shown}: {printable(problem)}", file=sys.stderr)
+            return 2
+        pages.append(ComparedPage(shown, stated, dataset, compare(stated, shown, dataset, checked.model)))
+    if errors:
+        for error in errors:
+            print(printable(error), file=sys.stderr)
         return 1
-    stated = read_statements(parse_page(text))
-    dataset, problem = pick_dataset(checked.model.datasets, stated.page.title, wanted)
-    if dataset is None:
-        print(f"error: {printable(problem)}", file=sys.stderr)
-        return 2
-    shown = printable(display_path(page_path))
-    differences = compare(stated, shown, dataset, checked.model)
-    statements = len(stated.ports) + len(stated.names)
-    unexplained = sum(not item.explained for item in differences)
+    for page, disagreement in disagreements(pages, checked.model):
+        page.differences.append(disagreement)
+    for page in pages:
+        page.differences.sort(key=lambda item: (item.file != page.shown, item.line, item.column, item.code))
+    unexplained = sum(not item.explained for page in pages for item in page.differences)
     if fmt == "json":
-        payload = {
-            "page": shown,
-            "dataset": dataset.id,
-            "statements": statements,
-            "unexplained": unexplained,
-            "explained": len(differences) - unexplained,
-            "differences": [item.to_dict() | {"explained": item.explained} for item in differences],
-            "data_issues": [item.to_dict() for item in checked.issues],
-        }
+        if len(pages) == 1:
+            payload = _page_payload(pages[0])
+        else:
+            payloads = [_page_payload(page) for page in pages]
+            payload = {"pages": payloads, "unexplained": unexplained,
+                       "explained": sum(p["explained"] for p in payloads)}
+        payload["data_issues"] = [item.to_dict() for item in checked.issues]
         sys.stdout.write(json_text(payload))
     else:
         if checked.issues:
             sys.stderr.write(render_text(checked.issues))
-        sys.stdout.write(render_report(differences, shown, dataset, statements))
+        for page in pages:
+            sys.stdout.write(render_report(page.differences, page.shown, page.dataset, page.stated))
     return 1 if unexplained or (strict and checked.issues) else 0

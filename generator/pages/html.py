@@ -6,6 +6,7 @@ footnote marker, scripts and styles are no text; every value keeps its page LINE
 from __future__ import annotations
 
 import html
+import re
 from html.parser import HTMLParser
 
 from .parse import TOP, LocatedText, PageSection, ParsedPage, ProseBlock, add_table, one_line, slug
@@ -15,6 +16,12 @@ _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _BLOCKS = {"p", "li", "dt", "dd", "pre", "caption", "blockquote", "figcaption", "td", "th"} | _HEADINGS
 _BREAKS = {"div", "section", "article", "main", "body", "ul", "ol", "dl", "header", "footer", "nav", "aside", "table", "tr"}
 _SKIPPED = {"script", "style", "template", "noscript"}
+
+
+def _is_date_meta(name: str) -> bool:
+    """A <meta> that dates the page: "date", "ms.date", "last-modified date", "updated"."""
+    words = re.split(r"[\s.:_-]+", name.strip().lower())
+    return words[-1] == "date" or name.strip().lower() == "updated"
 
 
 class _Text:
@@ -85,6 +92,8 @@ class _PageReader(HTMLParser):
         line, column = self._position()
         if tag == "title":
             self.in_title = True
+        elif tag == "meta" and _is_date_meta(attributes.get("name") or ""):
+            self.page.revision = self.page.revision or one_line(attributes.get("content") or "")
         elif tag in ("a", *_HEADINGS) and (attributes.get("name") or attributes.get("id")) and (
                 tag in _HEADINGS or self.block is None or self.block.kind in _HEADINGS):
             self.anchor = attributes.get("name") or attributes.get("id") or ""

@@ -261,7 +261,7 @@ def _name_beside(text: str, end: int) -> str:
 
 # --- ports and program names in prose ---
 
-_DYNAMIC = re.compile(r"(?i)\bdynamic(?:ally)?\b")
+DYNAMIC = re.compile(r"(?i)\bdynamic(?:ally)?\b")
 _PORT_WORD = re.compile(r"(?i)\bports?\b")
 _PROGRAM = re.compile(r"(?i)(?<![\w.-])[\w-]+\.exe\b")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\.(?=[A-Z][a-z])|\n+")
@@ -288,7 +288,7 @@ def port_mentions(text: LocatedText, section: PageSection, in_table: bool) -> li
     found: list[PortStatement] = []
     for start, end in sentences(text.text):
         chunk = text.text[start:end]
-        dynamic = _DYNAMIC.search(chunk)
+        dynamic = DYNAMIC.search(chunk)
         if not _ASCII_DIGIT.search(chunk) and not dynamic:
             continue
         sentence = one_line(chunk)

@@ -236,13 +236,16 @@ class ParsedPage:
     tables: list[PageTable]  # only tables with a port column
     prose: list[ProseBlock]  # everything else that holds text, in page order
     other_tables: list[OtherTable] = field(default_factory=list)
+    revision: str = ""  # the page's own date (front matter, or an HTML <meta> date), "" when it gives none
 
 
 # Block structure only: the inline rules are off, since `clean` reads each block's text
 # itself to keep every character's page column; link reference definitions stay text.
 _BLOCKS = MarkdownIt("commonmark").enable("table").disable(["inline", "reference"])
 _LINE_END = re.compile(r"\r\n?|\n")  # the line ends markdown-it counts lines by
-_FRONT_MATTER_TITLE = re.compile(r"^title:(.*)$", re.IGNORECASE)
+# The front-matter keys that date a page, the most specific first.
+REVISION_KEYS = ("ms.date", "date", "updated")
+_FRONT_MATTER_KEY = re.compile(r"^([A-Za-z0-9_.-]+)\s*:(.*)$")
 _ANCHOR = re.compile(r"""<a\s+(?:name|id)\s*=\s*["']?([^"'>\s]{1,200})["']?\s*/?>|\{#([^}\s]{1,200})\}""", re.IGNORECASE)
 # What a block quote or list item puts before a table row of its own.
 _CONTAINER_PREFIX = re.compile(r"[ \t]*(?:>[ \t]?)*(?:(?:[-*+]|[0-9]{1,9}[.)])[ \t]+)?")
@@ -344,27 +347,29 @@ def _cells(raw: str) -> list[tuple[int, str]]:
     return trimmed
 
 
-def _front_matter(lines: list[str]) -> tuple[str, int]:
-    """(title of the front matter, index of the first line after it)."""
+def _front_matter(lines: list[str]) -> tuple[str, str, int]:
+    """(title, revision of the front matter, index of the first line after it)."""
     if not lines or lines[0].strip() != "---":
-        return "", 0
+        return "", "", 0
     for index in range(1, len(lines)):
         if lines[index].strip() in ("---", "..."):
+            values: dict[str, str] = {}
             for meta in lines[1:index]:
-                match = _FRONT_MATTER_TITLE.match(meta)
+                match = _FRONT_MATTER_KEY.match(meta)
                 if match:
-                    return match.group(1).strip().strip("\"'"), index + 1
-            return "", index + 1
-    return "", 0
+                    values.setdefault(match.group(1).lower(), match.group(2).strip().strip("\"'"))
+            revision = next((values[key] for key in REVISION_KEYS if values.get(key)), "")
+            return values.get("title", ""), revision, index + 1
+    return "", "", 0
 
 
 def parse_page(source: str) -> ParsedPage:
     """Read a Markdown page into sections, port tables and prose blocks."""
     lines = _LINE_END.split(source)
-    title, body_start = _front_matter(lines)
+    title, revision, body_start = _front_matter(lines)
     # The front matter's lines stay, blank, so that markdown-it's line numbers are the page's.
     tokens = _BLOCKS.parse("\n" * body_start + "\n".join(lines[body_start:]))
-    page = ParsedPage(title="", sections=[], tables=[], prose=[])
+    page = ParsedPage(title="", sections=[], tables=[], prose=[], revision=revision)
     section = TOP
     index = 0
     items = 0  # depth of list items around the token
