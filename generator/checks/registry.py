@@ -168,8 +168,15 @@ def registry_description(model: Model, registry: Registry) -> Iterator[Issue]:
     """A row that names a service, and calls its port by what the registry registers for
     another port of the product (5718 "the agent coordinator", registered as 5719's
     description), has one of the two wrong."""
+    own: dict[str, list[str]] = defaultdict(list)  # service -> its registered descriptions, lower-cased
+    for entry in registry.described:
+        own[entry.service].append(entry.description.lower())
     for flow, column, words, product in _registered_elsewhere(model, registry):
-        if flow.service:
+        descriptions = own.get(flow.service, [])
+        # Only within one product (a row naming another product's service may mention this
+        # one in passing), and not where the row's own service is registered by the same words.
+        same_product = any(text.split()[:1] == product.description.lower().split()[:1] for text in descriptions)
+        if flow.service and same_product and not any(words.lower() in text for text in descriptions):
             yield _description_issue("C215", flow, column, words, product)
 
 
