@@ -8,7 +8,7 @@ from ..issues import Issue, Suggestions, issue
 from ..model import ANY, Flow, Model
 from ..registry import DYNAMIC_PORTS, EVERY_PORT, Program, Registry
 from .registration import all_flows, check, flows_at
-from .text import FREE_TEXT_COLUMNS, PhraseIndex, named_phrase, without_notes
+from .text import FREE_TEXT_COLUMNS, named_phrase, phrase_pattern, without_notes
 
 # The difflib ratio from which two program names are one name spelt two ways.
 SPELLING_CUTOFF = 0.9
@@ -80,7 +80,7 @@ def program_port(model: Model, registry: Registry) -> Iterator[Issue]:
     called = {program.name.lower(): program for program in registry.programs.values()}
     called.update({phrase: program for program in registry.programs.values()
                    if (phrase := named_phrase(program.description))})
-    index = PhraseIndex(called)
+    pattern = phrase_pattern(called)
     for dataset in model.datasets:
         frame = dataset.frame
         bound = frame["program"].str.lower().isin(list(registry.programs)) & frame["first"].notna()
@@ -89,8 +89,8 @@ def program_port(model: Model, registry: Registry) -> Iterator[Issue]:
             # A row naming one of the program's services leaves its port to C201.
             if flow.service.lower() in program.services or _serves(program, flow, registry):
                 continue
-            others = [(column, words, other)
-                      for column in FREE_TEXT_COLUMNS for words, other in index.find(flow.value(column))]
+            others = [(column, match.group(), called[" ".join(match.group().lower().split())])
+                      for column in FREE_TEXT_COLUMNS for match in pattern.finditer(flow.value(column))]
             givers = [f"; the row's {column} gives it to {words!r} ({other.name})"
                       for column, words, other in others if other is not program and _serves(other, flow, registry)]
             yield issue(

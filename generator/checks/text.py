@@ -47,39 +47,11 @@ def named_phrase(description: str, common_words: set[str] = frozenset()) -> str:
     return " ".join(words) if len(words) >= 2 else ""
 
 
-# A word of free text or of a phrase: letters, digits, "_" and "-", with inner dots
-# ("sqlservr.exe"), never a sentence's closing dot.
-_WORD = re.compile(r"[\w-]+(?:\.[\w-]+)*")
-
-
-class PhraseIndex:
-    """Where free text names any of many phrases, whole words and case-blind: the text's
-    runs of words are looked up in a table of the phrases, so the time grows with the
-    text and the few phrase lengths, not with the number of phrases."""
-
-    def __init__(self, named: dict[str, object]):
-        self.named = {tuple(word.lower() for word in _WORD.findall(phrase)): value
-                      for phrase, value in named.items() if phrase}
-        self.lengths = sorted({len(words) for words in self.named if words}, reverse=True)
-
-    def find(self, text: str) -> list[tuple[str, object]]:
-        """(the words as written, the phrase's value) for each phrase the text names, in
-        text order; where phrases overlap, the longest from each word."""
-        words = list(_WORD.finditer(text))
-        lowered = [word.group().lower() for word in words]
-        found, index = [], 0
-        while index < len(words):
-            for length in self.lengths:
-                if index + length > len(words):
-                    continue
-                value = self.named.get(tuple(lowered[index:index + length]))
-                if value is not None:
-                    found.append((text[words[index].start():words[index + length - 1].end()], value))
-                    index += length
-                    break
-            else:
-                index += 1
-        return found
+def phrase_pattern(phrases) -> re.Pattern:
+    """Whole-word, case-blind occurrences of any of the phrases, white space between words
+    of any width."""
+    pieces = sorted({r"\s+".join(map(re.escape, phrase.split())) for phrase in phrases if phrase}, key=len, reverse=True)
+    return re.compile(r"(?i)(?<![\w-])(?:" + "|".join(pieces) + r")(?![\w-])" if pieces else r"(?!)")
 
 
 def may_mention_other_ports(texts: pd.Series, known: set[int]) -> pd.Series:
