@@ -630,7 +630,7 @@ def test_diagram_per_dataset_links_role_pages_and_draws_entities_literally(app_p
 
 @site("links")
 def test_source_url_is_a_link_only_for_safe_schemes(app_params, make_app):
-    from generator.site.directives import is_safe_link
+    from generator.urls import safe_url
 
     args, kwargs, srcdir = prepare(app_params)
     toml = srcdir / "_data" / "lab-monitor" / "dataset.toml"
@@ -651,9 +651,9 @@ def test_source_url_is_a_link_only_for_safe_schemes(app_params, make_app):
         assert not any("javascript" in href.lower() for href in hrefs)
         assert "javascript:alert(1)" in "".join(index.text)  # shown, as text
     for url in ("javascript:alert(1)", " JavaScript:alert(1)", "java\tscript:alert(1)", "data:text/html,<b>", "vbscript:x", ""):
-        assert not is_safe_link(url), url
+        assert not safe_url(url), url
     for url in ("https://example.com", "http://example.com/a?b#c", "mailto:ops@example.com", "../page.html", "#part", "page.html"):
-        assert is_safe_link(url), url
+        assert safe_url(url), url
 
 
 @site("changed")

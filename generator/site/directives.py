@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -23,6 +22,7 @@ from sphinx.util.osutil import relative_uri
 
 from .. import checks, issues, schema
 from ..model import Model
+from ..urls import safe_url
 from ..views import INBOUND, OUTBOUND, RequestLine, flow_anchor, role_lines
 from .data import model_of
 from .history import role_changed, rows_changed
@@ -103,27 +103,6 @@ class DataDirective(SphinxDirective):
         section += nodes.title("", title)
         self.set_source_info(section)
         return section
-
-
-LINK_SCHEMES = frozenset({"http", "https", "mailto"})
-
-
-def is_safe_link(url: str) -> bool:
-    """Whether a URL from the data may be a live link: http, https or mailto, or a relative
-    link. Parsed as browsers do (leading spaces and control characters dropped, tabs and
-    line breaks removed), so that "java\tscript:" is a javascript: URL here too."""
-    if not url:
-        return False
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    if parts.scheme:
-        return parts.scheme.lower() in LINK_SCHEMES
-    # No scheme: a relative link, unless something before the first ":" is a scheme to a
-    # browser but not to Python (a character Python does not allow in a scheme).
-    head = url.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    return ":" not in head and not any(ord(character) < 0x21 for character in url)
 
 
 FILTERS = ("role", "source", "destination", "transport", "service", "dataset")
@@ -423,8 +402,8 @@ class DatasetSummary(DataDirective):
         rows = []
         for title, dataset_id, version, source_title, url, publisher, *counts in datasets:
             source = nodes.inline()
-            source += nodes.reference("", source_title, refuri=url) if is_safe_link(url) else nodes.Text(source_title)
-            if url and not is_safe_link(url):
+            source += nodes.reference("", source_title, refuri=url) if safe_url(url) else nodes.Text(source_title)
+            if url and not safe_url(url):
                 # Not a link a reader can follow safely: shown as text, never made live.
                 source += nodes.Text(" ")
                 source += nodes.literal("", url)
