@@ -26,7 +26,7 @@ from ..pages.draft import decisions_left, draft_rows, page_roles, role_aliases
 from ..pages.findings import find
 from ..pages.mentions import PageStatements, read_statements
 from ..pages.parse import parse_any, read_page, slug
-from ..pages.terminal import json_text, printable
+from ..terminal import json_text, printable
 from ..pipeline import registry_for
 from ..schema import FLOWS, ROLES
 

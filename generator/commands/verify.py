@@ -35,6 +35,7 @@ from ..model import ANY, Flow, Model, PortRange
 from ..output_files import OutputFiles
 from ..outputs import output_module
 from ..pipeline import load_and_check
+from ..terminal import printable
 from ..views import INBOUND, role_lines
 from .check import add_data_arguments, report
 
@@ -44,11 +45,6 @@ TRANSPORTS = ("tcp", "udp")
 # What a check proves: a documented flow connects, an undocumented port is closed, or
 # loopback works.
 FLOW, CLOSED, LOOPBACK = "flow", "closed", "loopback"
-
-
-def printable(text: str) -> str:
-    """Data text as shown on a terminal: control characters appear escaped, never act."""
-    return "".join(character if character.isprintable() else ascii(character)[1:-1] for character in text)
 
 
 @dataclass

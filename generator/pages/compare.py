@@ -49,7 +49,7 @@ from ..pipeline import Checked
 from ..portscan import stated_range
 from .mentions import DYNAMIC, NameStatement, PageStatements, PortStatement, read_statements
 from .parse import ParsedPage, parse_any, read_page
-from .terminal import json_text, printable
+from ..terminal import json_text, printable
 
 
 def difference(code: str, file: str, line: int, column: int, message: str) -> Issue:

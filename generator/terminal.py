@@ -1,5 +1,6 @@
-"""Page text printed to a terminal stays text: a page can carry escape sequences
-(ESC, CSI, bidirectional overrides) that would recolour, move or hide what a reader sees.
+"""Text from a page or the data printed to a terminal stays text: it can carry escape
+sequences (ESC, CSI, bidirectional overrides) that would recolour, move or hide what a
+reader sees. import, check --against and verify print through these.
 """
 from __future__ import annotations
 
