@@ -22,13 +22,15 @@ def fabrikam(data_dir: Path) -> Path:
     return data_dir
 
 
-def against(data: Path, page: Path, capsys, *extra: str) -> tuple[int, str, str]:
-    code = main(["check", "--data", str(data), "--against", str(page), *extra])
+def against(data: Path, page: Path | list[Path], capsys, *extra: str) -> tuple[int, str, str]:
+    """`check --against` one page, or several."""
+    pages = page if isinstance(page, list) else [page]
+    code = main(["check", "--data", str(data), "--against", *map(str, pages), *extra])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
 
-def report(data: Path, page: Path, capsys, *extra: str) -> tuple[int, dict]:
+def report(data: Path, page: Path | list[Path], capsys, *extra: str) -> tuple[int, dict]:
     code, out, _ = against(data, page, capsys, "--format", "json", *extra)
     return code, json.loads(out)
 

@@ -1,46 +1,17 @@
 """`check --against` with several pages, and with a later revision of the source page."""
 from __future__ import annotations
 
-import json
-import shutil
-from pathlib import Path
-
 import pytest
 
-from conftest import DATA, SHARED
+from conftest import DATA
+from test_against import MSDOCS, PAGES, SEED, fabrikam, page_line, report  # noqa: F401  (fabrikam is a fixture)
+from test_against import against as run
 from generator.cli import main
 from generator.pages.html import parse_html
 from generator.pages.parse import parse_page
 
-PAGES = Path(__file__).parent / "pages"
 DISAGREE = PAGES / "disagree"
-MSDOCS = PAGES / "msdocs-style.md"
 REVISED = PAGES / "revised" / "msdocs-style.md"
-SEED = SHARED / "seed" / "configure-firewall-settings-for-dpm.md"
-
-
-@pytest.fixture
-def fabrikam(data_dir: Path) -> Path:
-    shutil.copytree(PAGES / "fabrikam-archive", data_dir / "fabrikam-archive")
-    return data_dir
-
-
-def run(data: Path, pages: list[Path], capsys, *extra: str) -> tuple[int, str, str]:
-    code = main(["check", "--data", str(data), "--against", *map(str, pages), *extra])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def report(data: Path, pages: list[Path], capsys, *extra: str) -> tuple[int, dict]:
-    code, out, _ = run(data, pages, capsys, "--format", "json", *extra)
-    return code, json.loads(out)
-
-
-def page_line(page: Path, text: str) -> tuple[int, int]:
-    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
-        if text in line:
-            return number, line.index(text) + 1
-    raise AssertionError(text)
 
 
 def codes(payload: dict, code: str) -> list[dict]:
