@@ -248,15 +248,20 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed (Debian package git)")
-def test_git_revisions(tmp_path, capsys, monkeypatch):
-    repo = tmp_path / "repo"
+def two_commits(repo: Path, flow: str, **changes: str) -> Path:
+    """A git repository holding the shipped data, then one commit changing `flow`."""
     shutil.copytree(DATA, repo / "data")
     git(repo, "init", "-q")
     git(repo, "add", "data")
     git(repo, "commit", "-q", "-m", "first")
-    edit_row(repo / "data" / FLOWS, "id", "sql-engine-default", port="1443")
+    edit_row(repo / "data" / FLOWS, "id", flow, **changes)
     git(repo, "commit", "-q", "-am", "second")
+    return repo
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed (Debian package git)")
+def test_git_revisions(tmp_path, capsys, monkeypatch):
+    repo = two_commits(tmp_path / "repo", "sql-engine-default", port="1443")
     row = line_of(repo / "data" / FLOWS, "id", "sql-engine-default")
     monkeypatch.chdir(repo)
 
@@ -334,13 +339,7 @@ def test_two_plain_flows_files_outside_a_data_folder(tmp_path, capsys):
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed (Debian package git)")
 def test_revision_and_path(tmp_path, capsys, monkeypatch):
-    repo = tmp_path / "repo"
-    shutil.copytree(DATA, repo / "data")
-    git(repo, "init", "-q")
-    git(repo, "add", "data")
-    git(repo, "commit", "-q", "-m", "first")
-    edit_row(repo / "data" / FLOWS, "id", "sql-browser", purpose="Changed in the second commit.")
-    git(repo, "commit", "-q", "-am", "second")
+    repo = two_commits(tmp_path / "repo", "sql-browser", purpose="Changed in the second commit.")
     monkeypatch.chdir(repo)
 
     # REV:folder and REV:file inside a data folder both load that revision's data folder.
