@@ -5,7 +5,7 @@ from collections import defaultdict
 from typing import Iterator
 
 from ..issues import Issue, Suggestions, issue
-from ..model import ANY, Flow, Model
+from ..model import ANY, Flow, Model, PortRange
 from ..registry import DYNAMIC_PORTS, EVERY_PORT, Program, Registry
 from .registration import all_flows, check, flows_at
 from .text import FREE_TEXT_COLUMNS, named_phrase, phrase_pattern, without_notes
@@ -52,17 +52,33 @@ def program_spelling(model: Model, registry: Registry) -> Iterator[Issue]:
 
 
 def _serves(program: Program, flow: Flow, registry: Registry) -> bool:
-    """Whether the flow's ports are among those the program's services are registered on
-    (a dynamic pool where the program serves one; every port for an exception on all)."""
-    if EVERY_PORT in program.services or (flow.dynamic and DYNAMIC_PORTS in program.services):
+    return program_serves(program, flow.transport, flow.ports, bool(flow.dynamic), registry)
+
+
+def program_serves(program: Program, transport: str, ports: PortRange | None, dynamic: bool, registry: Registry) -> bool:
+    """Whether the ports (on the transport, either one for ANY) are among those the
+    program's services are registered on (a dynamic pool where the program serves one;
+    every port for an exception on all)."""
+    if EVERY_PORT in program.services or (dynamic and DYNAMIC_PORTS in program.services):
         return True
-    transports = ("tcp", "udp") if flow.transport == ANY else (flow.transport,)
-    return any(flow.ports.first in ports and flow.ports.last in ports
-               for service in program.services for transport in transports
-               for ports in registry.ports(service, transport))
+    if ports is None:
+        return False
+    transports = ("tcp", "udp") if transport == ANY else (transport,)
+    return any(ports.first in registered and ports.last in registered
+               for service in program.services for on in transports
+               for registered in registry.ports(service, on))
 
 
-def _served_text(program: Program, registry: Registry) -> str:
+def programs_called(registry: Registry) -> dict[str, Program]:
+    """The programs of the registry by what free text calls them: their file name, or the
+    words of their description ("report server")."""
+    called = {program.name.lower(): program for program in registry.programs.values()}
+    called.update({phrase: program for program in registry.programs.values()
+                   if (phrase := named_phrase(program.description))})
+    return called
+
+
+def served_text(program: Program, registry: Registry) -> str:
     served = [f"{service} ({', '.join(f'{r}/{t}' for t, r in registry.all_ports(service)) or 'unregistered'})"
               if service != DYNAMIC_PORTS else "a dynamic pool" for service in program.services]
     return ", ".join(served) or "no service"
@@ -77,9 +93,7 @@ def program_port(model: Model, registry: Registry) -> Iterator[Issue]:
     if not registry.programs:
         return
     # The programs as the data's text calls them: by name, or by their description's words.
-    called = {program.name.lower(): program for program in registry.programs.values()}
-    called.update({phrase: program for program in registry.programs.values()
-                   if (phrase := named_phrase(program.description))})
+    called = programs_called(registry)
     pattern = phrase_pattern(called)
     for dataset in model.datasets:
         frame = dataset.frame
@@ -96,6 +110,6 @@ def program_port(model: Model, registry: Registry) -> Iterator[Issue]:
             yield issue(
                 "C217", flow.where("program"),
                 f"{flow.id}: {flow.program} ({without_notes(program.description)}) serves "
-                f"{_served_text(program, registry)}, not {flow.label}{givers[0] if givers else ''}",
+                f"{served_text(program, registry)}, not {flow.label}{givers[0] if givers else ''}",
                 "program",
             )

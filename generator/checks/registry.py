@@ -197,3 +197,16 @@ def _description_issue(code: str, flow: Flow, column: str, words: str, product: 
         f"({product.service}: {without_notes(product.description)}), not {flow.label}; did you mean {product.suggestion(flow)}?",
         column,
     )
+
+
+def product_phrases(registry: Registry) -> tuple[re.Pattern, dict[str, _ProductService]]:
+    """What C215 and C216 read free text for, for text outside the data (a published
+    page): a pattern of the phrases and names of the product's registered ports, and the
+    registered service each (lower-cased, single-spaced) phrase names."""
+    names = _product_services(registry)
+    return phrase_pattern(names), names
+
+
+def registration_text(product: _ProductService) -> str:
+    """What the registry registers for a service of the product, as C215 says it."""
+    return f"{_ranges_text(sorted(product.ports))} ({product.service}: {without_notes(product.description)})"
