@@ -87,6 +87,8 @@ CATALOG: dict[str, Code] = {
         Code("P305", "dynamic-pool", Severity.WARNING, "The page says dynamic ports without a range; the data records the platform's pool.", explained=True),
         Code("P306", "pages-disagree", Severity.ERROR, "Two pages compared with one dataset give one flow, or one transport's dynamic pool, values with none in common."),
         Code("P307", "fixed-upstream", Severity.WARNING, "A later revision of the page no longer states an erratum's published value and states the data's: the vendor fixed it.", explained=True),
+        Code("P308", "page-program-port", Severity.ERROR, "The page opens a port as an exception for a program that the programs registry does not give that port, and no erratum records it."),
+        Code("P309", "page-registry-description", Severity.ERROR, "The page calls a port by the registered description or name of another port of the same product, and no erratum records it."),
     ]
 }
 

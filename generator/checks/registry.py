@@ -199,12 +199,10 @@ def _description_issue(code: str, flow: Flow, column: str, words: str, product: 
     )
 
 
-def product_phrases(registry: Registry) -> tuple[re.Pattern, dict[str, _ProductService]]:
+def product_phrases(registry: Registry) -> PhraseIndex[_ProductService]:
     """What C215 and C216 read free text for, for text outside the data (a published
-    page): a pattern of the phrases and names of the product's registered ports, and the
-    registered service each (lower-cased, single-spaced) phrase names."""
-    names = _product_services(registry)
-    return phrase_pattern(names), names
+    page): the phrases and names of the product's registered ports, each giving its service."""
+    return PhraseIndex(_product_services(registry))
 
 
 def registration_text(product: _ProductService) -> str:

@@ -21,6 +21,15 @@ What counts as a difference, and when it is explained:
   is not on the page: P303, unexplained. A flow marked as a dynamic pool where the page
   only says "dynamic ports" is on the page with a range the page leaves open: P305,
   explained.
+* The page is read against the registries as C217, C215 and C216 read the data. A
+  sentence (or a table row) that names a program and states a port opens that port for
+  the program: where the programs registry does not give the program that port, the
+  page is wrong (P308) unless an erratum of the program of a flow on that port records
+  the page's program (under its name or a spelling an erratum corrects it to) and
+  corrects it to no program or to one that serves the port (P304). A port the page calls
+  by the registered description of another port of the product ("the agent coordinator
+  on port 5718", registered for 5719) is P309, unless an erratum of the port of a flow on
+  that port records the page's words and keeps the port (P304).
 
 Against a later revision of the page the data was transcribed from (dataset.toml's
 `source.revision` and the page's own date differ, the page's being later when both are dates): an erratum whose published value the
@@ -38,16 +47,20 @@ from __future__ import annotations
 
 import difflib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
+from ..checks.programs import SPELLING_CUTOFF, program_serves, programs_called, served_text
+from ..checks.registry import product_phrases, registration_text
+from ..checks.text import PhraseIndex, without_notes
 from ..csvfile import display_path
 from ..issues import Issue, issue, render_json, render_text
-from ..model import Dataset, Erratum, Flow, Location, Model
+from ..model import ANY, Dataset, Erratum, Flow, Location, Model
 from ..pipeline import Checked
+from ..registry import Program, Registry
 from ..portscan import stated_range
-from .mentions import DYNAMIC, NameStatement, PageStatements, PortStatement, read_statements
+from .mentions import DYNAMIC, NameStatement, PageStatements, PortStatement, Sentence, page_sentences, read_statements
 from .parse import ParsedPage, parse_any, read_page
 from ..terminal import json_text, printable
 
@@ -141,9 +154,12 @@ def _revisions(page: ParsedPage, dataset: Dataset) -> str:
     return f"page revision {page.revision or 'not stated'}, data transcribed from revision {dataset.source.revision}"
 
 
-def compare(stated: PageStatements, shown: str, dataset: Dataset, model: Model) -> list[Issue]:
+def compare(stated: PageStatements, shown: str, dataset: Dataset, model: Model,
+            registry: Registry | None = None) -> list[Issue]:
     """Every difference between the page's statements and the dataset (one of the model's),
-    in page order, then the flows the page does not mention."""
+    in page order, then the flows the page does not mention. With the registry, also what
+    the page says against it: a program exception on a port the program does not serve,
+    a port called by what the registry registers for another port."""
     differences: list[Issue] = []
     explained_flows: set[str] = set()
     seen: set[tuple] = set()
@@ -175,6 +191,11 @@ def compare(stated: PageStatements, shown: str, dataset: Dataset, model: Model) 
         differences.extend(_compare_name(name, shown, dataset))
     if later:
         differences.extend(_fixed_upstream(stated, shown, dataset, model.flow_by_id))
+    if registry is not None:
+        sentences = page_sentences(stated)
+        differences.extend(dict.fromkeys(  # a list item's name is read with its whole text too
+            _program_ports(sentences, shown, dataset, model.flow_by_id, registry)
+            + _described_ports(sentences, shown, dataset, model.flow_by_id, registry)))
     differences.sort(key=lambda item: (item.line, item.column, item.code))
     differences.extend(_unmentioned_flows(statements, shown, dataset, explained_flows))
     return differences
@@ -211,6 +232,18 @@ def _fixed_upstream(stated: PageStatements, shown: str, dataset: Dataset, flows:
     return fixed
 
 
+def _corrected_text(erratum: Erratum, dataset: Dataset) -> str:
+    """What the data holds for an erratum's published value, naming the errata that
+    correct its corrected value again (a spelling fixed, then the value itself)."""
+    later = [e for e in dataset.errata if e.flow == erratum.flow and e.field == erratum.field
+             and e.published.casefold() == erratum.corrected.casefold() and e is not erratum]
+    if not later:
+        return f"which the data holds as {erratum.corrected!r}"
+    again = ", ".join(f"erratum {e.id} corrects that to {e.corrected!r}" if e.corrected
+                      else f"erratum {e.id} removes that" for e in later)
+    return f"corrected to {erratum.corrected!r}; {again}"
+
+
 def _compare_name(name: NameStatement, shown: str, dataset: Dataset) -> list[Issue]:
     wanted = name.name.casefold()
     if any(flow.value(name.kind).casefold() == wanted for flow in dataset.flows):
@@ -219,12 +252,138 @@ def _compare_name(name: NameStatement, shown: str, dataset: Dataset) -> list[Iss
     if errata:
         return [difference("P304", shown, name.line, name.column,
                            f"page names {name.kind} {name.name!r}; erratum {e.id} records it as the published {name.kind} "
-                           f"of flow {e.flow}, which the data holds as {e.corrected!r}") for e in errata]
+                           f"of flow {e.flow}, {_corrected_text(e, dataset)}") for e in errata]
     known = sorted({flow.value(name.kind) for flow in dataset.flows if flow.value(name.kind)})
     close = difflib.get_close_matches(name.name, known, n=1, cutoff=0.8)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return [difference("P302", shown, name.line, name.column,
                        f"page names {name.kind} {name.name!r} but no flow of {dataset.id} has it and no erratum records it{hint}")]
+
+
+def _spellings(name: str, dataset: Dataset) -> dict[str, Erratum | None]:
+    """The page's program name and every name the dataset's program errata correct it to,
+    in order, each with the erratum that gave it (None for the page's own)."""
+    found: dict[str, Erratum | None] = {name.casefold(): None}
+    grown = True
+    while grown:
+        grown = False
+        for erratum in dataset.errata:
+            corrected = erratum.corrected.casefold()
+            if erratum.field == "program" and erratum.published.casefold() in found and corrected and corrected not in found:
+                found[corrected] = erratum
+                grown = True
+    return found
+
+
+def _registered_program(name: str, dataset: Dataset, registry: Registry) -> tuple[Program | None, str]:
+    """The program of the programs registry the page means, and how it was read: by its
+    name, through an erratum's correction of the name, or as the closest spelling."""
+    for spelling, erratum in _spellings(name, dataset).items():
+        if spelling in registry.programs:
+            program = registry.programs[spelling]
+            return program, "" if erratum is None else f" (read as {program.name}, the spelling {erratum.id} corrects it to)"
+    close = difflib.get_close_matches(name.casefold(), list(registry.programs), n=1, cutoff=SPELLING_CUTOFF)
+    if close:
+        program = registry.programs[close[0]]
+        return program, f" (read as {program.name}, the registered program spelt closest)"
+    return None, ""
+
+
+def _serving(port: PortStatement, program: Program, registry: Registry) -> bool:
+    # A statement that gives no transport may mean either.
+    return program_serves(program, port.transport or ANY, port.ports, port.dynamic, registry)
+
+
+def _program_ports(sentences: list[Sentence], shown: str, dataset: Dataset, flows: dict[str, Flow],
+                   registry: Registry) -> list[Issue]:
+    """A program exception the page opens on a port that the programs registry does not give
+    the program (as C217 reads the data): explained (P304) by an erratum of the program of a
+    flow on that port whose corrected value is no program, or one that serves the port;
+    otherwise P308. The message names a program the page's text gives the port to instead."""
+    if not registry.programs:
+        return []
+    called = PhraseIndex(programs_called(registry))
+    found = []
+    for sentence in sentences:
+        for name in sentence.programs:
+            program, read_as = _registered_program(name.name, dataset, registry)
+            if program is None:
+                continue
+            spellings = _spellings(name.name, dataset)
+            for port in sentence.ports:
+                if port.ports is None or _serving(port, program, registry):
+                    continue
+                givers = [f"; the page's text gives it to {words!r} ({other.name})"
+                          for words, other in called.find(sentence.text.text)
+                          if other is not program and _serving(port, other, registry)]
+                said = (f"page opens {port.label} ({port.words!r}) as an exception for {name.name}{read_as}, "
+                        f"which the programs registry lists as {without_notes(program.description)}, serving "
+                        f"{served_text(program, registry)}, not {port.label}{givers[0] if givers else ''}")
+                errata = [erratum for erratum in dataset.errata
+                          if erratum.field == "program" and erratum.published.casefold() in spellings
+                          and erratum.flow in flows and _port_fits(port, flows[erratum.flow])
+                          and (not erratum.corrected or erratum.corrected.casefold() not in registry.programs
+                               or _serving(port, registry.programs[erratum.corrected.casefold()], registry))]
+                if not errata:
+                    found.append(difference("P308", shown, port.line, port.column,
+                                            f"{said}; no erratum of {dataset.id} records the program of a flow on {port.label}"))
+                for erratum in errata:
+                    holds = f"program {erratum.corrected}" if erratum.corrected else "no program: a port rule"
+                    found.append(difference(
+                        "P304", shown, port.line, port.column,
+                        f"{said}; erratum {erratum.id} records {erratum.published} as the published program of flow "
+                        f"{erratum.flow} ({flows[erratum.flow].label}), which the data holds with {holds}"))
+    return found
+
+
+def _spans(text: str, found: list[tuple[str, object]]) -> list[tuple[int, int, str, object]]:
+    """(start, end, words, value) of what a phrase index found in the text, in text order."""
+    spans, cursor = [], 0
+    for words, value in found:
+        start = text.find(words, cursor)
+        cursor = start + len(words)
+        spans.append((start, cursor, words, value))
+    return spans
+
+
+def _described_ports(sentences: list[Sentence], shown: str, dataset: Dataset, flows: dict[str, Flow],
+                     registry: Registry) -> list[Issue]:
+    """A port the page calls by the registered description or name of another port of the
+    product (as C215 and C216 read the data): the name goes with the first port the sentence
+    states after it, before the next such name. Explained (P304) by an erratum of the port
+    of a flow on that port whose published value holds the page's words and whose corrected
+    value is the port the data keeps; otherwise P309."""
+    index = product_phrases(registry)
+    found = []
+    for sentence in sentences:
+        named = _spans(sentence.words, index.find(sentence.words))
+        for number, (start, end, words, product) in enumerate(named):
+            after = sentence.at(end - 1)
+            before = sentence.at(named[number + 1][0]) if number + 1 < len(named) else (1 << 62, 0)
+            ports = [s for s in sentence.ports if s.ports is not None and after < (s.line, s.column) < before]
+            if not ports:
+                continue
+            port = min(ports, key=lambda s: (s.line, s.column))
+            words = " ".join(words.split())
+            # The registered ports on the statement's transport, either one where it gives none.
+            if product.holds(replace(port, transport=port.transport or ANY)):
+                continue
+            said = f"page calls {port.label} ({port.words!r}) {words!r}, which the registry gives {registration_text(product)}"
+            # An erratum of the flow's port that keeps the page's port, recording what the page calls it.
+            errata = [erratum for erratum in dataset.errata
+                      if erratum.field == "port" and erratum.flow in flows and _port_fits(port, flows[erratum.flow])
+                      and words.lower() in " ".join(erratum.published.lower().split())
+                      and stated_range(erratum.corrected) == flows[erratum.flow].ports]
+            if not errata:
+                found.append(difference("P309", shown, port.line, port.column,
+                                        f"{said}, not {port.label}; did you mean {product.suggestion(replace(port, transport=port.transport or ANY))}? "
+                                        f"No erratum of {dataset.id} records it"))
+            for erratum in errata:
+                found.append(difference(
+                    "P304", shown, port.line, port.column,
+                    f"{said}; erratum {erratum.id} records {erratum.published!r} as the published port of flow "
+                    f"{erratum.flow}, which the data keeps as {erratum.corrected} against the registry's description"))
+    return found
 
 
 def _unmentioned_flows(statements: list[PortStatement], shown: str, dataset: Dataset, explained: set[str]) -> list[Issue]:
@@ -399,7 +558,7 @@ def run_against(checked: Checked, given: list[Path], wanted: str | None, fmt: st
         if dataset is None:
             print(f"error: {shown}: {printable(problem)}", file=sys.stderr)
             return 2
-        pages.append(ComparedPage(shown, stated, dataset, compare(stated, shown, dataset, checked.model)))
+        pages.append(ComparedPage(shown, stated, dataset, compare(stated, shown, dataset, checked.model, checked.registry)))
     if errors:
         for error in errors:
             print(printable(error), file=sys.stderr)

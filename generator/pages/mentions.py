@@ -11,6 +11,7 @@ port cell states no port takes the ports its other cells mention.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, replace
 
@@ -311,3 +312,65 @@ def program_names(text: LocatedText, section: PageSection) -> list[NameStatement
         line, column = text.at(match.start())
         found.append(NameStatement("program", match.group(0), line, column, section))
     return found
+
+
+# --- sentences, with what each states: where a page gives a port to a program or a name ---
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of page prose or of a port table's cell, the ports it states and the
+    programs it names. In a table row (or a list item that starts with its ports), a
+    sentence that names a program but states no port of its own opens the row's ports."""
+
+    text: LocatedText  # the block or cell the sentence stands in
+    start: int
+    end: int
+    ports: list[PortStatement]
+    programs: list[NameStatement]
+
+    @property
+    def words(self) -> str:
+        return self.text.text[self.start:self.end]
+
+    def at(self, offset: int) -> tuple[int, int]:
+        """Page (line, column) of the character at `offset` in the sentence."""
+        return self.text.at(self.start + offset)
+
+
+class _ByPosition:
+    """Statements in page order, to take those of one sentence by its first and last character."""
+
+    def __init__(self, statements) -> None:
+        self.statements = sorted(statements, key=lambda s: (s.line, s.column))
+        self.keys = [(s.line, s.column) for s in self.statements]
+
+    def within(self, text: LocatedText, start: int, end: int) -> list:
+        return self.statements[bisect.bisect_left(self.keys, text.at(start)):bisect.bisect_right(self.keys, text.at(end - 1))]
+
+
+def _sentences_in(text: LocatedText, ports: _ByPosition, programs: _ByPosition,
+                  row_ports: list[PortStatement]) -> list[Sentence]:
+    found = []
+    for start, end in sentences(text.text):
+        own, named = ports.within(text, start, end), programs.within(text, start, end)
+        found.append(Sentence(text, start, end, own or (row_ports if named else []), named))
+    return found
+
+
+def page_sentences(stated: PageStatements) -> list[Sentence]:
+    """Every sentence of the page's port tables (cells other than the port cell) and of
+    its prose, in page order."""
+    found: list[Sentence] = []
+    for row in stated.rows:
+        mentions = _ByPosition(row.mentions)
+        programs = _ByPosition(n for n in row.names if n.kind == "program")
+        for role, text in row.row.cells.items():
+            if role != "port":
+                found.extend(_sentences_in(text, mentions, programs, row.ports))
+    in_rows = {(row.row.line, row.row.column) for row in stated.rows if row.table is None}
+    prose, programs = _ByPosition(stated.prose), _ByPosition(n for n in stated.names if n.kind == "program")
+    for block in stated.page.prose:
+        if block.kind == "item" and block.text.at(0) in in_rows:
+            continue  # a list item read as a row
+        found.extend(_sentences_in(block.text, prose, programs, []))
+    return sorted(found, key=lambda sentence: sentence.at(0))
