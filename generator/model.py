@@ -234,6 +234,13 @@ class Dataset:
     def flows(self) -> list[Flow]:
         return flows_of_frame(self.frame, self.cells)
 
+    @cached_property
+    def row_hashes(self) -> dict[int, int]:
+        """Line -> a 64-bit hash of the row starting there, line included: what tells a
+        build which outputs an edited row touches (see `generator.build_inputs`)."""
+        hashes = pd.util.hash_pandas_object(self.frame, index=True)
+        return dict(zip(hashes.index.tolist(), hashes.tolist()))
+
     def flows_at(self, lines: list[int]) -> list[Flow]:
         """The flows of the rows starting at `lines`, in that order, made without making
         every other flow (for messages about a few rows)."""

@@ -10,7 +10,10 @@ visible with one atomic rename: the symlink OUT/.current is replaced by one nami
 new generation. Each OUT/<format> is a symlink to .current/<format>, made once, so a
 reader sees every format of the old build or every format of the new one, never a
 mix, however the build ends (an error, a full disk, SIGKILL). A build that changes
-nothing publishes nothing. Every other entry of OUT/.generations, a killed or failed
+nothing publishes nothing. A generator may record what a file is made from (see
+`generator.build_inputs`); the generation keeps those digests in .inputs/<format>.json,
+and the next build carries a file over without making it again (`OutputFiles.carry`)
+when its digest is the same. Every other entry of OUT/.generations, a killed or failed
 build's folder, is removed by the next build; builds into one output folder take turns
 under a lock.
 """
@@ -18,19 +21,22 @@ from __future__ import annotations
 
 import fcntl
 import filecmp
+import json
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from .errors import OutputError
 
 GENERATIONS = ".generations"  # under the output folder: one folder per build
 CURRENT = ".current"  # under the output folder: symlink to the published generation
 LOCK = ".lock"  # under GENERATIONS: held by the build writing into the output folder
+INPUTS = ".inputs"  # under a generation: <format>.json, file -> digest of what it was made from
 MEMORY_BUDGET = 8 * 1024 * 1024  # bytes of one format's files held in memory before staging
 # Staging folders the outputs' earlier layout left beside each format's folder.
 EARLIER_STAGING = ".*.staging-*"
@@ -85,12 +91,35 @@ def cannot_write(out: Path, error: OSError) -> OutputError:
     return OutputError(f"cannot write {out}: {error.strerror or error}")
 
 
+def recorded_inputs(generation: Path | None, name: str) -> dict[str, str]:
+    """The digests `generation` recorded for the files of format `name` ({} when none)."""
+    if generation is None:
+        return {}
+    try:
+        found = json.loads((generation / INPUTS / f"{name}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(key): str(value) for key, value in found.items()} if isinstance(found, dict) else {}
+
+
+class Published(NamedTuple):
+    """A file of the published generation, carried over into the next one as it is."""
+
+    path: Path
+
+
 class OutputFiles:
     """The files of one output format (its folder is OUT/<format>), collected before they are published."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, published: Path | None = None):
         self.folder = Path(folder)
-        self.files: dict[PurePosixPath, bytes | Path] = {}  # data, or the staged file holding it
+        # Data, the staged file holding it, or a file carried over from `published`.
+        self.files: dict[PurePosixPath, bytes | Path | Published] = {}
+        self.inputs: dict[str, str] = {}  # file -> digest of what it is made from, for the next build
+        # The published generation, whose files `carry` may reuse: give it only holding the
+        # output folder's lock, so that it stays published until this build publishes.
+        self.published = published
+        self._recorded: dict[str, str] | None = None
         self._held = 0
         self._staging: Path | None = None
 
@@ -98,10 +127,53 @@ class OutputFiles:
     def name(self) -> str:
         return self.folder.name
 
-    def add(self, name: str, data: bytes | str) -> None:
+    @property
+    def made(self) -> int:
+        """How many files were made in this build rather than carried over."""
+        return sum(not isinstance(data, Published) for data in self.files.values())
+
+    def recorded_inputs(self) -> dict[str, str]:
+        """The digests the published generation recorded for this format's files."""
+        if self._recorded is None:
+            self._recorded = recorded_inputs(self.published, self.name)
+        return self._recorded
+
+    def carry(self, names: list[str], inputs: str) -> bool:
+        """Carry the published files `names` over, unmade, when the published build made
+        each of them from inputs of digest `inputs`; else carry none and return False,
+        and the caller makes them (`add(..., inputs=inputs)`)."""
+        paths = [safe_relative(name, self.name) for name in names]
+        if self.published is None or not paths:
+            return False
+        recorded = self.recorded_inputs()
+        sources = [self.published / self.name / path for path in paths]
+        for path, source in zip(paths, sources):
+            if recorded.get(path.as_posix()) != inputs or path in self.files:
+                return False
+            try:
+                if not stat.S_ISREG(os.lstat(source).st_mode):
+                    return False
+            except OSError:
+                return False
+        for path, source in zip(paths, sources):
+            self.files[path] = Published(source)
+            self.inputs[path.as_posix()] = inputs
+        return True
+
+    def derive(self, name: str, inputs: str, make: Callable[[], bytes | str]) -> None:
+        """Carry file `name` over where the published build made it from `inputs`; else
+        add what `make()` returns."""
+        if not self.carry([name], inputs):
+            self.add(name, make(), inputs=inputs)
+
+    def add(self, name: str, data: bytes | str, inputs: str | None = None) -> None:
+        """Add file `name`; `inputs`, the digest of what it is made from, lets the next
+        build carry it over while that digest stays the same."""
         path = safe_relative(name, self.name)
         if path in self.files:
             raise ValueError(f"{name} is produced twice")
+        if inputs is not None:
+            self.inputs[path.as_posix()] = inputs
         data = data.encode("utf-8") if isinstance(data, str) else data
         if self._held + len(data) <= MEMORY_BUDGET:
             self._held += len(data)
@@ -226,6 +298,9 @@ def _write_format(files: OutputFiles, folder: Path, published: Path | None) -> t
         target = folder / path
         target.parent.mkdir(parents=True, exist_ok=True)
         previous = published / path if published is not None else None
+        if isinstance(data, Published):
+            os.link(data.path, target, follow_symlinks=False)
+            continue
         if _same_file(previous, data):
             os.link(previous, target, follow_symlinks=False)
             if isinstance(data, Path):
@@ -286,15 +361,23 @@ def _publish(out: Path, collected: list[OutputFiles]) -> list[list[Path]]:
                 published = current / files.name if current is not None and (current / files.name).is_dir() else None
             written, format_changed = _write_format(files, fresh / files.name, published)
             rewritten.append(written)
-            changed = changed or format_changed
+            changed = changed or format_changed or files.inputs != recorded_inputs(current, files.name)
         if not changed:
             shutil.rmtree(fresh)
             _link_formats(out, [files.name for files in collected])
             return rewritten
         built = {files.name for files in collected}
+        (fresh / INPUTS).mkdir()
+        for files in collected:
+            if files.inputs:
+                (fresh / INPUTS / f"{files.name}.json").write_text(json.dumps(files.inputs, indent=0, sort_keys=True) + "\n",
+                                                                  encoding="utf-8")
         for carried in (sorted(os.listdir(current)) if current is not None else []):
-            if carried not in built:
+            if carried not in built and carried != INPUTS:
                 shutil.copytree(current / carried, fresh / carried, symlinks=True, copy_function=os.link)
+                recorded = current / INPUTS / f"{carried}.json"
+                if recorded.is_file():
+                    os.link(recorded, fresh / INPUTS / recorded.name)
         os.chmod(fresh, FOLDER_MODE)
         # Links to formats new to the output folder show nothing until .current names a generation holding them.
         _link_formats(out, [files.name for files in collected if files.name not in earlier])

@@ -126,10 +126,10 @@ def test_refused_file_in_a_later_format_changes_nothing(data_dir, built, monkeyp
     last = list(OUTPUTS)[-1]
     real_add = OutputFiles.add
 
-    def add(self, name, data):
+    def add(self, name, data, **options):
         if self.folder.name == last:
             name = "../escaped.txt"
-        return real_add(self, name, data)
+        return real_add(self, name, data, **options)
 
     monkeypatch.setattr(OutputFiles, "add", add)
     code, _, err = build_all(data_dir, built)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..issues import render_text
-from ..output_files import OutputFiles, output_lock, publish, remove_leftovers
+from ..output_files import OutputFiles, output_lock, publish, published_generation, remove_leftovers
 from ..outputs import OUTPUTS, output_module
 from ..pipeline import load_and_check
 from .check import add_data_arguments, report
@@ -75,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with output_lock(args.out):
             remove_leftovers(args.out)
+            published = published_generation(args.out)  # stays published while the lock is held
             for name in formats:
-                files = OutputFiles(args.out / name)
+                files = OutputFiles(args.out / name, published)
                 collected.append(files)
                 _print_notes(name, output_module(name).build(checked.model, files, args))
             rewritten = publish(args.out, collected)
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         for files in collected:
             files.discard()
     for files, written in zip(collected, rewritten):
-        print(f"{files.folder}: {len(files.files)} file(s), {len(written)} rewritten")
+        print(f"{files.folder}: {len(files.files)} file(s), {files.made} made, {len(written)} rewritten")
     return build_site(args) if SITE in requested else 0
 
 

@@ -28,6 +28,7 @@ import argparse
 import re
 from typing import Iterable, Sequence
 
+from ..build_inputs import BuildInputs
 from ..model import Model
 from ..output_files import OutputFiles
 from ..schema import ERRATA, FLOWS
@@ -142,8 +143,12 @@ def errata_page(model: Model, generated: str) -> str:
 
 def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[str]:
     generated = generated_line(model)
-    files.add("reference.md", reference_page(model, generated))
-    files.add("errata.md", errata_page(model, generated))
-    for role in model.roles:
-        files.add(f"roles/{role.id}.md", role_page(model, role.id, generated))
+    inputs = BuildInputs(model, files.name)
+    # Each page is made only when the rows it shows (or anything every page reads) changed.
+    pages = [("reference.md", inputs.of(model.flows), lambda: reference_page(model, generated)),
+             ("errata.md", inputs.of(), lambda: errata_page(model, generated))]
+    pages += [(f"roles/{role.id}.md", inputs.of(model.flows_by_role.get(role.id, [])),
+               lambda role_id=role.id: role_page(model, role_id, generated)) for role in model.roles]
+    for name, made_from, make in pages:
+        files.derive(name, made_from, make)
     return []

@@ -36,6 +36,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from ... import schema
+from ...build_inputs import BuildInputs
 from ...errors import SettingsError
 from ...model import ANY, Flow, Model, Role
 from ...output_files import OutputFiles
@@ -360,10 +361,36 @@ def plan(model: Model, platforms: list[str], program_paths: dict[str, str],
     return PolicySet(networks, services, policies, skipped, without, gaps)
 
 
-def render(policy_set: PolicySet, defaults: nftables.HostDefaults, heading: str) -> tuple[dict[str, str], list[str]]:
-    """Every role's output files for its platforms, file name -> text, plus notes.
-    Aerleon's API renders the terms; the nftables table and base chain and the netsh
-    script's form are this package's (see nftables.py and windows.py)."""
+# The kinds of file a role's policy renders to under out/.
+NFTABLES, NFTABLES_ALLOW, NETSH = "nftables", "nftables allow list", "netsh"
+
+
+def rendered_files(policy: RolePolicy) -> list[tuple[str, str]]:
+    """The files under out/ that rendering `policy` gives, (name, kind), in order."""
+    files = []
+    if "nftables" in policy.targets and policy.terms:
+        files.append((f"{policy.stem}.nft", NFTABLES) if policy.managed else (f"{policy.stem}.allow.nft", NFTABLES_ALLOW))
+    if "windows_advfirewall" in policy.targets:
+        files.append((f"{policy.stem}.bat", NETSH))
+    return files
+
+
+def rendered_from(policy: RolePolicy, policy_set: PolicySet) -> tuple:
+    """Everything rendering `policy` reads: its own plan and the definitions its terms name."""
+    networks = {name: policy_set.networks[name] for term in policy.terms
+                for name in (term["source-address"], term["destination-address"])}
+    services = {name: policy_set.services[name] for term in policy.terms for name in term["destination-port"]}
+    return (policy.stem, policy.table, policy.comment, policy.managed, policy.filters(), policy.programs,
+            networks, services)
+
+
+def render(policy_set: PolicySet, policies: list[RolePolicy], defaults: nftables.HostDefaults,
+           heading: str) -> tuple[dict[str, str], list[str]]:
+    """The output files of `policies` (of `policy_set`) for their platforms, file name ->
+    text, plus notes. Aerleon's API renders the terms; the nftables table and base chain
+    and the netsh script's form are this package's (see nftables.py and windows.py)."""
+    if not policies:
+        return {}, []
     # Imported here: every command loads this module for its options, few render.
     from aerleon import api
     from aerleon.aclgen import ACLGeneratorError, ACLParserError
@@ -372,7 +399,7 @@ def render(policy_set: PolicySet, defaults: nftables.HostDefaults, heading: str)
     definitions = naming.Naming()
     definitions.ParseDefinitionsObject(policy_set.definitions(), "portbook")
     outputs, notes = {}, []
-    for policy in policy_set.policies:
+    for policy in policies:
         rendered: dict[str, str] = {}
         if policy.terms and policy.targets:
             # Named as its file in policies/pol/: Aerleon replaces the last suffix, so a role
@@ -385,15 +412,17 @@ def render(policy_set: PolicySet, defaults: nftables.HostDefaults, heading: str)
                 notes.append(f"Aerleon refused the policy of role {policy.role.id}: {' '.join(str(error).split())}")
                 continue
         try:
-            if "nftables" in policy.targets and policy.terms and policy.managed:
-                outputs[f"{policy.stem}.nft"] = nftables.nftables_file(
-                    rendered[f"{policy.stem}.nft"], policy.table, policy.comment, heading, defaults)
-            elif "nftables" in policy.targets and policy.terms:
-                outputs[f"{policy.stem}.allow.nft"] = nftables.allow_file(
-                    rendered[f"{policy.stem}.nft"], policy.table, policy.comment, heading)
-            if "windows_advfirewall" in policy.targets:
-                outputs[f"{policy.stem}.bat"] = windows.netsh_script(
-                    rendered.get(f"{policy.stem}.bat", ""), policy.programs, [heading, policy.comment])
+            made = {}
+            for name, kind in rendered_files(policy):
+                if kind == NFTABLES:
+                    made[name] = nftables.nftables_file(
+                        rendered[f"{policy.stem}.nft"], policy.table, policy.comment, heading, defaults)
+                elif kind == NFTABLES_ALLOW:
+                    made[name] = nftables.allow_file(rendered[f"{policy.stem}.nft"], policy.table, policy.comment, heading)
+                else:
+                    made[name] = windows.netsh_script(
+                        rendered.get(f"{policy.stem}.bat", ""), policy.programs, [heading, policy.comment])
+            outputs.update(made)  # all of a role's files, or none
         except ValueError as error:
             notes.append(f"the outputs of role {policy.role.id} are not written: {safe_comment(str(error))}")
     return outputs, notes
@@ -595,24 +624,46 @@ def _program_notes(policy_set: PolicySet) -> list[str]:
 def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[str]:
     platforms, notes = platforms_for(model, args)
     defaults = host_defaults(model)
-    policy_set = plan(model, platforms, program_paths(model), getattr(args, "policy_every_role", False))
+    every_role = bool(getattr(args, "policy_every_role", False))
+    policy_set = plan(model, platforms, program_paths(model), every_role)
     # No hash of all the data here: a file should change only when its own terms do.
     heading = f"Generated by portbook from {safe_comment(datasets_text(model))}; change the data, not this file."
-    files.add("def/networks.yaml", yaml_text({"networks": policy_set.networks}, heading))
-    files.add("def/services.yaml", yaml_text({"services": policy_set.services}, heading))
+    # Each file is made only when what it shows of the plan changed.
+    inputs = BuildInputs(model, files.name, {"platforms": platforms, "every_role": every_role})
+    files.derive("def/networks.yaml", inputs.of((), heading, policy_set.networks),
+                 lambda: yaml_text({"networks": policy_set.networks}, heading))
+    files.derive("def/services.yaml", inputs.of((), heading, policy_set.services),
+                 lambda: yaml_text({"services": policy_set.services}, heading))
     for policy in policy_set.policies:
         # A role not managed here has no policy: aclgen would render it with a drop.
         if policy.terms and policy.targets and policy.managed:
-            files.add(f"policies/pol/{policy.stem}.yaml", yaml_text({"filters": policy.filters()}, heading))
+            files.derive(f"policies/pol/{policy.stem}.yaml", inputs.of((), heading, policy.filters()),
+                         lambda policy=policy: yaml_text({"filters": policy.filters()}, heading))
         if not policy.managed:
-            files.add(f"out/{policy.stem}.allow.md", allow_list(policy, policy_set, heading))
+            shown = (heading, policy.peers, rendered_from(policy, policy_set),
+                     [item for item in policy_set.skipped if item.role == policy.role.id],
+                     [gap for gap in policy_set.family_gaps if gap.role == policy.role.id])
+            files.derive(f"out/{policy.stem}.allow.md", inputs.of((), *shown),
+                         lambda policy=policy: allow_list(policy, policy_set, heading))
     if not platforms:
         notes.append("no platform to render; the policies are written without outputs")
-    outputs, render_notes = render(policy_set, defaults, heading) if platforms else ({}, [])
+    # Aerleon renders only the roles whose plan or named definitions changed; the files of
+    # the others are carried over from the published build.
+    wanted: dict[str, str] = {}  # out/ file -> the digest of what it is made from
+    unmade = []
+    for policy in policy_set.policies if platforms else []:
+        made_from = inputs.of((), heading, defaults, rendered_from(policy, policy_set))
+        names = [f"out/{name}" for name, _kind in rendered_files(policy)]
+        if names and not files.carry(names, made_from):
+            unmade.append(policy)
+            wanted.update(dict.fromkeys(names, made_from))
+    outputs, render_notes = render(policy_set, unmade, defaults, heading)
     for name, text in sorted(outputs.items()):
-        files.add(f"out/{name}", text)
-    files.add(SKIPPED_FILE, skipped_listing(policy_set, platforms))
-    files.add("README.md", readme(platforms))
+        files.add(f"out/{name}", text, inputs=wanted[f"out/{name}"])
+    listed = (platforms, policy_set.skipped, policy_set.family_gaps, policy_set.without_policy,
+              [policy.role.id for policy in policy_set.policies if not policy.managed])
+    files.derive(SKIPPED_FILE, inputs.of((), *listed), lambda: skipped_listing(policy_set, platforms))
+    files.derive("README.md", inputs.of((), platforms), lambda: readme(platforms))
     notes += render_notes
     notes += [f"no term for role {item.role}, flow {item.flow}: {item.reason}" for item in policy_set.skipped]
     notes += [f"no rule for some addresses: {gap.text}" for gap in policy_set.family_gaps]

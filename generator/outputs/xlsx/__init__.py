@@ -16,13 +16,14 @@ import argparse
 
 from openpyxl import Workbook
 
+from ...build_inputs import BuildInputs
 from ...errors import SettingsError
-from ...model import Model
+from ...model import Flow, Model
 from ...output_files import OutputFiles
 from ...views import INBOUND, RequestLine, role_lines
 from .archive import workbook_bytes
 from .profiles import DEFAULT_PROFILE, PROFILES, Profile, Row, RowFacts
-from .provenance import DataHistory, provenance
+from .provenance import DataHistory, Provenance, provenance
 from .sheets import add_named_styles, cover_sheet, request_sheet
 
 __all__ = ["ALL_ROLES_WORKBOOK", "add_arguments", "all_lines", "build", "change_request_workbook"]
@@ -40,8 +41,14 @@ def all_lines(model: Model) -> list[RequestLine]:
             for flow in model.flows for source, destination in flow.directions()]
 
 
+def _source(model: Model, lines: list[RequestLine], roles: list[str], profile: Profile,
+            history: DataHistory | None) -> Provenance | None:
+    """What the cover names, for a profile with a cover."""
+    return provenance(model, history, ((line.action, line.flow) for line in lines), roles) if profile.cover else None
+
+
 def _workbook(model: Model, lines: list[RequestLine], *, title: str, roles: list[str], profile: Profile,
-              history: DataHistory | None, facts: RowFacts | None = None) -> bytes:
+              source: Provenance | None, facts: RowFacts | None = None) -> bytes:
     columns = list(profile.columns)
     facts = facts or RowFacts(model)  # one per build when given: its caches serve every workbook
     rows = [Row(number, line, facts) for number, line in enumerate(lines, 1)]
@@ -49,7 +56,6 @@ def _workbook(model: Model, lines: list[RequestLine], *, title: str, roles: list
     workbook = Workbook(write_only=True)
     styles = add_named_styles(workbook)
     if profile.cover:
-        source = provenance(model, history, ((line.action, line.flow) for line in lines), roles)
         cover_sheet(workbook.create_sheet("Cover"), styles, facts, title, roles, lines, columns, source)
     request_sheet(workbook.create_sheet(profile.sheet_title), styles, columns, table, "RequestLines")
     return workbook_bytes(workbook)
@@ -65,7 +71,9 @@ def _profile(name: str) -> Profile:
 def change_request_workbook(model: Model, lines: list[RequestLine], *, title: str, profile: str = "change-request") -> bytes:
     """A change request listing `lines` with their action (add/remove), in the layout of `profile`."""
     roles = list(dict.fromkeys(line.role for line in lines))
-    return _workbook(model, lines, title=title, roles=roles, profile=_profile(profile), history=DataHistory(model))
+    layout = _profile(profile)
+    return _workbook(model, lines, title=title, roles=roles, profile=layout,
+                     source=_source(model, lines, roles, layout, DataHistory(model)))
 
 
 def add_arguments(group) -> None:
@@ -91,16 +99,21 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
     uncovered = {role.id for role in model.roles if not model.hosts_of_role(role.id)}
     placeholder_lines: dict[str, int] = {}
     facts = RowFacts(model)
+    inputs = BuildInputs(model, files.name, {"profile": profile.name})
+
+    def add(name: str, lines: list[RequestLine], flows: list[Flow], title: str, roles: list[str]) -> None:
+        # Made only when its rows, or what its cover names of them, changed.
+        source = _source(model, lines, roles, profile, history)
+        files.derive(name, inputs.of(flows, profile.name, title, roles, source), lambda: _workbook(
+            model, lines, title=title, roles=roles, profile=profile, source=source, facts=facts))
+
     for role in model.roles:
         lines = role_lines(model, role.id)
         for line in lines:
             for end in {line.source, line.destination} & uncovered:
                 placeholder_lines[end] = placeholder_lines.get(end, 0) + 1
-        title = f"Firewall change request: {role.name}"
-        files.add(f"{role.id}.xlsx", _workbook(model, lines, title=title, roles=[role.id], profile=profile,
-                                                history=history, facts=facts))
-    files.add(ALL_ROLES_WORKBOOK, _workbook(model, all_lines(model), title=f"Firewall change request: {ALL_ROLES_TITLE}",
-                                           roles=[role.id for role in model.roles], profile=profile,
-                                           history=history, facts=facts))
+        add(f"{role.id}.xlsx", lines, model.flows_by_role.get(role.id, []), f"Firewall change request: {role.name}", [role.id])
+    add(ALL_ROLES_WORKBOOK, all_lines(model), model.flows, f"Firewall change request: {ALL_ROLES_TITLE}",
+        [role.id for role in model.roles])
     return [f"role {role} has no inventory addresses: {count} lines use a placeholder"
             for role, count in placeholder_lines.items()]
