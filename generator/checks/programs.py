@@ -8,7 +8,7 @@ from ..issues import Issue, Suggestions, issue
 from ..model import ANY, Flow, Model, PortRange
 from ..registry import DYNAMIC_PORTS, EVERY_PORT, Program, Registry
 from .registration import all_flows, check, flows_at
-from .text import FREE_TEXT_COLUMNS, named_phrase, phrase_pattern, without_notes
+from .text import FREE_TEXT_COLUMNS, PhraseIndex, named_phrase, without_notes
 
 # The difflib ratio from which two program names are one name spelt two ways.
 SPELLING_CUTOFF = 0.9
@@ -94,7 +94,7 @@ def program_port(model: Model, registry: Registry) -> Iterator[Issue]:
         return
     # The programs as the data's text calls them: by name, or by their description's words.
     called = programs_called(registry)
-    pattern = phrase_pattern(called)
+    index = PhraseIndex(called)
     for dataset in model.datasets:
         frame = dataset.frame
         bound = frame["program"].str.lower().isin(list(registry.programs)) & frame["first"].notna()
@@ -103,8 +103,8 @@ def program_port(model: Model, registry: Registry) -> Iterator[Issue]:
             # A row naming one of the program's services leaves its port to C201.
             if flow.service.lower() in program.services or _serves(program, flow, registry):
                 continue
-            others = [(column, match.group(), called[" ".join(match.group().lower().split())])
-                      for column in FREE_TEXT_COLUMNS for match in pattern.finditer(flow.value(column))]
+            others = [(column, words, other)
+                      for column in FREE_TEXT_COLUMNS for words, other in index.find(flow.value(column))]
             givers = [f"; the row's {column} gives it to {words!r} ({other.name})"
                       for column, words, other in others if other is not program and _serves(other, flow, registry)]
             yield issue(

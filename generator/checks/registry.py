@@ -14,7 +14,7 @@ from ..model import ANY, Flow, Model, PortRange
 from ..registry import Registry
 from ..schema import among
 from .registration import check
-from .text import FREE_TEXT_COLUMNS, named_phrase, phrase_pattern, without_notes
+from .text import FREE_TEXT_COLUMNS, PhraseIndex, named_phrase, without_notes
 
 # The free-text columns that describe a flow in the data's own words.
 DESCRIBING_COLUMNS = ("purpose", "condition", "assumption")
@@ -145,16 +145,14 @@ def _registered_elsewhere(model: Model, registry: Registry) -> Iterator[tuple[Fl
     names = _product_services(registry)
     if not names:
         return
-    pattern = phrase_pattern(names)
+    index = PhraseIndex(names)
     for dataset in model.datasets:
         frame = dataset.frame
         found: dict[int, list[tuple[str, str, _ProductService]]] = defaultdict(list)
         for column in DESCRIBING_COLUMNS:
             texts = frame.loc[frame[column].ne("") & frame["first"].notna(), column]
             for line, text in texts.items():
-                for match in pattern.finditer(text):
-                    words = match.group()
-                    found[line].append((column, words, names[" ".join(words.lower().split())]))
+                found[line].extend((column, words, product) for words, product in index.find(text))
         for flow in dataset.flows_at(list(found)):
             row_text = [flow.value(column) for column in FREE_TEXT_COLUMNS]
             for column, words, product in found[flow.line]:

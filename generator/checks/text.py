@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Iterator
+from dataclasses import dataclass, field
+from typing import Generic, Iterator, Mapping, TypeVar
 
 import pandas as pd
 
@@ -15,6 +16,8 @@ from ..schema import among
 from .registration import check
 
 FREE_TEXT_COLUMNS = ("purpose", "condition", "assumption", "rule")
+
+T = TypeVar("T")
 
 # A vectorised screen (RE2, through pandas' string methods) that rules out most texts
 # before `scan` reads the rest. Every shape of mention `scan` knows holds one of these:
@@ -47,11 +50,99 @@ def named_phrase(description: str, common_words: set[str] = frozenset()) -> str:
     return " ".join(words) if len(words) >= 2 else ""
 
 
-def phrase_pattern(phrases) -> re.Pattern:
-    """Whole-word, case-blind occurrences of any of the phrases, white space between words
-    of any width."""
-    pieces = sorted({r"\s+".join(map(re.escape, phrase.split())) for phrase in phrases if phrase}, key=len, reverse=True)
-    return re.compile(r"(?i)(?<![\w-])(?:" + "|".join(pieces) + r")(?![\w-])" if pieces else r"(?!)")
+# Free text as phrases are looked for in it: runs of word characters (letters, digits,
+# "_" and "-", the characters a whole word may not touch) and single signs between them.
+_TOKEN = re.compile(r"([\w-]+)|[^\w\s-]")
+
+
+@dataclass(frozen=True)
+class _Token:
+    start: int
+    end: int
+    folded: str  # str.casefold of the token
+    word: bool  # a run of word characters, not a sign
+    spaced: bool  # white space comes before it
+
+    @property
+    def key(self) -> tuple[str, bool]:
+        return self.folded, self.spaced
+
+
+def _tokens(text: str) -> list[_Token]:
+    tokens, end = [], 0
+    for match in _TOKEN.finditer(text):
+        tokens.append(_Token(match.start(), match.end(), match.group().casefold(), match.group(1) is not None,
+                             match.start() > end))
+        end = match.end()
+    return tokens
+
+
+@dataclass
+class _Node(Generic[T]):
+    """The phrases that go on with one more token, and the phrase that ends here."""
+
+    next: dict[tuple[str, bool], _Node[T]] = field(default_factory=dict)
+    ends: bool = False
+    value: T | None = None
+
+
+class PhraseIndex(Generic[T]):
+    """Where free text names any of many phrases: as whole words (not inside a longer word,
+    "-" counting as a letter), case-blind (by str.casefold), with white space of any width
+    where the phrase has some and none where it has none. The phrases are a tree of their
+    tokens; the text is tokenised once, and from each token the tree is followed only as
+    far as the text goes on like some phrase, so the time grows with the text (and the
+    longest phrase), not with the number of phrases. Where phrases overlap, the longest
+    from the earliest token is found, and the next one is looked for after it."""
+
+    def __init__(self, named: Mapping[str, T]):
+        self.root: _Node[T] = _Node()
+        for phrase, value in named.items():
+            tokens = _tokens(phrase)
+            if not tokens:
+                continue
+            node = self.root.next.setdefault((tokens[0].folded, False), _Node())
+            for token in tokens[1:]:
+                node = node.next.setdefault(token.key, _Node())
+            if not node.ends:  # the first of two phrases that differ only in case or spacing
+                node.ends, node.value = True, value
+
+    def find(self, text: str) -> list[tuple[str, T]]:
+        """(the words as the text writes them, the phrase's value) for each phrase the
+        text names, in text order."""
+        tokens = _tokens(text)
+        found, index = [], 0
+        while index < len(tokens):
+            longest = self._longest_from(tokens, index)
+            if longest is None:
+                index += 1
+                continue
+            end, value = longest
+            found.append((text[tokens[index].start:tokens[end - 1].end], value))
+            index = end
+        return found
+
+    def _longest_from(self, tokens: list[_Token], start: int) -> tuple[int, T] | None:
+        """(the index after the last token, the value) of the longest phrase that begins
+        at tokens[start], or None."""
+        first = tokens[start]
+        if not first.word and start > 0 and _glued(tokens[start - 1], first):
+            return None  # a phrase may not begin inside a word's text
+        node = self.root.next.get((first.folded, False))
+        longest, index = None, start
+        while node is not None:
+            last, index = tokens[index], index + 1
+            following = tokens[index] if index < len(tokens) else None
+            if node.ends and (last.word or following is None or not _glued(last, following)):
+                longest = index, node.value
+            node = node.next.get(following.key) if following is not None else None
+        return longest
+
+
+def _glued(left: _Token, right: _Token) -> bool:
+    """Whether a word and a sign are written together: a phrase beginning or ending with
+    the sign would begin or end inside the word's text."""
+    return not right.spaced and left.word != right.word
 
 
 def may_mention_other_ports(texts: pd.Series, known: set[int]) -> pd.Series:
