@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..issues import Issue, did_you_mean, issue
 from ..model import ANY, Flow, Model, PortRange
+from ..portscan import stated_range
 from ..registry import Registry
 from ..schema import among
 from .registration import check
@@ -140,14 +141,23 @@ def _mentions_number(texts: list[str], port: int) -> bool:
 
 def _registered_elsewhere(model: Model, registry: Registry) -> Iterator[tuple[Flow, str, str, _ProductService]]:
     """(flow, column, words, service) where a describing column of the flow calls it by
-    the registered description or name of another port of the product, and the row's
-    text does not itself give that port (a row may note the registry's mapping)."""
+    the registered description or name of another port of the product, unless the row's
+    text gives that port (a row may note the registry's mapping) or an erratum of the
+    flow's port records the words and keeps the row's port: where the data keeps a page's
+    mapping against the registry's, the erratum is the record of it, whatever the free
+    text around it says."""
     names = _product_services(registry)
     if not names:
         return
     index = PhraseIndex(names)
     for dataset in model.datasets:
         frame = dataset.frame
+        # flow id -> (published value, lower-cased and single-spaced; corrected port) of each erratum of its port
+        port_errata: dict[str, list[tuple[str, PortRange | None]]] = defaultdict(list)
+        for erratum in dataset.errata:
+            if erratum.field == "port":
+                port_errata[erratum.flow].append((" ".join(erratum.published.lower().split()),
+                                                  stated_range(erratum.corrected)))
         found: dict[int, list[tuple[str, str, _ProductService]]] = defaultdict(list)
         for column in DESCRIBING_COLUMNS:
             texts = frame.loc[frame[column].ne("") & frame["first"].notna(), column]
@@ -156,7 +166,9 @@ def _registered_elsewhere(model: Model, registry: Registry) -> Iterator[tuple[Fl
         for flow in dataset.flows_at(list(found)):
             row_text = [flow.value(column) for column in FREE_TEXT_COLUMNS]
             for column, words, product in found[flow.line]:
-                if not product.holds(flow) and not any(
+                recorded = any(" ".join(words.lower().split()) in text and kept == flow.ports
+                               for text, kept in port_errata.get(flow.id, ()))
+                if not product.holds(flow) and not recorded and not any(
                         _mentions_number(row_text, ports.first) for _, ports in product.ports):
                     yield flow, column, words, product
 

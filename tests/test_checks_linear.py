@@ -1,0 +1,110 @@
+"""Registered phrases in free text are found by one pass along the text, and an erratum of
+a flow's port, not the free text around it, records a mapping kept against the registry."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import edit_row, read_rows, write_rows
+from generator.checks.text import PhraseIndex
+from generator.pipeline import load_and_check
+
+FLOWS = "dpm-2012r2/flows.csv"
+ERRATA = "dpm-2012r2/errata.csv"
+
+
+def words(index: PhraseIndex, text: str) -> list[str]:
+    return [found for found, _ in index.find(text)]
+
+
+def test_a_phrase_is_found_as_whole_words_case_blind_across_any_white_space():
+    index = PhraseIndex({"agent coordinator": 1})
+    assert index.find("the Agent\t \u00a0COORDINATOR, then") == [("Agent\t \u00a0COORDINATOR", 1)]
+    assert words(index, "agentcoordinator") == []
+    assert words(index, "sub-agent coordinator") == []  # "-" belongs to the word
+    assert words(index, "agent coordinators") == []
+    assert words(index, "(agent coordinator)") == ["agent coordinator"]
+
+
+def test_signs_in_a_phrase_are_matched_where_they_are_written():
+    index = PhraseIndex({"sqlservr.exe": "engine", ".net runtime": "runtime"})
+    assert words(index, "start sqlservr.exe.") == ["sqlservr.exe"]
+    assert words(index, "x/sqlservr.exe") == ["sqlservr.exe"]
+    assert words(index, "sqlservr. exe") == []  # no white space where the phrase has none
+    assert words(index, "sqlservr.exe-old") == []
+    assert words(index, "the .NET  runtime") == [".NET  runtime"]
+    assert words(index, "asp.net runtime") == []  # a phrase does not begin inside a word
+
+
+def test_the_longest_phrase_from_the_earliest_word_wins_and_the_next_starts_after_it():
+    index = PhraseIndex({"report server": "short", "report server database": "long", "database engine": "engine"})
+    assert index.find("report server database engine") == [("report server database", "long")]
+    assert index.find("report server, database engine") == [("report server", "short"), ("database engine", "engine")]
+    # A longer phrase that the text begins but does not finish leaves the shorter one found.
+    assert index.find("report server database-x") == [("report server", "short")]
+
+
+def test_phrases_differing_only_in_case_or_spacing_keep_the_first_value():
+    assert PhraseIndex({"Report Server": 1, "report  server": 2}).find("REPORT SERVER") == [("REPORT SERVER", 1)]
+    assert PhraseIndex({"": 1, "  ": 2}).find("anything") == []
+
+
+def test_case_blind_means_casefold_and_odd_letters_are_data():
+    index = PhraseIndex({"strasse dienst": 1, "sqlservr.exe": 2})
+    assert words(index, "STRASSE Dienst") == ["STRASSE Dienst"]
+    assert words(index, "ſqlservr.exe") == ["ſqlservr.exe"]  # long s folds to s
+    assert words(index, "\u0130stanbul \ufffd sqlservr.exe") == ["sqlservr.exe"]
+
+
+def _alternation(phrases) -> re.Pattern:
+    """The one regular expression of all phrases the index stands in for, as the oracle."""
+    pieces = sorted({r"\s+".join(map(re.escape, phrase.split())) for phrase in phrases}, key=len, reverse=True)
+    return re.compile(r"(?i)(?<![\w-])(?:" + "|".join(pieces) + r")(?![\w-])")
+
+
+TEXT = st.sampled_from(list("abAB1-_./( \t\u00a0\n"))
+
+
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(st.lists(st.text(TEXT, min_size=1, max_size=8), min_size=1, max_size=6), st.text(TEXT, max_size=40))
+def test_the_index_finds_what_one_alternation_of_every_phrase_finds(phrases, text):
+    named = {" ".join(phrase.lower().split()): index for index, phrase in enumerate(phrases) if phrase.split()}
+    expected = [match.group() for match in _alternation(named).finditer(text)] if named else []
+    assert words(PhraseIndex(named), text) == expected
+
+
+def test_reading_a_text_visits_a_bounded_part_of_the_phrases_however_many_there_are():
+    # Many phrases sharing a first word: only the one the text goes on with is followed.
+    many = PhraseIndex({f"agent {n}": n for n in range(100_000)})
+    text = " ".join(f"agent {n} x" for n in range(0, 2_000, 7))
+    assert [value for _, value in many.find(text)] == list(range(0, 2_000, 7))
+    assert len(many.root.next) == 1 and len(many.root.next[("agent", False)].next) == 100_000
+
+
+def test_the_erratum_of_the_port_records_the_kept_mapping_whatever_the_text_says(data_dir: Path):
+    # E5 records the page's "agent coordinator" on 5718 against the registry's 5719.
+    edit_row(data_dir / FLOWS, "id", "agent-coordinator", assumption='=HYPERLINK("http://example.invalid/x","click")')
+    checked = load_and_check(data_dir)
+    assert checked.ok and not [i for i in checked.issues if i.code in ("C215", "C216")]
+
+
+def test_without_that_erratum_the_agent_coordinator_on_5718_is_an_error_naming_5719(data_dir: Path):
+    line = edit_row(data_dir / FLOWS, "id", "agent-coordinator", assumption="Both ends open connections.")
+    header, rows = read_rows(data_dir / ERRATA)
+    write_rows(data_dir / ERRATA, header, [row for row in rows if row["flow"] != "agent-coordinator"])
+    found = [(i.code, i.line, i.field) for i in load_and_check(data_dir).issues if i.code in ("C215", "C216")]
+    assert found == [("C215", line, "purpose")]
+
+
+def test_an_erratum_of_other_words_records_nothing(data_dir: Path):
+    line = edit_row(data_dir / FLOWS, "id", "agent-coordinator", assumption="Both ends open connections.")
+    header, rows = read_rows(data_dir / ERRATA)
+    for row in rows:
+        if row["flow"] == "agent-coordinator" and row["field"] == "port":
+            row["published"] = "communication server"
+    write_rows(data_dir / ERRATA, header, rows)
+    found = [(i.code, i.line) for i in load_and_check(data_dir).issues if i.code == "C215"]
+    assert found == [("C215", line)]
