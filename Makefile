@@ -70,11 +70,13 @@ $(STAMPS)/%: $(READY) $(DATA) $(SOURCES)
 html: $(STAMPS)/html
 
 # Sphinx re-reads pages whose data changed by itself; after a change to the extension
-# or conf.py every page is re-read (-E), since Sphinx cannot tell what the code touched.
+# or conf.py every page is re-read (--site-fresh), since Sphinx cannot tell what the
+# code touched. Sphinx builds into $(BUILD)/.site/html; the site is published from there
+# with the other formats' generations, all at once.
 $(STAMPS)/html: $(STAMPS)/build $(SITE_SRC) $(SOURCES)
 	$(started)
-	$(PY) -m sphinx -b html -c . $(SPHINXOPTS) $(if $(filter generator/% conf.py,$?),-E) \
-		-D portbook_data=$(abspath $(DATA_DIR)) source $(BUILD)/html
+	$(PY) -m generator build --formats html --data $(DATA_DIR) --out $(BUILD) --sphinx-options "$(SPHINXOPTS)" \
+		$(if $(filter generator/% conf.py,$?),--site-fresh)
 	$(call stamp,$@)
 
 # Live preview: serves the site on HOST:PORT (PORT=0 picks a free one) and, whenever the
@@ -86,7 +88,7 @@ serve: $(READY)
 	$(PY) -m sphinx_autobuild -b html -c . -q -n -D portbook_data=$(abspath $(DATA_DIR)) \
 		--watch $(DATA_DIR) --watch conf.py --ignore 'source/roles/*' --host $(HOST) --port $(PORT) \
 		--pre-build "$(MAKE) --no-print-directory build DATA_DIR=$(DATA_DIR) BUILD=$(BUILD)" \
-		source $(BUILD)/html
+		source $(BUILD)/.site/html
 
 test: $(READY)
 	$(PY) -m pytest

@@ -108,13 +108,20 @@ class Published(NamedTuple):
     path: Path
 
 
+class Copied(NamedTuple):
+    """A file another tool wrote (Sphinx, into its own folder), copied when published:
+    the tool rewrites its files in place, so the published one must not share its inode."""
+
+    path: Path
+
+
 class OutputFiles:
     """The files of one output format (its folder is OUT/<format>), collected before they are published."""
 
     def __init__(self, folder: Path, published: Path | None = None):
         self.folder = Path(folder)
-        # Data, the staged file holding it, or a file carried over from `published`.
-        self.files: dict[PurePosixPath, bytes | Path | Published] = {}
+        # Data, the staged file holding it, a file carried over from `published`, or one to copy.
+        self.files: dict[PurePosixPath, bytes | Path | Published | Copied] = {}
         self.inputs: dict[str, str] = {}  # file -> digest of what it is made from, for the next build
         # The published generation, whose files `carry` may reuse: give it only holding the
         # output folder's lock, so that it stays published until this build publishes.
@@ -165,6 +172,13 @@ class OutputFiles:
         add what `make()` returns."""
         if not self.carry([name], inputs):
             self.add(name, make(), inputs=inputs)
+
+    def add_copy(self, name: str, source: Path) -> None:
+        """Add file `name`, copied from `source` when published."""
+        path = safe_relative(name, self.name)
+        if path in self.files:
+            raise ValueError(f"{name} is produced twice")
+        self.files[path] = Copied(Path(source))
 
     def add(self, name: str, data: bytes | str, inputs: str | None = None) -> None:
         """Add file `name`; `inputs`, the digest of what it is made from, lets the next
@@ -301,12 +315,15 @@ def _write_format(files: OutputFiles, folder: Path, published: Path | None) -> t
         if isinstance(data, Published):
             os.link(data.path, target, follow_symlinks=False)
             continue
-        if _same_file(previous, data):
+        if _same_file(previous, data.path if isinstance(data, Copied) else data):
             os.link(previous, target, follow_symlinks=False)
             if isinstance(data, Path):
                 data.unlink()
             continue
-        if isinstance(data, Path):
+        if isinstance(data, Copied):
+            shutil.copyfile(data.path, target)
+            os.chmod(target, FILE_MODE)
+        elif isinstance(data, Path):
             os.rename(data, target)
         else:
             with open(target, "xb") as stream:
@@ -315,6 +332,22 @@ def _write_format(files: OutputFiles, folder: Path, published: Path | None) -> t
         written.append(files.folder / path)
     removed = published is not None and bool(_entries_under(published) - set(files.files))
     return written, bool(written) or removed or published is None
+
+
+def publish_folder(out: Path, folder: Path) -> list[Path]:
+    """Publish every file under `folder`, the output folder of a tool such as Sphinx that
+    keeps its own state there (entries whose name starts with a dot, such as .doctrees,
+    stay behind), as the format OUT/<folder name>; returns the files rewritten."""
+    files = OutputFiles(out / folder.name)
+    for top, folders, names in os.walk(folder):
+        if Path(top) == folder:
+            folders[:] = [name for name in folders if not name.startswith(".")]
+            names = [name for name in names if not name.startswith(".")]
+        for name in names:
+            source = Path(top, name)
+            files.add_copy(source.relative_to(folder).as_posix(), source)
+    with output_lock(out):
+        return publish(out, [files])[0]
 
 
 def _link(link: Path, target: str, scratch: Path) -> None:

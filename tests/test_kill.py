@@ -75,9 +75,16 @@ def build_arguments(data_dir: Path, out: Path) -> list[str]:
     return ["build", "--data", str(data_dir), "--out", str(out), "--formats", ",".join(OUTPUTS)]
 
 
-def killing_build(data_dir: Path, out: Path, kill_at: int, log: Path) -> subprocess.CompletedProcess:
+SPHINX_SEARCH_FILES = {"html/searchindex.js", "html/search.html"}
+
+
+def site_arguments(data_dir: Path, out: Path) -> list[str]:
+    return ["build", "--data", str(data_dir), "--out", str(out), "--formats", "html"]
+
+
+def killing_build(data_dir: Path, out: Path, kill_at: int, log: Path, arguments=build_arguments) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", KILLING_BUILD, str(out), str(kill_at), str(log),
-                           *build_arguments(data_dir, out)], capture_output=True, text=True, cwd=ROOT)
+                           *arguments(data_dir, out)], capture_output=True, text=True, cwd=ROOT)
 
 
 class Builds:
@@ -192,4 +199,46 @@ def test_builds_killed_at_a_hundred_points_leave_one_build(data_dir, tmp_path):
         child.wait()
         builds.assert_one_build(out, context)
         builds.assert_next_build_recovers(out, context)
+        shutil.rmtree(out)
+
+
+def test_site_builds_killed_leave_one_site(data_dir, tmp_path):
+    """The site is published like the other formats: Sphinx builds into its own folder
+    (OUT/.site), and a build killed while Sphinx writes or while the site is published
+    leaves the old site or shows the whole new one; the next build recovers."""
+    old = tmp_path / "old"
+    built = subprocess.run([sys.executable, "-m", "generator", *site_arguments(data_dir, old)],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert built.returncode == 0, built.stderr
+    old_site = snapshot(old)
+    assert "html/index.html" in old_site
+    change_every_text(data_dir)
+    counted = tmp_path / "counted"
+    shutil.copytree(old, counted, symlinks=True)
+    run = killing_build(data_dir, counted, 0, tmp_path / "operations.log", site_arguments)
+    assert run.returncode == 0, run.stderr
+    new_site = snapshot(counted)
+    assert new_site != old_site and set(new_site) >= {"html/index.html"}
+    operations = (tmp_path / "operations.log").read_text(encoding="utf-8").splitlines()
+    publishing = [number for number, operation in enumerate(operations, start=1)
+                  if operation.startswith("os.rename ") and operation.endswith(f"{os.sep}{CURRENT}")]
+    assert len(publishing) == 1, operations
+    # While Sphinx writes its pages, just before and at the publishing rename, just after it.
+    for number in (publishing[0] // 2, publishing[0] - 1, publishing[0], publishing[0] + 1):
+        out = tmp_path / f"killed-{number}"
+        shutil.copytree(old, out, symlinks=True)
+        context = f"killed before operation {number} of {len(operations)} ({operations[number - 1]})"
+        killed = killing_build(data_dir, out, number, tmp_path / f"killed-{number}.log", site_arguments)
+        assert killed.returncode == -signal.SIGKILL, f"{context}: not killed: {killed.stderr[-500:]}"
+        assert snapshot(out) == (old_site if number <= publishing[0] else new_site), context
+        again = subprocess.run([sys.executable, "-m", "generator", *site_arguments(data_dir, out)],
+                               capture_output=True, text=True, cwd=ROOT)
+        assert again.returncode == 0, f"{context}: {again.stderr}"
+        # Sphinx's search files differ between a first and a repeated incremental build
+        # (a repeated build drops the index entries of pages it did not write again, and
+        # stamps the ranges script it wrote at the end of the first): every page else is the same.
+        recovered = snapshot(out)
+        assert set(recovered) == set(new_site), context
+        assert {name: data for name, data in recovered.items() if name not in SPHINX_SEARCH_FILES} == \
+            {name: data for name, data in new_site.items() if name not in SPHINX_SEARCH_FILES}, context
         shutil.rmtree(out)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..issues import render_text
-from ..output_files import OutputFiles, output_lock, publish, published_generation, remove_leftovers
+from ..output_files import OutputFiles, output_lock, publish, publish_folder, published_generation, remove_leftovers
 from ..outputs import OUTPUTS, output_module
 from ..pipeline import load_and_check
 from .check import add_data_arguments, report
@@ -23,6 +23,8 @@ MAX_NOTES = 20  # per format: a large dataset can have thousands; the outputs li
 # The Sphinx site is built by Sphinx from conf.py and source/, after the other formats
 # (its role pages link them), rather than by a module of generator.outputs.
 SITE = "html"
+SITE_WORK = ".site"  # under the output folder: Sphinx's own output folder and its state
+SPHINX_OPTIONS = "-q -W --keep-going -n"
 
 
 def requested_formats(text: str) -> list[str]:
@@ -37,17 +39,27 @@ def requested_formats(text: str) -> list[str]:
 
 
 def build_site(args: argparse.Namespace) -> int:
-    """The Sphinx site into OUT/html, as `make html` builds it; Sphinx prints its own
-    warnings, located at their pages."""
+    """The Sphinx site into OUT/html, as `make html` builds it. Sphinx builds into its own
+    folder, OUT/.site/html, where it keeps what its next incremental build needs; once it
+    has succeeded, its pages are published as one generation of the output folder like
+    every other format, so a failed or killed build leaves the published site as it was.
+    Sphinx prints its own warnings, located at their pages."""
+    import shlex
+
     from sphinx.cmd.build import build_main
 
     conf = args.site_conf.resolve()
     if not (conf / "conf.py").is_file() or not args.site_source.is_dir():
         raise UsageError(f"the site needs {conf / 'conf.py'} and the pages folder {args.site_source}; "
                          "run from the project folder or give --site-conf and --site-source")
-    return build_main(["-b", "html", "-c", str(conf), "-q", "-W", "--keep-going", "-n",
-                       "-D", f"portbook_data={args.data.resolve()}",
-                       str(args.site_source), str(args.out / SITE)])
+    work = args.out / SITE_WORK / SITE
+    status = build_main(["-b", "html", "-c", str(conf), *shlex.split(args.sphinx_options),
+                         *(["-E"] if args.site_fresh else []), "-D", f"portbook_data={args.data.resolve()}",
+                         str(args.site_source), str(work)])
+    if status == 0:
+        rewritten = publish_folder(args.out, work)
+        print(f"{args.out / SITE}: {len(rewritten)} rewritten")
+    return status
 
 
 def _print_notes(name: str, notes: list[str]) -> None:
@@ -60,6 +72,8 @@ def _print_notes(name: str, notes: list[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     requested = requested_formats(args.formats)
     formats = [name for name in requested if name != SITE]
+    if not formats:
+        return build_site(args)  # the site's extension checks the data itself, and stops on errors
     checked = load_and_check(args.data, args.registry)
     if checked.ok and args.dataset:
         if args.dataset not in checked.model.dataset_by_id:
@@ -104,6 +118,10 @@ def register(subparsers, argv: list[str] | None = None) -> None:
                         help="for the html format: the folder holding conf.py (default: .)")
     parser.add_argument("--site-source", type=Path, default=Path("source"), metavar="FOLDER",
                         help="for the html format: the site's pages (default: source)")
+    parser.add_argument("--site-fresh", action="store_true",
+                        help="for the html format: read every page again (after a change to conf.py or the extension)")
+    parser.add_argument("--sphinx-options", default=SPHINX_OPTIONS, metavar="OPTIONS",
+                        help=f"for the html format: sphinx-build's options (default: {SPHINX_OPTIONS})")
     for name in _formats_asked(argv) if argv is not None else ():
         add_arguments = getattr(output_module(name), "add_arguments", None)
         if add_arguments is not None:
