@@ -69,6 +69,8 @@ def test_published_typos_are_errata():
         ("sql-report-server", "program", "sqservr.exe", "sqlservr.exe"),
         # The database engine does not serve the report server's port 80: a port rule instead.
         ("sql-report-server", "program", "sqlservr.exe", ""),
+        # The registry gives "agent coordinator" to 5719; the data keeps the page's 5718.
+        ("agent-coordinator", "port", "agent coordinator", "5718"),
     }
 
 
