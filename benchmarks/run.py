@@ -115,8 +115,9 @@ class Runner:
         return kept
 
     def run(self, size: str, stage: str, command: list[str], cwd: Path = ROOT, env: dict | None = None,
-            variant: str = "") -> Measurement:
-        """Run `command` in a fresh process; wall time and peak RSS of its whole process tree."""
+            variant: str = "", accepted: tuple[int, ...] = (0,)) -> Measurement:
+        """Run `command` in a fresh process; wall time and peak RSS of its whole process tree.
+        The run counts as done when it exits with one of the `accepted` codes."""
         self.counter += 1
         log = self.work / "logs" / f"{self.counter:03d}-{size}-{re.sub(r'[^A-Za-z0-9.-]+', '_', stage)}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +146,7 @@ class Runner:
         if code is None:
             result = Measurement(size, stage, self.timeout, None, False, f"timed out after {self.timeout:.0f} s", timed_out=True)
         else:
-            ok = code == 0
+            ok = code in accepted
             note = "" if ok else f"exit {code}; log {log}"
             result = Measurement(size, stage, seconds, peak_kb / 1024 if peak_kb else None, ok, note)
         result.variant = variant
@@ -356,6 +357,33 @@ def run_check(runner: Runner, size: str, data: Path, repeat: int) -> None:
     runner.best_of([checks, reads])
 
 
+def run_hostile_check(runner: Runner, size: str, data: Path, folder: Path, args: argparse.Namespace) -> None:
+    """`check` of the same rows made hostile to the suggestion paths (synthetic.generate_hostile):
+    a distinct program on every flow and errata pointing at unknown flows, against the plain
+    `check` of `run_check`; and one unknown service on every row, against the plain folder,
+    both with the IANA registry. Interleaved runs, the best of each kept. A hostile folder's
+    findings make `check` exit 1, which counts as done."""
+    names = folder / "hostile-names"
+    synthetic.generate_hostile(names, int(size), args.roles, args.seed, "names")
+    iana = registry_flows.IANA_CSV
+    unknown = folder / "hostile-unknown-service"
+    if iana.exists():
+        synthetic.generate_hostile(unknown, int(size), args.roles, args.seed, "unknown-service")
+    else:
+        runner.record(Measurement(size, HOSTILE_UNKNOWN_SERVICE, None, None, False, f"skipped; no IANA registry at {iana}"))
+    hostile: list[Measurement] = []
+    plain_iana: list[Measurement] = []
+    unknown_iana: list[Measurement] = []
+    check = [PYTHON, "-m", "generator", "check", "--data"]
+    for _ in range(args.repeat):
+        hostile.append(runner.run(size, HOSTILE_NAMES, [*check, str(names)], accepted=(0, 1)))
+        if iana.exists():
+            plain_iana.append(runner.run(size, CHECK_IANA, [*check, str(data), "--registry", str(iana)], accepted=(0, 1)))
+            unknown_iana.append(runner.run(size, HOSTILE_UNKNOWN_SERVICE, [*check, str(unknown), "--registry", str(iana)],
+                                           accepted=(0, 1)))
+    runner.best_of([runs for runs in (hostile, plain_iana, unknown_iana) if runs])
+
+
 def run_baselines(runner: Runner, size: str, data: Path, folder: Path, theme: str, skip_slow: bool) -> None:
     rows = role_rows(data)
     flows = sum(len(lines) for _, lines in rows.values()) // 2
@@ -396,6 +424,19 @@ def output_formats() -> list[str]:
 NO_DOT = ["-D", "graphviz_dot=portbook-benchmark-without-dot"]
 
 
+# The hostile `check` stages, run at one size (see hostile_size).
+HOSTILE_NAMES = "check hostile names"
+CHECK_IANA = "check --registry IANA"
+HOSTILE_UNKNOWN_SERVICE = "check --registry IANA hostile unknown service"
+HOSTILE_SIZE = "10000"
+
+
+def hostile_size(sizes: list[str]) -> str | None:
+    """HOSTILE_SIZE when it is among the sizes, else the largest number of synthetic flows."""
+    numbers = [size for size in sizes if size.isdigit()]
+    return HOSTILE_SIZE if HOSTILE_SIZE in numbers else max(numbers, key=int, default=None)
+
+
 def site_source(folder: Path) -> Path:
     """A copy of source/ for one size's site builds: the extension writes each role's page
     source into <source>/roles/, which must not be the checkout's."""
@@ -418,6 +459,8 @@ def run_size(runner: Runner, size: str, args: argparse.Namespace, theme: str, jo
     make_data(size, data, args.roles, args.seed)
     print(f"{size}: data in {data}", flush=True)
     run_check(runner, size, data, args.repeat)
+    if size == hostile_size(args.sizes):
+        run_hostile_check(runner, size, data, folder, args)
     for name in output_formats():
         runner.measure(size, f"build {name}", [PYTHON, "-m", "generator", "build", "--formats", name, "--data", str(data),
                                               "--out", str(folder / "out")])
@@ -520,6 +563,7 @@ CHECK_VS_PANDAS_READ = 4
 # A make with nothing to do starts no Python tool: at most 0.4x an empty Sphinx project, the
 # bar that "under 0.5 s" set on this machine (its empty Sphinx project takes 1.2 to 1.4 s).
 NOOP_MAKE_VS_EMPTY_SPHINX = 0.4
+HOSTILE_VS_PLAIN = 2  # check of rows hostile to the suggestion paths against check of the same rows without them
 STAGE_GROWTH = 11  # every stage at 100k flows against 10k: about linear, with room for start-up costs
 JOBS_NOISE = 1.05  # two runs of the same build differ by a few per cent on a shared machine
 
@@ -565,6 +609,14 @@ def check_targets(runner: Runner, jobs_size: str) -> list[Target]:
     verdict(f"check 100k <= {CHECK_VS_PANDAS_READ}x bare pandas read", at_most(m, ratio(m, read), CHECK_VS_PANDAS_READ),
             versus(m, read, "for a bare process importing pandas and reading the same flows files "
                             "(read_csv, engine pyarrow, dtype str, keep_default_na False)"))
+
+    size = hostile_size(sorted({m.size for m in runner.results}, key=_size_key)) or HOSTILE_SIZE
+    for stage, plain, what in ((HOSTILE_NAMES, "check", f"a distinct program on every flow and {synthetic.HOSTILE_ERRATA:,} errata "
+                                                             "pointing at unknown flows"),
+                               (HOSTILE_UNKNOWN_SERVICE, CHECK_IANA, "one unknown service on every row")):
+        m, base = found(size, stage), found(size, plain)
+        verdict(f"{stage} {size} <= {HOSTILE_VS_PLAIN}x {plain}", at_most(m, ratio(m, base), HOSTILE_VS_PLAIN),
+                versus(m, base, f"for `{plain}` of the same rows without {what}"))
 
     floor = found("all", "baseline empty sphinx")
     for size in sorted({m.size for m in runner.results if m.stage == "make (nothing changed)"}, key=_size_key):

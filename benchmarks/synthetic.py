@@ -322,6 +322,63 @@ def generate(out: Path, flows: int, roles: int, seed: int) -> dict[str, int]:
             "services": len(services)}
 
 
+# What a hostile folder adds to the one `generate` writes (see `generate_hostile`).
+HOSTILE_KINDS = ("names", "unknown-service")
+UNKNOWN_SERVICE = "ms-sql-sx"  # one letter off the registered ms-sql-s, so each row asks for a suggestion
+HOSTILE_ERRATA = 1000
+LONG_NAME_CHARACTERS = 2000
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def hostile_program_names(count: int, rng: random.Random) -> list[str]:
+    """`count` distinct program names, one in ten of them LONG_NAME_CHARACTERS long."""
+    names = []
+    for index in range(count):
+        length = LONG_NAME_CHARACTERS if index % 10 == 9 else 12
+        names.append("".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=length)) + f"{index}.exe")
+    return names
+
+
+def generate_hostile(out: Path, flows: int, roles: int, seed: int, kind: str) -> dict[str, int]:
+    """The folder `generate` writes for the same arguments, with the rows that make the
+    suggestion paths of `check` work hardest: "names", a distinct program on every flow
+    (for the program spelling check) and HOSTILE_ERRATA errata pointing at flows that do
+    not exist, each id one letter off a real one (for "did you mean" over the flow ids);
+    or "unknown-service", every flow naming UNKNOWN_SERVICE (for "did you mean" over the
+    registry, which is what `check --registry` reads). `check` of such a folder, against
+    `check` of the plain one, shows whether those paths grow with the rows alone."""
+    if kind not in HOSTILE_KINDS:
+        raise ValueError(f"unknown hostile kind {kind!r}; use one of {', '.join(HOSTILE_KINDS)}")
+    counts = generate(out, flows, roles, seed)
+    rng = random.Random(f"hostile-{kind}-{seed}")
+    flows_path, errata_path = out / DATASET_ID / "flows.csv", out / DATASET_ID / "errata.csv"
+    header, rows = _read_csv(flows_path)
+    if kind == "names":
+        for row, program in zip(rows, hostile_program_names(len(rows), rng)):
+            row["program"] = program
+        errata_header, errata = _read_csv(errata_path)
+        for number in range(1, HOSTILE_ERRATA + 1):
+            flow = rng.choice(rows)
+            cut = rng.randrange(len(flow["id"]))
+            errata.append({**dict.fromkeys(errata_header, ""), "id": f"H{number}",
+                           "flow": flow["id"][:cut] + flow["id"][cut + 1:], "field": "port",
+                           "published": "1", "corrected": flow["port"], "rationale": "Points at no flow.",
+                           "evidence": "Benchmark input", "reference": flow["reference"]})
+        errata_path.write_text(_csv_text(errata_header, errata), encoding="utf-8")
+        counts.update(programs=len(rows), errata=len(errata))
+    else:
+        for row in rows:
+            row["service"] = UNKNOWN_SERVICE
+        counts.update(unknown_service_rows=len(rows))
+    flows_path.write_text(_csv_text(header, rows), encoding="utf-8")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write a seeded synthetic Portbook data folder.")
     parser.add_argument("--flows", type=int, default=1000, help="number of flows (default 1000)")

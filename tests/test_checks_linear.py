@@ -2,15 +2,23 @@
 a flow's port, not the free text around it, records a mapping kept against the registry."""
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import edit_row, read_rows, write_rows
+from conftest import IANA_CSV, ROOT, edit_row, read_rows, write_rows
 from generator.checks.text import PhraseIndex
 from generator.pipeline import load_and_check
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import run  # noqa: E402
+import synthetic  # noqa: E402
 
 FLOWS = "dpm-2012r2/flows.csv"
 ERRATA = "dpm-2012r2/errata.csv"
@@ -108,3 +116,49 @@ def test_an_erratum_of_other_words_records_nothing(data_dir: Path):
     write_rows(data_dir / ERRATA, header, rows)
     found = [(i.code, i.line) for i in load_and_check(data_dir).issues if i.code == "C215"]
     assert found == [("C215", line)]
+
+
+def test_a_hostile_folder_is_the_plain_one_with_the_hostile_rows(tmp_path: Path):
+    synthetic.generate(tmp_path / "plain", 300, 4, seed=3)
+    synthetic.generate_hostile(tmp_path / "names", 300, 4, seed=3, kind="names")
+    synthetic.generate_hostile(tmp_path / "unknown", 300, 4, seed=3, kind="unknown-service")
+    plain = read_rows(tmp_path / "plain" / "synthetic" / "flows.csv")[1]
+    names = read_rows(tmp_path / "names" / "synthetic" / "flows.csv")[1]
+    unknown = read_rows(tmp_path / "unknown" / "synthetic" / "flows.csv")[1]
+    assert [{**row, "program": ""} for row in names] == [{**row, "program": ""} for row in plain]
+    programs = [row["program"] for row in names]
+    assert len(set(programs)) == len(plain) and max(map(len, programs)) > synthetic.LONG_NAME_CHARACTERS
+    assert [{**row, "service": ""} for row in unknown] == [{**row, "service": ""} for row in plain]
+    assert {row["service"] for row in unknown} == {synthetic.UNKNOWN_SERVICE}
+    # The names folder's findings are its errata pointing at unknown flows, each with a suggestion.
+    checked = load_and_check(tmp_path / "names")
+    unknown_flow = [i for i in checked.issues if i.code == "S111"]
+    assert len(unknown_flow) == synthetic.HOSTILE_ERRATA and all("did you mean" in i.message for i in unknown_flow)
+    assert not [i for i in checked.issues if i.code == "C205"]  # distinct names, none a typo of another
+    again = tmp_path / "again"
+    synthetic.generate_hostile(again, 300, 4, seed=3, kind="names")
+    for name in ("flows.csv", "errata.csv"):
+        assert (again / "synthetic" / name).read_bytes() == (tmp_path / "names" / "synthetic" / name).read_bytes()
+
+
+def test_the_hostile_size_is_ten_thousand_flows_or_the_largest_synthetic_size():
+    assert run.hostile_size(["dpm", "1000", "10000", "100000"]) == "10000"
+    assert run.hostile_size(["dpm", "200", "50"]) == "200"
+    assert run.hostile_size(["dpm", "registry"]) is None
+
+
+@pytest.mark.skipif(not IANA_CSV.exists(), reason="no IANA snapshot")
+def test_the_hostile_check_stages_are_measured_and_judged_against_plain_check(tmp_path: Path):
+    runner = run.Runner(tmp_path / "work", timeout=120, verbose=False)
+    synthetic.generate(tmp_path / "data", 200, 4, seed=1)
+    args = argparse.Namespace(roles=4, seed=1, repeat=1)
+    run.run_check(runner, "200", tmp_path / "data", repeat=1)
+    run.run_hostile_check(runner, "200", tmp_path / "data", tmp_path, args)
+    for stage in (run.HOSTILE_NAMES, run.CHECK_IANA, run.HOSTILE_UNKNOWN_SERVICE):
+        measured = runner.find("200", stage)
+        assert measured is not None and measured.ok, (stage, measured)
+    verdicts = {t.name: t for t in run.check_targets(runner, "200")}
+    names = verdicts[f"{run.HOSTILE_NAMES} 200 <= 2x check"]
+    unknown = verdicts[f"{run.HOSTILE_UNKNOWN_SERVICE} 200 <= 2x {run.CHECK_IANA}"]
+    assert names.status in ("PASS", "FAIL") and unknown.status in ("PASS", "FAIL")
+    assert " s vs " in names.detail and "without a distinct program on every flow" in names.detail
