@@ -6,6 +6,7 @@ caller collects every issue and only then decides the exit code.
 from __future__ import annotations
 
 import difflib
+import heapq
 import json
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
@@ -200,16 +201,56 @@ class Suggestions:
 
     def similar(self, value: str, cutoff: float) -> list[str]:
         """The candidates whose difflib ratio to `value` (lower-cased) is at least `cutoff`,
-        closest first, in their original spelling."""
+        closest first, in their original spelling: what difflib.get_close_matches gives,
+        without the ratio of pairs that cannot reach `cutoff` (see `may_reach`), which on
+        long names costs far more than reading them."""
         lowered = value.lower()
-        found = difflib.get_close_matches(lowered, self.candidates(lowered), n=self.CANDIDATES, cutoff=cutoff)
-        return [self.original[key] for key in found]
+        own: Counter[str] | None = None
+        matcher: difflib.SequenceMatcher | None = None
+        scored = []
+        for key in self.candidates(lowered):
+            if key == lowered:
+                scored.append((1.0, key))
+                continue
+            # The bounds from the cheapest up: lengths, shared trigrams, letter counts.
+            length = len(lowered) + len(key)
+            if 2.0 * min(len(lowered), len(key)) / length < cutoff:  # difflib's real_quick_ratio
+                continue
+            own = trigram_counts(lowered) if own is None else own
+            if not may_reach(own, trigram_counts(key), length, cutoff):
+                continue
+            if matcher is None:
+                matcher = difflib.SequenceMatcher()
+                matcher.set_seq2(lowered)
+            matcher.set_seq1(key)
+            if matcher.quick_ratio() >= cutoff and (ratio := matcher.ratio()) >= cutoff:
+                scored.append((ratio, key))
+        return [self.original[key] for _, key in heapq.nlargest(self.CANDIDATES, scored)]
 
 
 def trigrams(text: str) -> set[str]:
     """The three-character pieces of `text`, padded so that short texts and their ends count."""
     padded = f"  {text} "
     return {padded[index:index + 3] for index in range(len(padded) - 2)}
+
+
+def trigram_counts(text: str) -> Counter[str]:
+    """How often each three-character piece occurs in `text` (unpadded)."""
+    return Counter(map("".join, zip(text, text[1:], text[2:])))
+
+
+def may_reach(one: Counter[str], other: Counter[str], length: int, cutoff: float) -> bool:
+    """Whether two texts of `length` characters together, of these trigram counts, may have
+    a difflib ratio of `cutoff` or more. Ratio r = 2M/length, M the characters of the
+    matching blocks; a block of L characters holds L - 2 trigrams both texts share, and
+    blocks are separated by at least one unmatched character, so there are at most
+    length - 2M + 1 of them and the shared trigrams are at least M - 2(length - 2M + 1),
+    that is (5r/2 - 2) * length - 2. Below a cutoff of 0.8 that bound says nothing."""
+    bound = (2.5 * cutoff - 2) * length - 2
+    if bound <= 0:
+        return True
+    fewer, more = sorted((one, other), key=len)
+    return sum(min(count, more[gram]) for gram, count in fewer.items() if gram in more) >= bound
 
 
 @lru_cache(maxsize=8)

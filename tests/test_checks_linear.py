@@ -1,8 +1,12 @@
-"""Registered phrases in free text are found by one pass along the text, and an erratum of
-a flow's port, not the free text around it, records a mapping kept against the registry."""
+"""Work that grows with the text, not with what it is compared with: registered phrases in
+free text are found by one pass along it, suggestions skip the pairs that cannot be close,
+and the benchmark's hostile folders show it. An erratum of a flow's port, not the free text
+around it, records a mapping kept against the registry."""
 from __future__ import annotations
 
 import argparse
+import difflib
+import random
 import re
 import sys
 from pathlib import Path
@@ -13,6 +17,7 @@ from hypothesis import strategies as st
 
 from conftest import IANA_CSV, ROOT, edit_row, read_rows, write_rows
 from generator.checks.text import PhraseIndex
+from generator.issues import Suggestions, may_reach, trigram_counts
 from generator.pipeline import load_and_check
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -162,3 +167,39 @@ def test_the_hostile_check_stages_are_measured_and_judged_against_plain_check(tm
     unknown = verdicts[f"{run.HOSTILE_UNKNOWN_SERVICE} 200 <= 2x {run.CHECK_IANA}"]
     assert names.status in ("PASS", "FAIL") and unknown.status in ("PASS", "FAIL")
     assert " s vs " in names.detail and "without a distinct program on every flow" in names.detail
+
+
+NAME = st.text(st.sampled_from(list("abcde-.")), min_size=0, max_size=60)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.lists(NAME, min_size=1, max_size=40), NAME, st.sampled_from([0.6, 0.8, 0.85, 0.9, 0.95]))
+def test_similar_gives_what_difflib_gives_among_the_candidates(choices, value, cutoff):
+    index = Suggestions(choices)
+    expected = difflib.get_close_matches(value.lower(), index.candidates(value.lower()), n=Suggestions.CANDIDATES, cutoff=cutoff)
+    assert index.similar(value, cutoff) == [index.original[key] for key in expected]
+
+
+def test_the_shared_trigram_bound_never_rules_out_a_pair_that_reaches_the_cutoff():
+    chooser = random.Random(11)
+    for _ in range(2000):
+        one = "".join(chooser.choices("ab", k=chooser.randrange(0, 40)))
+        other = list(one)
+        for _ in range(chooser.randrange(0, 4)):
+            if other:
+                other[chooser.randrange(len(other))] = chooser.choice("abc")
+        other = "".join(other)
+        ratio = difflib.SequenceMatcher(None, other, one).ratio()
+        for cutoff in (0.8, 0.85, 0.9, 0.95):
+            if ratio >= cutoff:
+                assert may_reach(trigram_counts(one), trigram_counts(other), len(one) + len(other), cutoff)
+    # Unrelated long texts are ruled out without difflib.
+    long_one, long_other = ("".join(chooser.choices("abcdefghijklmnopqrstuvwxyz", k=2000)) for _ in range(2))
+    assert not may_reach(trigram_counts(long_one), trigram_counts(long_other), 4000, 0.9)
+
+
+def test_a_typo_of_a_long_name_is_found_among_many_long_names():
+    names = synthetic.hostile_program_names(2000, random.Random(2))
+    long_name = names[19]
+    typo = long_name[:100] + "q" + long_name[101:]
+    assert Suggestions(names).similar(typo, 0.9) == [long_name]
