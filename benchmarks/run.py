@@ -358,30 +358,28 @@ def run_check(runner: Runner, size: str, data: Path, repeat: int) -> None:
 
 
 def run_hostile_check(runner: Runner, size: str, data: Path, folder: Path, args: argparse.Namespace) -> None:
-    """`check` of the same rows made hostile to the suggestion paths (synthetic.generate_hostile):
-    a distinct program on every flow and errata pointing at unknown flows, against the plain
-    `check` of `run_check`; and one unknown service on every row, against the plain folder,
-    both with the IANA registry. Interleaved runs, the best of each kept. A hostile folder's
-    findings make `check` exit 1, which counts as done."""
-    names = folder / "hostile-names"
-    synthetic.generate_hostile(names, int(size), args.roles, args.seed, "names")
+    """`check` of the same rows made hostile to one suggestion path each (synthetic.generate_hostile):
+    a distinct program on every flow, and errata pointing at unknown flows, against the plain
+    `check` of `run_check`; one unknown service on every row against the plain folder, both
+    with the IANA registry. Interleaved runs, the best of each kept. A hostile folder's
+    findings may make `check` exit 1, which counts as done."""
     iana = registry_flows.IANA_CSV
-    unknown = folder / "hostile-unknown-service"
+    stages = [(HOSTILE_PROGRAMS, "programs", []), (HOSTILE_ERRATA, "errata", [])]
     if iana.exists():
-        synthetic.generate_hostile(unknown, int(size), args.roles, args.seed, "unknown-service")
+        stages.append((HOSTILE_UNKNOWN_SERVICE, "unknown-service", ["--registry", str(iana)]))
     else:
         runner.record(Measurement(size, HOSTILE_UNKNOWN_SERVICE, None, None, False, f"skipped; no IANA registry at {iana}"))
-    hostile: list[Measurement] = []
-    plain_iana: list[Measurement] = []
-    unknown_iana: list[Measurement] = []
-    check = [PYTHON, "-m", "generator", "check", "--data"]
+    commands = []
+    for stage, kind, options in stages:
+        synthetic.generate_hostile(folder / f"hostile-{kind}", int(size), args.roles, args.seed, kind)
+        commands.append((stage, [PYTHON, "-m", "generator", "check", "--data", str(folder / f"hostile-{kind}"), *options]))
+    if iana.exists():
+        commands.append((CHECK_IANA, [PYTHON, "-m", "generator", "check", "--data", str(data), "--registry", str(iana)]))
+    runs: list[list[Measurement]] = [[] for _ in commands]
     for _ in range(args.repeat):
-        hostile.append(runner.run(size, HOSTILE_NAMES, [*check, str(names)], accepted=(0, 1)))
-        if iana.exists():
-            plain_iana.append(runner.run(size, CHECK_IANA, [*check, str(data), "--registry", str(iana)], accepted=(0, 1)))
-            unknown_iana.append(runner.run(size, HOSTILE_UNKNOWN_SERVICE, [*check, str(unknown), "--registry", str(iana)],
-                                           accepted=(0, 1)))
-    runner.best_of([runs for runs in (hostile, plain_iana, unknown_iana) if runs])
+        for (stage, command), measured in zip(commands, runs):
+            measured.append(runner.run(size, stage, command, accepted=(0, 1)))
+    runner.best_of(runs)
 
 
 def run_baselines(runner: Runner, size: str, data: Path, folder: Path, theme: str, skip_slow: bool) -> None:
@@ -425,7 +423,8 @@ NO_DOT = ["-D", "graphviz_dot=portbook-benchmark-without-dot"]
 
 
 # The hostile `check` stages, run at one size (see hostile_size).
-HOSTILE_NAMES = "check hostile names"
+HOSTILE_PROGRAMS = "check hostile programs"
+HOSTILE_ERRATA = "check hostile errata"
 CHECK_IANA = "check --registry IANA"
 HOSTILE_UNKNOWN_SERVICE = "check --registry IANA hostile unknown service"
 HOSTILE_SIZE = "10000"
@@ -611,8 +610,8 @@ def check_targets(runner: Runner, jobs_size: str) -> list[Target]:
                             "(read_csv, engine pyarrow, dtype str, keep_default_na False)"))
 
     size = hostile_size(sorted({m.size for m in runner.results}, key=_size_key)) or HOSTILE_SIZE
-    for stage, plain, what in ((HOSTILE_NAMES, "check", f"a distinct program on every flow and {synthetic.HOSTILE_ERRATA:,} errata "
-                                                             "pointing at unknown flows"),
+    for stage, plain, what in ((HOSTILE_PROGRAMS, "check", "a distinct program on every flow"),
+                               (HOSTILE_ERRATA, "check", f"{synthetic.HOSTILE_ERRATA:,} errata pointing at unknown flows"),
                                (HOSTILE_UNKNOWN_SERVICE, CHECK_IANA, "one unknown service on every row")):
         m, base = found(size, stage), found(size, plain)
         verdict(f"{stage} {size} <= {HOSTILE_VS_PLAIN}x {plain}", at_most(m, ratio(m, base), HOSTILE_VS_PLAIN),

@@ -323,7 +323,7 @@ def generate(out: Path, flows: int, roles: int, seed: int) -> dict[str, int]:
 
 
 # What a hostile folder adds to the one `generate` writes (see `generate_hostile`).
-HOSTILE_KINDS = ("names", "unknown-service")
+HOSTILE_KINDS = ("programs", "errata", "unknown-service")
 UNKNOWN_SERVICE = "ms-sql-sx"  # one letter off the registered ms-sql-s, so each row asks for a suggestion
 HOSTILE_ERRATA = 1000
 LONG_NAME_CHARACTERS = 2000
@@ -345,22 +345,25 @@ def hostile_program_names(count: int, rng: random.Random) -> list[str]:
 
 
 def generate_hostile(out: Path, flows: int, roles: int, seed: int, kind: str) -> dict[str, int]:
-    """The folder `generate` writes for the same arguments, with the rows that make the
-    suggestion paths of `check` work hardest: "names", a distinct program on every flow
-    (for the program spelling check) and HOSTILE_ERRATA errata pointing at flows that do
-    not exist, each id one letter off a real one (for "did you mean" over the flow ids);
-    or "unknown-service", every flow naming UNKNOWN_SERVICE (for "did you mean" over the
-    registry, which is what `check --registry` reads). `check` of such a folder, against
-    `check` of the plain one, shows whether those paths grow with the rows alone."""
+    """The folder `generate` writes for the same arguments, with the rows that make one
+    suggestion path of `check` work hardest: "programs", a distinct program on every flow
+    (the program spelling check); "errata", HOSTILE_ERRATA more errata pointing at flows
+    that do not exist, each id one letter off a real one ("did you mean" over the flow
+    ids; such errata stop `check` before the other checks, hence a folder of their own);
+    or "unknown-service", every flow naming UNKNOWN_SERVICE ("did you mean" over the
+    registry `check --registry` reads). `check` of such a folder, against `check` of the
+    plain one, shows whether the path grows with the rows alone."""
     if kind not in HOSTILE_KINDS:
         raise ValueError(f"unknown hostile kind {kind!r}; use one of {', '.join(HOSTILE_KINDS)}")
     counts = generate(out, flows, roles, seed)
     rng = random.Random(f"hostile-{kind}-{seed}")
     flows_path, errata_path = out / DATASET_ID / "flows.csv", out / DATASET_ID / "errata.csv"
     header, rows = _read_csv(flows_path)
-    if kind == "names":
+    if kind == "programs":
         for row, program in zip(rows, hostile_program_names(len(rows), rng)):
             row["program"] = program
+        counts.update(programs=len(rows))
+    elif kind == "errata":
         errata_header, errata = _read_csv(errata_path)
         for number in range(1, HOSTILE_ERRATA + 1):
             flow = rng.choice(rows)
@@ -370,7 +373,8 @@ def generate_hostile(out: Path, flows: int, roles: int, seed: int, kind: str) ->
                            "published": "1", "corrected": flow["port"], "rationale": "Points at no flow.",
                            "evidence": "Benchmark input", "reference": flow["reference"]})
         errata_path.write_text(_csv_text(errata_header, errata), encoding="utf-8")
-        counts.update(programs=len(rows), errata=len(errata))
+        counts.update(errata=len(errata))
+        return counts
     else:
         for row in rows:
             row["service"] = UNKNOWN_SERVICE

@@ -249,8 +249,7 @@ def may_reach(one: Counter[str], other: Counter[str], length: int, cutoff: float
     bound = (2.5 * cutoff - 2) * length - 2
     if bound <= 0:
         return True
-    fewer, more = sorted((one, other), key=len)
-    return sum(min(count, more[gram]) for gram, count in fewer.items() if gram in more) >= bound
+    return sum(min(one[gram], other[gram]) for gram in one.keys() & other.keys()) >= bound
 
 
 @lru_cache(maxsize=8)

@@ -125,25 +125,26 @@ def test_an_erratum_of_other_words_records_nothing(data_dir: Path):
 
 def test_a_hostile_folder_is_the_plain_one_with_the_hostile_rows(tmp_path: Path):
     synthetic.generate(tmp_path / "plain", 300, 4, seed=3)
-    synthetic.generate_hostile(tmp_path / "names", 300, 4, seed=3, kind="names")
-    synthetic.generate_hostile(tmp_path / "unknown", 300, 4, seed=3, kind="unknown-service")
+    for kind in synthetic.HOSTILE_KINDS:
+        synthetic.generate_hostile(tmp_path / kind, 300, 4, seed=3, kind=kind)
     plain = read_rows(tmp_path / "plain" / "synthetic" / "flows.csv")[1]
-    names = read_rows(tmp_path / "names" / "synthetic" / "flows.csv")[1]
-    unknown = read_rows(tmp_path / "unknown" / "synthetic" / "flows.csv")[1]
-    assert [{**row, "program": ""} for row in names] == [{**row, "program": ""} for row in plain]
-    programs = [row["program"] for row in names]
-    assert len(set(programs)) == len(plain) and max(map(len, programs)) > synthetic.LONG_NAME_CHARACTERS
+    programs = read_rows(tmp_path / "programs" / "synthetic" / "flows.csv")[1]
+    unknown = read_rows(tmp_path / "unknown-service" / "synthetic" / "flows.csv")[1]
+    assert [{**row, "program": ""} for row in programs] == [{**row, "program": ""} for row in plain]
+    names = [row["program"] for row in programs]
+    assert len(set(names)) == len(plain) and max(map(len, names)) > synthetic.LONG_NAME_CHARACTERS
+    assert not [i for i in load_and_check(tmp_path / "programs").issues if i.code == "C205"]  # none a typo of another
     assert [{**row, "service": ""} for row in unknown] == [{**row, "service": ""} for row in plain]
     assert {row["service"] for row in unknown} == {synthetic.UNKNOWN_SERVICE}
-    # The names folder's findings are its errata pointing at unknown flows, each with a suggestion.
-    checked = load_and_check(tmp_path / "names")
-    unknown_flow = [i for i in checked.issues if i.code == "S111"]
+    assert read_rows(tmp_path / "errata" / "synthetic" / "flows.csv")[1] == plain
+    # The errata folder's findings are its errata pointing at unknown flows, each with a suggestion.
+    unknown_flow = [i for i in load_and_check(tmp_path / "errata").issues if i.code == "S111"]
     assert len(unknown_flow) == synthetic.HOSTILE_ERRATA and all("did you mean" in i.message for i in unknown_flow)
-    assert not [i for i in checked.issues if i.code == "C205"]  # distinct names, none a typo of another
-    again = tmp_path / "again"
-    synthetic.generate_hostile(again, 300, 4, seed=3, kind="names")
-    for name in ("flows.csv", "errata.csv"):
-        assert (again / "synthetic" / name).read_bytes() == (tmp_path / "names" / "synthetic" / name).read_bytes()
+    for kind in synthetic.HOSTILE_KINDS:
+        synthetic.generate_hostile(tmp_path / "again" / kind, 300, 4, seed=3, kind=kind)
+        for name in ("flows.csv", "errata.csv"):
+            assert ((tmp_path / "again" / kind / "synthetic" / name).read_bytes()
+                    == (tmp_path / kind / "synthetic" / name).read_bytes())
 
 
 def test_the_hostile_size_is_ten_thousand_flows_or_the_largest_synthetic_size():
@@ -159,14 +160,14 @@ def test_the_hostile_check_stages_are_measured_and_judged_against_plain_check(tm
     args = argparse.Namespace(roles=4, seed=1, repeat=1)
     run.run_check(runner, "200", tmp_path / "data", repeat=1)
     run.run_hostile_check(runner, "200", tmp_path / "data", tmp_path, args)
-    for stage in (run.HOSTILE_NAMES, run.CHECK_IANA, run.HOSTILE_UNKNOWN_SERVICE):
+    for stage in (run.HOSTILE_PROGRAMS, run.HOSTILE_ERRATA, run.CHECK_IANA, run.HOSTILE_UNKNOWN_SERVICE):
         measured = runner.find("200", stage)
         assert measured is not None and measured.ok, (stage, measured)
     verdicts = {t.name: t for t in run.check_targets(runner, "200")}
-    names = verdicts[f"{run.HOSTILE_NAMES} 200 <= 2x check"]
-    unknown = verdicts[f"{run.HOSTILE_UNKNOWN_SERVICE} 200 <= 2x {run.CHECK_IANA}"]
-    assert names.status in ("PASS", "FAIL") and unknown.status in ("PASS", "FAIL")
-    assert " s vs " in names.detail and "without a distinct program on every flow" in names.detail
+    judged = [verdicts[f"{run.HOSTILE_PROGRAMS} 200 <= 2x check"], verdicts[f"{run.HOSTILE_ERRATA} 200 <= 2x check"],
+              verdicts[f"{run.HOSTILE_UNKNOWN_SERVICE} 200 <= 2x {run.CHECK_IANA}"]]
+    assert all(target.status in ("PASS", "FAIL") and " s vs " in target.detail for target in judged)
+    assert "without a distinct program on every flow" in judged[0].detail
 
 
 NAME = st.text(st.sampled_from(list("abcde-.")), min_size=0, max_size=60)
