@@ -21,13 +21,14 @@ import hashlib
 import ipaddress
 import tomllib
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
 from . import schema
 from .csvfile import CONTROL_CHARACTERS, MAX_FIELD_CHARS, MAX_FILE_BYTES, CsvTable, display_path, read_csv
-from .issues import Issue, did_you_mean, has_errors, issue, sort_key
+from .issues import Issue, Suggestions, did_you_mean, has_errors, issue, sort_key
 from .model import ANY, Dataset, Erratum, Host, Location, Model, Role, Section, Settings, SourceDocument
 from .settings import key_location
 from .urls import safe_url, unsafe_url_message
@@ -335,9 +336,16 @@ def _build_errata(table: CsvTable, rejected: set[int], dataset_id: str, flows_ta
     frame = _kept(table.frame, rejected)
     flow_ids = flows_table.frame["id"]
     correctable = [name for name in schema.FLOWS.column_names if name != "id"]
+
+    @cache
+    def known_flows() -> Suggestions:
+        # Indexed once, and only when an erratum names an unknown flow: each such erratum
+        # then costs a lookup, not a pass over every flow id.
+        return Suggestions(flow_ids.tolist())
+
     problems = [  # (code, column, where it fails, message for a row)
         ("S111", "flow", ~schema.among(frame["flow"], flow_ids),
-         lambda v: f"flow: no flow {v['flow']!r} in this dataset{did_you_mean(v['flow'], set(flow_ids))}"),
+         lambda v: f"flow: no flow {v['flow']!r} in this dataset{did_you_mean(v['flow'], known_flows())}"),
         ("S111", "field", ~frame["field"].isin(correctable),
          lambda v: f"field: {v['field']!r} is not a correctable flows column{did_you_mean(v['field'], schema.FLOWS.column_names)}"),
     ]
