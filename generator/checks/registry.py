@@ -161,8 +161,11 @@ def _registered_elsewhere(model: Model, registry: Registry) -> Iterator[tuple[Fl
         found: dict[int, list[tuple[str, str, _ProductService]]] = defaultdict(list)
         for column in DESCRIBING_COLUMNS:
             texts = frame.loc[frame[column].ne("") & frame["first"].notna(), column]
+            # Rows repeat their texts: each distinct one is read once.
+            phrases = {text: index.find(text) for text in texts.unique().tolist()}
             for line, text in texts.items():
-                found[line].extend((column, words, product) for words, product in index.find(text))
+                if phrases[text]:
+                    found[line].extend((column, words, product) for words, product in phrases[text])
         for flow in dataset.flows_at(list(found)):
             row_text = [flow.value(column) for column in FREE_TEXT_COLUMNS]
             for column, words, product in found[flow.line]:

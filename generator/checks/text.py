@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Generic, Iterator, Mapping, TypeVar
+from typing import Generic, Iterator, Mapping, NamedTuple, TypeVar
 
 import pandas as pd
 
@@ -55,8 +55,7 @@ def named_phrase(description: str, common_words: set[str] = frozenset()) -> str:
 _TOKEN = re.compile(r"([\w-]+)|[^\w\s-]")
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):  # a tuple: texts make hundreds of thousands of them
     start: int
     end: int
     folded: str  # str.casefold of the token
