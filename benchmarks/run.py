@@ -562,6 +562,9 @@ CHECK_VS_PANDAS_READ = 4
 # A make with nothing to do starts no Python tool: at most 0.4x an empty Sphinx project, the
 # bar that "under 0.5 s" set on this machine (its empty Sphinx project takes 1.2 to 1.4 s).
 NOOP_MAKE_VS_EMPTY_SPHINX = 0.4
+# After one row is edited, make computes only the files showing it: a share of a full make.
+EDIT_VS_FULL_MAKE = {"10000": 0.25, "100000": 0.2}
+EDIT_VS_EMPTY_SPHINX = 2  # on the shipped data, where start-up is most of the time
 HOSTILE_VS_PLAIN = 2  # check of rows hostile to the suggestion paths against check of the same rows without them
 STAGE_GROWTH = 11  # every stage at 100k flows against 10k: about linear, with room for start-up costs
 JOBS_NOISE = 1.05  # two runs of the same build differ by a few per cent on a shared machine
@@ -631,6 +634,14 @@ def check_targets(runner: Runner, jobs_size: str) -> list[Target]:
             problems.append(f"{len(m.unexpected)} rewritten without holding the row, e.g. {', '.join(m.unexpected[:4])}")
         if m.stale:
             problems.append(f"{len(m.stale)} hold the row but were not rewritten, e.g. {', '.join(m.stale[:4])}")
+        full = found(size, "make (full)")
+        if size in EDIT_VS_FULL_MAKE:
+            limit = EDIT_VS_FULL_MAKE[size]
+            verdict(f"make {size} one row edited <= {limit}x full make", at_most(m, ratio(m, full), limit),
+                    versus(m, full, "for a full make of the same data"))
+        if size == "dpm":
+            verdict(f"make dpm one row edited <= {EDIT_VS_EMPTY_SPHINX}x empty Sphinx project",
+                    at_most(m, ratio(m, floor), EDIT_VS_EMPTY_SPHINX), versus(m, floor, "for an empty Sphinx project"))
         verdict(f"make {size} one row edited rewrites only what it touches", None if not m.ok else not problems,
                 "; ".join(problems) or (f"{len(m.rewritten)} rewritten" if m.ok else m.note))
 
