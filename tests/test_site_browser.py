@@ -112,6 +112,8 @@ def test_role_pages_and_search_in_a_browser(browser, served_site, data_dir):
         page.wait_for_selector("#search-results ul.search li a", timeout=30_000)
         found = [link.get_attribute("href") for link in page.locator("#search-results ul.search li a").all()]
         assert f"reference.html#flow-{first.id}" in found, (flow.port_text, found)
+        # Sphinx's index entries and the ports file name the same sections: each is listed once.
+        assert len(found) == len(set(found)), found
 
 
 # ---------------------------------------------------------------- two products, as a reader sees them

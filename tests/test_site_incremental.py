@@ -192,3 +192,19 @@ def test_a_build_with_nothing_changed_writes_no_page(app_params, make_app, tmp_p
     assert read == set()
     assert written(before, site_files(out)) == set()
     assert "0 changed" in app.status.getvalue()
+
+
+@site("search-after-edit")
+def test_every_port_stays_findable_after_an_incremental_build(app_params, make_app, tmp_path):
+    """Sphinx's search index keeps the index entries of the pages its last build wrote
+    only; the ports file the search page reads is written from the whole data every build,
+    so after an edit every page's ports are still found, as after a fresh build."""
+    args, kwargs, srcdir, outputs, settings, app = start(app_params, make_app, tmp_path)
+    ports_file = Path(app.outdir) / "_static" / "portbook-port-ranges.js"
+    fresh_ports = ports_file.read_text(encoding="utf-8")
+    edit_row(srcdir / "_data" / "lab-backup" / "flows.csv", "id", "catalog-sql", purpose="Catalog reads, writes and reindexing.")
+    app, read = build_reading(make_app, args, kwargs, **settings)
+    assert read == {"reference", "roles/vault", "roles/catalog"}
+    assert ports_file.read_text(encoding="utf-8") == fresh_ports
+    listed = {record.split(",")[3] for record in fresh_ports.split("],[")}
+    assert {'"roles/vault"', '"roles/catalog"', '"roles/agent"'} <= listed

@@ -8,10 +8,13 @@ They are main entries, which Sphinx's search lists before pages where only a wor
 matched ("tcp"), and the scorer (SCORER, html_search_scorer) puts the role pages
 among them first.
 
-A port inside a range (`50000` in 49152-65535) is no substring of any entry. For those,
-build-finished writes PORT_RANGES_FILE, listing every range shown and where, and the
-search page loads SEARCH_SCRIPT, which adds the pages showing a range holding the
-queried port to Sphinx's results.
+A port inside a range (`50000` in 49152-65535) is no substring of any entry. And
+Sphinx keeps the index entries of a page only from the build that wrote it: an
+incremental build, which writes the pages whose data changed, leaves the others'
+entries out of its search index. So build-finished also writes PORT_RANGES_FILE from
+the whole model, every build, listing every port and range shown and where, and the
+search page loads SEARCH_SCRIPT, which adds the pages showing a port or a range
+holding it to Sphinx's results (once each, whether Sphinx found them or not).
 """
 from __future__ import annotations
 
@@ -53,7 +56,7 @@ def way_anchor(way: str, role_id: str) -> str:
 
 def range_records(app: Sphinx) -> list[list]:
     """[first, last, transport, docname, anchor, page title, where on the page, on a role
-    page] for every range each page shows, role pages first."""
+    page] for every port and range each page shows, role pages first."""
     model = model_of(app.config)
     reference_title = app.env.titles[REFERENCE_DOC].astext() if REFERENCE_DOC in app.env.titles else REFERENCE_DOC
     records = []
@@ -62,13 +65,16 @@ def range_records(app: Sphinx) -> list[list]:
         for line in role_lines(model, role.id):
             ports = line.flow.ports
             key = (line.flow.label, line.direction)
-            if ports is None or ports.is_single or key in seen:
+            if ports is None or key in seen:
                 continue
             seen.add(key)
             records.append([ports.first, ports.last, line.flow.transport, role_doc(role.id),
                             way_anchor(line.direction, role.id), role.name, line.direction, True])
+    labels = set()
     for flow in model.flows:
-        if flow.ports is not None and not flow.ports.is_single:
+        # The reference row of the first flow on each port label, as its index entry points at.
+        if flow.ports is not None and flow.label not in labels:
+            labels.add(flow.label)
             records.append([flow.ports.first, flow.ports.last, flow.transport, REFERENCE_DOC,
                             flow_anchor(flow.id), reference_title, flow.id, False])
     return records

@@ -1,8 +1,8 @@
-/* Portbook: on the search page, a port inside a range shown on the site (50000 in
- * 49152-65535/tcp) finds the pages showing that range. Sphinx's own search finds the
- * single ports and the ranges as written, through the index entries of each page;
- * this adds the ranges, from PORTBOOK_PORT_RANGES (written at each build), at the top
- * of Sphinx's result list, role pages first. */
+/* Portbook: on the search page, a port finds the pages showing it or a range holding
+ * it (50000 in 49152-65535/tcp), from PORTBOOK_PORT_RANGES, written from the whole data
+ * at each build: Sphinx's own index entries hold only the pages its last build wrote.
+ * They go at the top of Sphinx's result list, role pages first, and Sphinx's results
+ * for the same sections are left out, so each is listed once. */
 "use strict";
 
 (() => {
@@ -23,7 +23,8 @@
     const key = docname + "#" + anchor;
     if (hit && !seen.has(key)) {
       seen.add(key);
-      found.push({ docname, anchor, title, where, rolePage, label: `${first}-${last}/${transport}` });
+      const ports = first === last ? `${first}` : `${first}-${last}`;
+      found.push({ docname, anchor, title, where, rolePage, label: `${ports}/${transport}` });
     }
   }
   if (!found.length) return;
@@ -40,6 +41,12 @@
     return item;
   });
 
+  // The sections listed here, as Sphinx's links to them resolve.
+  const ours = new Set(items.map((item) => {
+    const url = new URL(item.querySelector("a").getAttribute("href"), window.location.href);
+    return url.pathname + url.hash;
+  }));
+
   const start = () => {
     const results = document.getElementById("search-results");
     if (!results) return;
@@ -51,9 +58,16 @@
         list.dataset.portbookRanges = "added";
         list.prepend(...items);
       }
+      if (list) {
+        for (const other of list.querySelectorAll("li:not(.portbook-port-range)")) {
+          const link = other.querySelector("a");
+          const url = link ? new URL(link.href, window.location.href) : null;
+          if (url && ours.has(url.pathname + url.hash)) other.remove();
+        }
+      }
       const summary = results.querySelector("p.search-summary");
       if (list && summary && summary.textContent && list.children.length === items.length) {
-        const text = `Search finished, found ${items.length} page section(s) showing a port range that holds the port.`;
+        const text = `Search finished, found ${items.length} page section(s) showing the port or a range that holds it.`;
         if (summary.textContent !== text) summary.textContent = text;
       }
     };
