@@ -165,14 +165,16 @@ def sort_key(item: Issue) -> tuple:
 class Suggestions:
     """Close matches among many choices, in time that does not grow with their number.
 
-    Choices are indexed by their character trigrams (of the lower-cased text). A query
-    reads the index's lists of the trigrams it shares, rarest first and at most POSTINGS
-    entries in all, and compares with difflib only the CANDIDATES choices sharing the
-    most trigrams with it. Up to CANDIDATES choices, every one is compared, as a plain
-    difflib search would."""
+    Choices are indexed by the character trigrams of their first INDEXED characters
+    (lower-cased): a misspelling shares most of those, and a long name costs no more to
+    index or look up than a short one. A query reads the index's lists of the trigrams
+    it shares, rarest first and at most POSTINGS entries in all, and compares with
+    difflib only the CANDIDATES choices sharing the most trigrams with it. Up to
+    CANDIDATES choices, every one is compared, as a plain difflib search would."""
 
     CANDIDATES = 8
     POSTINGS = 2048
+    INDEXED = 128
 
     def __init__(self, choices: Iterable[str]):
         # The first spelling of each lower-cased choice, in the order given.
@@ -182,22 +184,23 @@ class Suggestions:
         self.keys = list(self.original)
         self.postings: dict[str, list[int]] = defaultdict(list)
         for index, key in enumerate(self.keys):
-            for gram in trigrams(key):
+            for gram in trigrams(key[:self.INDEXED]):
                 self.postings[gram].append(index)
 
     def candidates(self, value: str) -> list[str]:
         """The lower-cased choices worth comparing with `value`: at most CANDIDATES."""
         if len(self.keys) <= self.CANDIDATES:
             return self.keys
-        lists = sorted((self.postings[gram] for gram in trigrams(value.lower()) if gram in self.postings), key=len)
-        shared: Counter[int] = Counter()
+        lists = sorted((self.postings[gram] for gram in trigrams(value.lower()[:self.INDEXED]) if gram in self.postings),
+                       key=len)
+        read: list[int] = []
         budget = self.POSTINGS
         for found in lists:
-            shared.update(found[:budget])
+            read += found[:budget]
             budget -= len(found)
             if budget <= 0:
                 break
-        return [self.keys[index] for index, _ in shared.most_common(self.CANDIDATES)]
+        return [self.keys[index] for index, _ in Counter(read).most_common(self.CANDIDATES)]
 
     def similar(self, value: str, cutoff: float) -> list[str]:
         """The candidates whose difflib ratio to `value` (lower-cased) is at least `cutoff`,
