@@ -139,7 +139,21 @@ def _mentions_number(texts: list[str], port: int) -> bool:
     return any(pattern.search(text) for text in texts)
 
 
-def _registered_elsewhere(model: Model, registry: Registry) -> Iterator[tuple[Flow, str, str, _ProductService]]:
+# C215 and C216 both read every row's text for the same phrases: the last model's
+# findings are kept for the second of them. The model and registry are held, so that
+# an identity test cannot match a new object at a freed one's address.
+_last_scan: tuple[Model, Registry, list[tuple[Flow, str, str, "_ProductService"]]] | None = None
+
+
+def _registered_elsewhere(model: Model, registry: Registry) -> list[tuple[Flow, str, str, _ProductService]]:
+    """`_scan_registered_elsewhere`, once per model and registry."""
+    global _last_scan
+    if _last_scan is None or _last_scan[0] is not model or _last_scan[1] is not registry:
+        _last_scan = (model, registry, list(_scan_registered_elsewhere(model, registry)))
+    return _last_scan[2]
+
+
+def _scan_registered_elsewhere(model: Model, registry: Registry) -> Iterator[tuple[Flow, str, str, _ProductService]]:
     """(flow, column, words, service) where a describing column of the flow calls it by
     the registered description or name of another port of the product, unless the row's
     text gives that port (a row may note the registry's mapping) or an erratum of the
