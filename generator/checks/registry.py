@@ -10,7 +10,7 @@ from typing import Iterator
 import pandas as pd
 
 from ..issues import Issue, did_you_mean, issue
-from ..model import ANY, Flow, Model, PortRange
+from ..model import ANY, Erratum, Flow, Model, PortRange
 from ..portscan import stated_range
 from ..registry import Registry
 from ..schema import among
@@ -139,6 +139,13 @@ def _mentions_number(texts: list[str], port: int) -> bool:
     return any(pattern.search(text) for text in texts)
 
 
+def records_kept_mapping(erratum: Erratum, words: str, kept: PortRange | None) -> bool:
+    """Whether `erratum`, of a flow's port, records that the data keeps port `kept` where
+    the text calls it `words`, another port's registered description (E5 of the DPM data)."""
+    return (erratum.field == "port" and " ".join(words.lower().split()) in " ".join(erratum.published.lower().split())
+            and stated_range(erratum.corrected) == kept)
+
+
 # C215 and C216 both read every row's text for the same phrases: the last model's
 # findings are kept for the second of them. The model and registry are held, so that
 # an identity test cannot match a new object at a freed one's address.
@@ -166,12 +173,10 @@ def _scan_registered_elsewhere(model: Model, registry: Registry) -> Iterator[tup
     index = PhraseIndex(names)
     for dataset in model.datasets:
         frame = dataset.frame
-        # flow id -> (published value, lower-cased and single-spaced; corrected port) of each erratum of its port
-        port_errata: dict[str, list[tuple[str, PortRange | None]]] = defaultdict(list)
+        port_errata: dict[str, list[Erratum]] = defaultdict(list)  # flow id -> the errata of its port
         for erratum in dataset.errata:
             if erratum.field == "port":
-                port_errata[erratum.flow].append((" ".join(erratum.published.lower().split()),
-                                                  stated_range(erratum.corrected)))
+                port_errata[erratum.flow].append(erratum)
         found: dict[int, list[tuple[str, str, _ProductService]]] = defaultdict(list)
         for column in DESCRIBING_COLUMNS:
             texts = frame.loc[frame[column].ne("") & frame["first"].notna(), column]
@@ -183,8 +188,7 @@ def _scan_registered_elsewhere(model: Model, registry: Registry) -> Iterator[tup
         for flow in dataset.flows_at(list(found)):
             row_text = [flow.value(column) for column in FREE_TEXT_COLUMNS]
             for column, words, product in found[flow.line]:
-                recorded = any(" ".join(words.lower().split()) in text and kept == flow.ports
-                               for text, kept in port_errata.get(flow.id, ()))
+                recorded = any(records_kept_mapping(erratum, words, flow.ports) for erratum in port_errata.get(flow.id, ()))
                 if not product.holds(flow) and not recorded and not any(
                         _mentions_number(row_text, ports.first) for _, ports in product.ports):
                     yield flow, column, words, product

@@ -52,7 +52,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from ..checks.programs import SPELLING_CUTOFF, program_serves, programs_called, served_text
-from ..checks.registry import product_phrases, registration_text
+from ..checks.registry import product_phrases, records_kept_mapping, registration_text
 from ..checks.text import PhraseIndex, without_notes
 from ..csvfile import display_path
 from ..issues import Issue, issue, render_json, render_text
@@ -371,9 +371,8 @@ def _described_ports(sentences: list[Sentence], shown: str, dataset: Dataset, fl
             said = f"page calls {port.label} ({port.words!r}) {words!r}, which the registry gives {registration_text(product)}"
             # An erratum of the flow's port that keeps the page's port, recording what the page calls it.
             errata = [erratum for erratum in dataset.errata
-                      if erratum.field == "port" and erratum.flow in flows and _port_fits(port, flows[erratum.flow])
-                      and words.lower() in " ".join(erratum.published.lower().split())
-                      and stated_range(erratum.corrected) == flows[erratum.flow].ports]
+                      if erratum.flow in flows and _port_fits(port, flows[erratum.flow])
+                      and records_kept_mapping(erratum, words, flows[erratum.flow].ports)]
             if not errata:
                 found.append(difference("P309", shown, port.line, port.column,
                                         f"{said}, not {port.label}; did you mean {product.suggestion(replace(port, transport=port.transport or ANY))}? "
