@@ -14,6 +14,8 @@ from enum import Enum
 from functools import lru_cache
 from typing import Iterable
 
+import numpy as np
+
 from .model import Location
 
 
@@ -173,7 +175,7 @@ class Suggestions:
     CANDIDATES choices, every one is compared, as a plain difflib search would."""
 
     CANDIDATES = 8
-    POSTINGS = 2048
+    POSTINGS = 256
     INDEXED = 128
 
     def __init__(self, choices: Iterable[str]):
@@ -182,6 +184,8 @@ class Suggestions:
         for choice in choices:
             self.original.setdefault(choice.lower(), choice)
         self.keys = list(self.original)
+        # Each key's trigrams, counted the first time a query is compared with it.
+        self.key_trigrams: dict[str, Trigrams] = {}
         self.postings: dict[str, list[int]] = defaultdict(list)
         for index, key in enumerate(self.keys):
             for gram in trigrams(key[:self.INDEXED]):
@@ -191,8 +195,8 @@ class Suggestions:
         """The lower-cased choices worth comparing with `value`: at most CANDIDATES."""
         if len(self.keys) <= self.CANDIDATES:
             return self.keys
-        lists = sorted((self.postings[gram] for gram in trigrams(value.lower()[:self.INDEXED]) if gram in self.postings),
-                       key=len)
+        postings = self.postings
+        lists = sorted([postings[gram] for gram in trigrams(value.lower()[:self.INDEXED]) if gram in postings], key=len)
         read: list[int] = []
         budget = self.POSTINGS
         for found in lists:
@@ -208,7 +212,7 @@ class Suggestions:
         without the ratio of pairs that cannot reach `cutoff` (see `may_reach`), which on
         long names costs far more than reading them."""
         lowered = value.lower()
-        own: Counter[str] | None = None
+        own: Trigrams | None = None
         matcher: difflib.SequenceMatcher | None = None
         scored = []
         for key in self.candidates(lowered):
@@ -216,11 +220,12 @@ class Suggestions:
                 scored.append((1.0, key))
                 continue
             # The bounds from the cheapest up: lengths, shared trigrams, letter counts.
-            length = len(lowered) + len(key)
-            if 2.0 * min(len(lowered), len(key)) / length < cutoff:  # difflib's real_quick_ratio
+            if 2.0 * min(len(lowered), len(key)) / (len(lowered) + len(key)) < cutoff:  # difflib's real_quick_ratio
                 continue
-            own = trigram_counts(lowered) if own is None else own
-            if not may_reach(own, trigram_counts(key), length, cutoff):
+            own = Trigrams(lowered) if own is None else own
+            if (theirs := self.key_trigrams.get(key)) is None:
+                theirs = self.key_trigrams[key] = Trigrams(key)
+            if not may_reach(own, theirs, cutoff):
                 continue
             if matcher is None:
                 matcher = difflib.SequenceMatcher()
@@ -237,22 +242,55 @@ def trigrams(text: str) -> set[str]:
     return {padded[index:index + 3] for index in range(len(padded) - 2)}
 
 
-def trigram_counts(text: str) -> Counter[str]:
-    """How often each three-character piece occurs in `text` (unpadded)."""
-    return Counter(map("".join, zip(text, text[1:], text[2:])))
+class Trigrams:
+    """The three-character pieces of a text (unpadded) with how often each occurs, in
+    the form that is cheapest to compare: a Counter for a short text; for a long one,
+    numpy arrays of sorted trigram codes and their counts, since counting a
+    2,000-character name's trigrams in Python costs more than everything else a
+    suggestion does."""
+
+    LONG = 128  # characters from which a text is counted with numpy
+
+    __slots__ = ("text", "_counter", "_codes")
+
+    def __init__(self, text: str):
+        self.text = text
+        self._counter: Counter[str] | None = None
+        self._codes: tuple[np.ndarray, np.ndarray] | None = None
+
+    def counter(self) -> Counter[str]:
+        if self._counter is None:
+            text = self.text
+            self._counter = Counter(map("".join, zip(text, text[1:], text[2:])))
+        return self._counter
+
+    def codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each distinct trigram as one integer (three 21-bit code points), sorted, and its count."""
+        if self._codes is None:
+            points = np.frombuffer(self.text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+            grams = (points[:-2] << np.uint64(42)) | (points[1:-1] << np.uint64(21)) | points[2:]
+            self._codes = np.unique(grams, return_counts=True)
+        return self._codes
+
+    def shared(self, other: Trigrams) -> int:
+        """How many trigrams the two texts share, each counted as often as the text with fewer holds it."""
+        if len(self.text) < self.LONG and len(other.text) < self.LONG:
+            one, two = self.counter(), other.counter()
+            return sum(min(one[gram], two[gram]) for gram in one.keys() & two.keys())
+        (one_codes, one_counts), (two_codes, two_counts) = self.codes(), other.codes()
+        _, one_at, two_at = np.intersect1d(one_codes, two_codes, assume_unique=True, return_indices=True)
+        return int(np.minimum(one_counts[one_at], two_counts[two_at]).sum())
 
 
-def may_reach(one: Counter[str], other: Counter[str], length: int, cutoff: float) -> bool:
-    """Whether two texts of `length` characters together, of these trigram counts, may have
-    a difflib ratio of `cutoff` or more. Ratio r = 2M/length, M the characters of the
-    matching blocks; a block of L characters holds L - 2 trigrams both texts share, and
-    blocks are separated by at least one unmatched character, so there are at most
+def may_reach(one: Trigrams, other: Trigrams, cutoff: float) -> bool:
+    """Whether two texts with these trigrams may have a difflib ratio of `cutoff` or more.
+    Ratio r = 2M/length, length the two texts' characters together and M the characters
+    of the matching blocks; a block of L characters holds L - 2 trigrams both texts share,
+    and blocks are separated by at least one unmatched character, so there are at most
     length - 2M + 1 of them and the shared trigrams are at least M - 2(length - 2M + 1),
     that is (5r/2 - 2) * length - 2. Below a cutoff of 0.8 that bound says nothing."""
-    bound = (2.5 * cutoff - 2) * length - 2
-    if bound <= 0:
-        return True
-    return sum(min(one[gram], other[gram]) for gram in one.keys() & other.keys()) >= bound
+    bound = (2.5 * cutoff - 2) * (len(one.text) + len(other.text)) - 2
+    return bound <= 0 or one.shared(other) >= bound
 
 
 @lru_cache(maxsize=8)

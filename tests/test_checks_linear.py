@@ -9,6 +9,7 @@ import difflib
 import random
 import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from conftest import IANA_CSV, ROOT, edit_row, read_rows, write_rows
 from generator.checks.text import PhraseIndex
-from generator.issues import Suggestions, may_reach, trigram_counts
+from generator.issues import Suggestions, Trigrams, may_reach
 from generator.pipeline import load_and_check
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -193,10 +194,22 @@ def test_the_shared_trigram_bound_never_rules_out_a_pair_that_reaches_the_cutoff
         ratio = difflib.SequenceMatcher(None, other, one).ratio()
         for cutoff in (0.8, 0.85, 0.9, 0.95):
             if ratio >= cutoff:
-                assert may_reach(trigram_counts(one), trigram_counts(other), len(one) + len(other), cutoff)
+                assert may_reach(Trigrams(one), Trigrams(other), cutoff)
     # Unrelated long texts are ruled out without difflib.
     long_one, long_other = ("".join(chooser.choices("abcdefghijklmnopqrstuvwxyz", k=2000)) for _ in range(2))
-    assert not may_reach(trigram_counts(long_one), trigram_counts(long_other), 4000, 0.9)
+    assert not may_reach(Trigrams(long_one), Trigrams(long_other), 0.9)
+
+
+def test_long_and_short_texts_count_shared_trigrams_alike():
+    # Long texts are counted with numpy, short ones with a Counter: both give the plain count.
+    chooser = random.Random(5)
+    letters = "ab\u00e9\u4e2d\U0001f600"
+    for _ in range(300):
+        one, other = ("".join(chooser.choices(letters, k=chooser.randrange(0, 2 * Trigrams.LONG))) for _ in range(2))
+        plain = sum((Counter(map("".join, zip(one, one[1:], one[2:])))
+                     & Counter(map("".join, zip(other, other[1:], other[2:])))).values())
+        assert Trigrams(one).shared(Trigrams(other)) == plain
+        assert Trigrams(other).shared(Trigrams(one)) == plain
 
 
 def test_a_typo_of_a_long_name_is_found_among_many_long_names():
