@@ -90,6 +90,17 @@ def test_the_index_finds_what_one_alternation_of_every_phrase_finds(phrases, tex
     assert words(PhraseIndex(named), text) == expected
 
 
+ASCII_TEXT = st.sampled_from(list("abAB1-_./( \t\n\v\x1c"))
+
+
+@settings(max_examples=1000, derandomize=True, deadline=None)
+@given(st.lists(st.text(ASCII_TEXT, min_size=1, max_size=8), min_size=1, max_size=6), st.text(ASCII_TEXT, max_size=60))
+def test_an_ascii_text_is_read_as_its_tokens_are(phrases, text):
+    # ASCII texts take a shorter path (one split, then only the items a phrase begins with).
+    index = PhraseIndex({" ".join(phrase.lower().split()): number for number, phrase in enumerate(phrases)})
+    assert index.find(text) == index.find_by_tokens(text)
+
+
 def test_reading_a_text_visits_a_bounded_part_of_the_phrases_however_many_there_are():
     # Many phrases sharing a first word: only the one the text goes on with is followed.
     many = PhraseIndex({f"agent {n}": n for n in range(100_000)})

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.checks.text import may_mention_other_ports
+from generator.checks.text import may_mention_other_ports, may_mention_pool_or_transport
 from generator.portscan import scan
 from test_foundation_checks import _MENTION_PIECES
 
@@ -29,3 +29,14 @@ def test_the_prefilter_keeps_every_text_the_scan_finds_an_unknown_port_in(batch:
     for index, text in enumerate(batch):
         if any(port not in KNOWN for mention in scan(text) for port in (mention.ports.first, mention.ports.last)):
             assert index in kept, text
+
+
+@pytest.mark.slow
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False,
+          max_examples=LONG_EXAMPLES if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 200)
+@given(batch=st.lists(texts, min_size=1, max_size=20))
+def test_the_pool_or_transport_screen_keeps_every_text_that_mentions_one(batch: list[str]):
+    kept = may_mention_pool_or_transport(pd.Series(batch, dtype=str))
+    for index, text in enumerate(batch):
+        if any(not mention.ports.is_single or mention.transport for mention in scan(text)):
+            assert kept[index], text

@@ -11,7 +11,7 @@ from conftest import DATA, IANA_CSV, append_row, edit_row
 import pandas as pd
 
 from generator.checks import CHECKS
-from generator.checks.text import may_mention_other_ports
+from generator.checks.text import may_mention_other_ports, may_mention_pool_or_transport
 from generator.portscan import scan
 from generator.cli import main
 from generator.pipeline import load_and_check
@@ -191,7 +191,8 @@ _MENTION_PIECES = ["port", "ports", "PORT", "tcp", "udp", "UDP", "export", "to",
                    " ", "  ", "\u00a0", "\u2003", "\t", "\n", ".", ",", ":", "_", "x", "1", "5", "80", "443",
                    "1433", "0080", "65535", "70000", "123456", "٨٠", "range", "number", "of", "from",
                    "port 80", "80/tcp", "1024-65535", "5 to 90", "tcp port", "8080 port",
-                   "above", "between", "and", "greater than", "larger than port", "above 1024", "between 5 and 9"]
+                   "above", "between", "and", "greater than", "larger than port", "above 1024", "between 5 and 9",
+                   "AND", "Through", "HIGHER THAN", "Tcp", "greater than 1024", "higher than port 80", "5 and 9"]
 
 
 @settings(derandomize=True, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -210,6 +211,21 @@ def test_the_vectorised_prefilter_keeps_every_text_with_a_mention_of_a_port_not_
     """Stated with no port known, whatever scan finds a mention in is kept."""
     if scan(text):
         assert list(may_mention_other_ports(pd.Series([text], dtype=str), set()).index) == [0], text
+
+
+@settings(derandomize=True, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(st.lists(st.sampled_from(_MENTION_PIECES), max_size=12).map("".join), min_size=1, max_size=20))
+def test_the_pool_or_transport_screen_keeps_every_text_that_mentions_one(texts: list[str]):
+    kept = may_mention_pool_or_transport(pd.Series(texts, dtype=str))
+    for index, text in enumerate(texts):
+        if any(not mention.ports.is_single or mention.transport for mention in scan(text)):
+            assert kept[index], text
+
+
+def test_the_pool_or_transport_screen_rules_out_single_ports_without_a_transport():
+    texts = ["Replication on port 443.", "Ports 80, 443 or 8080.", "Port range 1024 to 65535.", "5718/TCP", "above port 1024",
+             "Since version 2012 R2.", "between 5 and 9", "greater than 1024"]
+    assert may_mention_pool_or_transport(pd.Series(texts, dtype=str)).tolist() == [False, False, True, True, True, False, True, True]
 
 
 def test_the_prefilter_rules_out_rows_that_name_one_port_in_use():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Generic, Iterator, Mapping, NamedTuple, TypeVar
 
 import pandas as pd
@@ -36,6 +37,11 @@ _FOLLOWER = (rf"(?i)/{_SPACE}*(?:tcp|udp)|(?:-|–|—|through|to){_SPACE}*[0-9]
              rf"|(?:between|above|than){_SPACE}+(?:ports?{_SPACE}+)?[0-9]")
 
 
+# A screen for C218: what it reports needs a mention of a pool (a range, "above N") or of
+# a transport, and each of those holds one of these. Wider than scan, never narrower.
+_POOL_OR_TRANSPORT = rf"(?i)tcp|udp|above|than|[0-9]{_SPACE}*(?:-|–|—|through|to|and){_SPACE}*[0-9]"
+
+
 def without_notes(description: str) -> str:
     """A registry description without its parenthesised notes."""
     return " ".join(re.sub(r"\([^)]*\)?", " ", description).split())
@@ -65,6 +71,16 @@ class _Token(NamedTuple):  # a tuple: texts make hundreds of thousands of them
     @property
     def key(self) -> tuple[str, bool]:
         return self.folded, self.spaced
+
+
+# An ASCII text as a partition: runs of white space, runs of word characters, single signs.
+_ITEM = re.compile(r"\s+|[\w-]+|[^\w\s-]")
+
+
+def _is_word(item: str) -> bool:
+    """Whether an item of an ASCII text's partition is a run of word characters."""
+    first = item[0]
+    return first.isalnum() or first == "_" or first == "-"
 
 
 def _tokens(text: str) -> list[_Token]:
@@ -105,10 +121,16 @@ class PhraseIndex(Generic[T]):
                 node = node.next.setdefault(token.key, _Node())
             if not node.ends:  # the first of two phrases that differ only in case or spacing
                 node.ends, node.value = True, value
+        # The tree's first level by the token alone, as the ASCII reading looks it up.
+        self.first: dict[str, _Node[T]] = {folded: node for (folded, _), node in self.root.next.items()}
 
     def find(self, text: str) -> list[tuple[str, T]]:
         """(the words as the text writes them, the phrase's value) for each phrase the
         text names, in text order."""
+        return self._find_ascii(text) if text.isascii() else self.find_by_tokens(text)
+
+    def find_by_tokens(self, text: str) -> list[tuple[str, T]]:
+        """`find` by reading the text's tokens one by one: the reading for any text."""
         tokens = _tokens(text)
         found, index = [], 0
         while index < len(tokens):
@@ -119,6 +141,49 @@ class PhraseIndex(Generic[T]):
             end, value = longest
             found.append((text[tokens[index].start:tokens[end - 1].end], value))
             index = end
+        return found
+
+    def _find_ascii(self, text: str) -> list[tuple[str, T]]:
+        """`find` for an ASCII text, where case folding is lower-casing and keeps every
+        character in place: the text is split once by one regular expression, and only
+        the items a phrase begins with are read in Python, since most texts name none or
+        one of them. It finds what the token reading finds (a test holds it to that)."""
+        items = _ITEM.findall(text.lower())
+        first = self.first
+        if first.keys().isdisjoint(items):
+            return []
+        starts = []
+        for word in first.keys() & set(items):
+            at = -1
+            try:
+                while True:
+                    at = items.index(word, at + 1)
+                    starts.append(at)
+            except ValueError:
+                pass
+        starts.sort()
+        count, found, resume, offsets = len(items), [], 0, None
+        for start in starts:
+            if start < resume:
+                continue  # inside the phrase found before
+            if start and not _is_word(items[start]) and _is_word(items[start - 1]):
+                continue  # a phrase may not begin inside a word's text
+            node, at, longest = first[items[start]], start, None
+            while node is not None:
+                last, at = items[at], at + 1
+                spaced = at < count and items[at][0].isspace()
+                at += spaced
+                following = items[at] if at < count else None
+                # Not ending between a sign and a word written against it.
+                if node.ends and (following is None or spaced or _is_word(last) or not _is_word(following)):
+                    longest = at - 1 - spaced, node.value
+                node = node.next.get((following, spaced)) if following is not None else None
+            if longest is not None:
+                end, value = longest
+                if offsets is None:
+                    offsets = list(accumulate(map(len, items), initial=0))
+                found.append((text[offsets[start]:offsets[end + 1]], value))
+                resume = end + 1
         return found
 
     def _longest_from(self, tokens: list[_Token], start: int) -> tuple[int, T] | None:
@@ -162,6 +227,11 @@ def may_mention_other_ports(texts: pd.Series, known: set[int]) -> pd.Series:
     number = single.str.replace(_KEYWORD_NUMBER, r"\1", regex=True)
     known_only = number.index[among(number, map(str, known))]
     return shaped.drop(known_only)
+
+
+def may_mention_pool_or_transport(texts: pd.Series) -> pd.Series:
+    """Whether each text may mention a pool or a transport (False: it mentions neither)."""
+    return texts.str.contains(_POOL_OR_TRANSPORT)
 
 
 def is_incidental(text: str, mention: PortMention) -> bool:
@@ -256,7 +326,8 @@ def self_contradiction(model: Model, registry: Registry) -> Iterator[Issue]:
         stated = frame.loc[frame["first"].notna() & frame["first"].eq(frame["last"]), ["transport", "first"]]
         in_use = set(zip(stated["transport"], stated["first"].astype("int64")))
         for column in FREE_TEXT_COLUMNS:
-            texts = may_mention_other_ports(frame[column], set())
+            texts = frame[column]
+            texts = may_mention_other_ports(texts[may_mention_pool_or_transport(texts)], set())
             for flow in dataset.flows_at(texts.index.tolist()):
                 text = flow.value(column)
                 for problem in dict.fromkeys(_contradictions(flow, column, text, explained[flow.id], in_use)):
