@@ -20,6 +20,11 @@ from .settings import key_location
 ANY = "any"
 
 
+def transports_of(transport: str) -> tuple[str, ...]:
+    """The transports a flow's transport stands for: both for ANY."""
+    return ("tcp", "udp") if transport == ANY else (transport,)
+
+
 @dataclass(frozen=True, order=True)
 class PortRange:
     """An inclusive port range; a single port has first == last."""

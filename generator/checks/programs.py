@@ -5,7 +5,7 @@ from collections import defaultdict
 from typing import Iterator
 
 from ..issues import Issue, Suggestions, issue
-from ..model import ANY, Flow, Model, PortRange
+from ..model import ANY, Flow, Model, PortRange, transports_of
 from ..registry import DYNAMIC_PORTS, EVERY_PORT, Program, Registry
 from .registration import all_flows, check, flows_at
 from .text import FREE_TEXT_COLUMNS, PhraseIndex, named_phrase, without_notes
@@ -63,9 +63,8 @@ def program_serves(program: Program, transport: str, ports: PortRange | None, dy
         return True
     if ports is None:
         return False
-    transports = ("tcp", "udp") if transport == ANY else (transport,)
     return any(ports.first in registered and ports.last in registered
-               for service in program.services for on in transports
+               for service in program.services for on in transports_of(transport)
                for registered in registry.ports(service, on))
 
 

@@ -10,7 +10,7 @@ from typing import Iterator
 import pandas as pd
 
 from ..issues import Issue, did_you_mean, issue
-from ..model import ANY, Erratum, Flow, Model, PortRange
+from ..model import ANY, Erratum, Flow, Model, PortRange, transports_of
 from ..portscan import stated_range
 from ..registry import Registry
 from ..schema import among
@@ -64,7 +64,7 @@ def registry_mismatch(model: Model, registry: Registry) -> Iterator[Issue]:
         unregistered = named.loc[~named["line"].isin(held), "line"]
         for flow in dataset.flows_at(unregistered.tolist()):
             ports = flow.ports
-            transports = ["tcp", "udp"] if flow.transport == ANY else [flow.transport]
+            transports = transports_of(flow.transport)
             entries = registry.all_ports(flow.service)
             same_transport = [r.first for t, r in entries if t in transports and r.is_single]
             close = _close_port(ports.first, same_transport) if ports.is_single else None
@@ -98,10 +98,10 @@ class _ProductService:
     description: str
     ports: list[tuple[str, PortRange]] = field(default_factory=list)
 
-    def holds(self, flow: Flow) -> bool:
-        transports = ("tcp", "udp") if flow.transport == ANY else (flow.transport,)
-        return any(transport in transports and flow.ports.first in ports and flow.ports.last in ports
-                   for transport, ports in self.ports)
+    def holds(self, transport: str, first: int, last: int) -> bool:
+        """Whether ports first to last on the transport are among the service's registered ones."""
+        transports = transports_of(transport)
+        return any(on in transports and first in ports and last in ports for on, ports in self.ports)
 
     def suggestion(self, flow: Flow) -> str:
         """The registered port to suggest: on the flow's transport where there is one."""
@@ -185,12 +185,19 @@ def _scan_registered_elsewhere(model: Model, registry: Registry) -> Iterator[tup
             for line, text in texts.items():
                 if phrases[text]:
                     found[line].extend((column, words, product) for words, product in phrases[text])
-        for flow in dataset.flows_at(list(found)):
+        # Most rows name their own service: those are ruled out before any Flow is made.
+        stated = frame.loc[list(found), ["transport", "first", "last"]]
+        elsewhere = {}
+        for line, transport, first, last in zip(stated.index, stated["transport"], stated["first"], stated["last"]):
+            others = [(column, words, product) for column, words, product in found[line]
+                      if not product.holds(transport, first, last)]
+            if others:
+                elsewhere[line] = others
+        for flow in dataset.flows_at(list(elsewhere)):
             row_text = [flow.value(column) for column in FREE_TEXT_COLUMNS]
-            for column, words, product in found[flow.line]:
+            for column, words, product in elsewhere[flow.line]:
                 recorded = any(records_kept_mapping(erratum, words, flow.ports) for erratum in port_errata.get(flow.id, ()))
-                if not product.holds(flow) and not recorded and not any(
-                        _mentions_number(row_text, ports.first) for _, ports in product.ports):
+                if not recorded and not any(_mentions_number(row_text, ports.first) for _, ports in product.ports):
                     yield flow, column, words, product
 
 

@@ -150,10 +150,11 @@ class PhraseIndex(Generic[T]):
         one of them. It finds what the token reading finds (a test holds it to that)."""
         items = _ITEM.findall(text.lower())
         first = self.first
-        if first.keys().isdisjoint(items):
+        present = first.keys() & items
+        if not present:
             return []
         starts = []
-        for word in first.keys() & set(items):
+        for word in present:
             at = -1
             try:
                 while True:

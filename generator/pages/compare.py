@@ -366,7 +366,7 @@ def _described_ports(sentences: list[Sentence], shown: str, dataset: Dataset, fl
             port = min(ports, key=lambda s: (s.line, s.column))
             words = " ".join(words.split())
             # The registered ports on the statement's transport, either one where it gives none.
-            if product.holds(replace(port, transport=port.transport or ANY)):
+            if product.holds(port.transport or ANY, port.ports.first, port.ports.last):
                 continue
             said = f"page calls {port.label} ({port.words!r}) {words!r}, which the registry gives {registration_text(product)}"
             # An erratum of the flow's port that keeps the page's port, recording what the page calls it.
