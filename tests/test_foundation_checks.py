@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 from conftest import DATA, IANA_CSV, append_row, edit_row
 import pandas as pd
 
-from generator.checks import CHECKS
+from generator.checks import CHECKS, Check, run_checks
 from generator.checks.text import may_mention_other_ports, may_mention_pool_or_transport
 from generator.portscan import scan
 from generator.cli import main
-from generator.pipeline import load_and_check
+from generator.issues import issue
+from generator.load import load
+from generator.pipeline import load_and_check, registry_for
 from generator.registry import Registry, build_registry, read_iana_csv, read_services_file
 
 FLOWS = "dpm-2012r2/flows.csv"
@@ -43,7 +45,20 @@ def test_every_check_is_exercised_here():
     tested = {"C201", "C202", "C203", "C204", "C205", "C206", "C207", "C208", "C209", "C210", "C211", "C212", "C213"}
     # Exercised in tests/test_checks_limits.py, _descriptions.py and _contradictions.py.
     tested |= {"C214", "C215", "C216", "C217", "C218"}
-    assert {check.code for check in CHECKS} == tested
+    assert {code for check in CHECKS for code in check.codes} == tested
+
+
+def test_a_check_reports_only_its_own_codes(data_dir: Path):
+    model, _ = load(data_dir)
+    registry, _ = registry_for(model.settings)
+    flow = model.flows[0]
+    impostor = Check(("C201",), lambda model, registry: iter([issue("C202", flow.where("service"), "not mine", "service")]))
+    CHECKS.append(impostor)
+    try:
+        with pytest.raises(ValueError, match="reported C202, not one of its codes"):
+            run_checks(model, registry)
+    finally:
+        CHECKS.remove(impostor)
 
 
 def test_reinstated_1443_is_reported_naming_1433(data_dir: Path, capsys):

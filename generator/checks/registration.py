@@ -15,7 +15,10 @@ CheckFunction = Callable[[Model, Registry], Iterable[Issue]]
 
 @dataclass(frozen=True)
 class Check:
-    code: str
+    """A check function and the codes it reports: one code, or a few that share one
+    reading of the data (C215 and C216 read the same phrases, and differ in severity)."""
+
+    codes: tuple[str, ...]
     function: CheckFunction
 
     @property
@@ -26,20 +29,26 @@ class Check:
 CHECKS: list[Check] = []
 
 
-def check(code: str) -> Callable[[CheckFunction], CheckFunction]:
-    """Register the decorated function as the check reporting `code`."""
-    if code not in CATALOG:
-        raise KeyError(code)
+def check(*codes: str) -> Callable[[CheckFunction], CheckFunction]:
+    """Register the decorated function as the check reporting `codes`."""
+    unknown = [code for code in codes if code not in CATALOG]
+    if not codes or unknown:
+        raise KeyError(", ".join(unknown) or "a check needs a code")
 
     def register(function: CheckFunction) -> CheckFunction:
-        CHECKS.append(Check(code, function))
+        CHECKS.append(Check(codes, function))
         return function
 
     return register
 
 
 def run_checks(model: Model, registry: Registry) -> list[Issue]:
-    issues = [found for entry in CHECKS for found in entry.function(model, registry)]
+    issues = []
+    for entry in CHECKS:
+        for found in entry.function(model, registry):
+            if found.code not in entry.codes:
+                raise ValueError(f"{entry.function.__name__} reported {found.code}, not one of its codes {entry.codes}")
+            issues.append(found)
     return sorted(issues, key=sort_key)
 
 

@@ -146,20 +146,6 @@ def records_kept_mapping(erratum: Erratum, words: str, kept: PortRange | None) -
             and stated_range(erratum.corrected) == kept)
 
 
-# C215 and C216 both read every row's text for the same phrases: the last model's
-# findings are kept for the second of them. The model and registry are held, so that
-# an identity test cannot match a new object at a freed one's address.
-_last_scan: tuple[Model, Registry, list[tuple[Flow, str, str, "_ProductService"]]] | None = None
-
-
-def _registered_elsewhere(model: Model, registry: Registry) -> list[tuple[Flow, str, str, _ProductService]]:
-    """`_scan_registered_elsewhere`, once per model and registry."""
-    global _last_scan
-    if _last_scan is None or _last_scan[0] is not model or _last_scan[1] is not registry:
-        _last_scan = (model, registry, list(_scan_registered_elsewhere(model, registry)))
-    return _last_scan[2]
-
-
 def _scan_registered_elsewhere(model: Model, registry: Registry) -> Iterator[tuple[Flow, str, str, _ProductService]]:
     """(flow, column, words, service) where a describing column of the flow calls it by
     the registered description or name of another port of the product, unless the row's
@@ -201,30 +187,27 @@ def _scan_registered_elsewhere(model: Model, registry: Registry) -> Iterator[tup
                     yield flow, column, words, product
 
 
-@check("C215")
+@check("C215", "C216")
 def registry_description(model: Model, registry: Registry) -> Iterator[Issue]:
-    """A row that names a service, and calls its port by what the registry registers for
-    another port of the product (5718 "the agent coordinator", registered as 5719's
-    description), has one of the two wrong."""
+    """A row that calls its port by what the registry registers for another port of the
+    product (5718 "the agent coordinator", registered as 5719's description) has one of
+    the two wrong. C215, an error, where the row names a service of the same product
+    whose registered description does not hold those words; C216, a warning, where the
+    row names no service, since its text may speak of the other port in passing. One
+    reading of the rows' text serves both."""
     own: dict[str, list[str]] = defaultdict(list)  # service -> its registered descriptions, lower-cased
     for entry in registry.described:
         own[entry.service].append(entry.description.lower())
-    for flow, column, words, product in _registered_elsewhere(model, registry):
+    for flow, column, words, product in _scan_registered_elsewhere(model, registry):
+        if not flow.service:
+            yield _description_issue("C216", flow, column, words, product)
+            continue
         descriptions = own.get(flow.service, [])
         # Only within one product (a row naming another product's service may mention this
         # one in passing), and not where the row's own service is registered by the same words.
         same_product = any(text.split()[:1] == product.description.lower().split()[:1] for text in descriptions)
-        if flow.service and same_product and not any(words.lower() in text for text in descriptions):
+        if same_product and not any(words.lower() in text for text in descriptions):
             yield _description_issue("C215", flow, column, words, product)
-
-
-@check("C216")
-def registry_description_unnamed(model: Model, registry: Registry) -> Iterator[Issue]:
-    """The same as C215 for a row that names no service: a warning, since the text may
-    speak of the other port in passing."""
-    for flow, column, words, product in _registered_elsewhere(model, registry):
-        if not flow.service:
-            yield _description_issue("C216", flow, column, words, product)
 
 
 def _description_issue(code: str, flow: Flow, column: str, words: str, product: _ProductService) -> Issue:

@@ -642,7 +642,8 @@ class IssueCodes(SphinxDirective):
             self.env.note_dependency(str(Path(module.__file__).resolve()))
         docs: dict[str, list[str]] = {}
         for entry in checks.CHECKS:
-            docs.setdefault(entry.code, []).append(" ".join(entry.doc.split()))
+            for code in entry.codes:
+                docs.setdefault(code, []).append(" ".join(entry.doc.split()))
         rows = [[
             nodes.literal("", code.code), nodes.Text(code.name), nodes.Text(code.severity.value),
             nodes.Text(code.summary), nodes.Text(" ".join(docs.get(code.code, []))),
