@@ -634,13 +634,15 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
                  lambda: yaml_text({"networks": policy_set.networks}, heading))
     files.derive("def/services.yaml", inputs.of((), heading, policy_set.services),
                  lambda: yaml_text({"services": policy_set.services}, heading))
+    # What rendering each role's files reads: keys both its allow list and its rendered files.
+    read_by = {policy.stem: rendered_from(policy, policy_set) for policy in policy_set.policies}
     for policy in policy_set.policies:
         # A role not managed here has no policy: aclgen would render it with a drop.
         if policy.terms and policy.targets and policy.managed:
             files.derive(f"policies/pol/{policy.stem}.yaml", inputs.of((), heading, policy.filters()),
                          lambda policy=policy: yaml_text({"filters": policy.filters()}, heading))
         if not policy.managed:
-            shown = (heading, policy.peers, rendered_from(policy, policy_set),
+            shown = (heading, policy.peers, read_by[policy.stem],
                      [item for item in policy_set.skipped if item.role == policy.role.id],
                      [gap for gap in policy_set.family_gaps if gap.role == policy.role.id])
             files.derive(f"out/{policy.stem}.allow.md", inputs.of((), *shown),
@@ -652,7 +654,7 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
     wanted: dict[str, str] = {}  # out/ file -> the digest of what it is made from
     unmade = []
     for policy in policy_set.policies if platforms else []:
-        made_from = inputs.of((), heading, defaults, rendered_from(policy, policy_set))
+        made_from = inputs.of((), heading, defaults, read_by[policy.stem])
         names = [f"out/{name}" for name, _kind in rendered_files(policy)]
         if names and not files.carry(names, made_from):
             unmade.append(policy)
