@@ -23,7 +23,7 @@ SPHINXOPTS ?= -q -W --keep-going -n
 .PHONY: all setup check build html serve test fuzz bench golden clean $(FORMATS)
 .DELETE_ON_ERROR:
 
-all: build html
+all: $(STAMPS)/all
 
 setup: $(READY)
 
@@ -51,8 +51,19 @@ $(STAMPS)/check: $(READY) $(DATA) $(SOURCES)
 	$(PY) -m generator check --data $(DATA_DIR)
 	$(call stamp,$@)
 
-# `build` checks the data and writes every format in one process, so the data is
-# read once; `make xlsx` (or markdown, policy) builds one format on its own.
+# `make` checks the data, writes every format and builds the site in one process, so
+# the data is read and checked once. `make build` writes the formats without the site,
+# `make html` the site alone, `make xlsx` (or markdown, policy) one format. The site is
+# read again in full (--site-fresh) after a change to the generator or conf.py (see html).
+comma := ,
+empty :=
+space := $(empty) $(empty)
+$(STAMPS)/all: $(READY) $(DATA) $(SOURCES) $(SITE_SRC)
+	$(started)
+	$(PY) -m generator build --formats $(subst $(space),$(comma),$(FORMATS)),html --data $(DATA_DIR) --out $(BUILD) \
+		--sphinx-options "$(SPHINXOPTS)" $(if $(filter generator/% conf.py,$?),--site-fresh)
+	$(call stamp,$@ $(addprefix $(STAMPS)/,check build html $(FORMATS)))
+
 build: $(STAMPS)/build
 
 $(STAMPS)/build: $(READY) $(DATA) $(SOURCES)

@@ -1,6 +1,7 @@
 """Load a data folder and run every check: the one way every command gets its data."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,3 +35,14 @@ def load_and_check(data_dir: Path, iana: Path | None = None) -> Checked:
     registry, notes = registry_for(model.settings, iana)
     issues = sorted(issues + run_checks(model, registry), key=sort_key)
     return Checked(model, issues, registry, notes)
+
+
+def fingerprint(folder: Path) -> str:
+    """A hash over the name, size and modification time of every file under the data
+    folder: enough to notice an edit without reading the files, which the load that
+    follows a change reads anyway."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        status = path.stat()
+        digest.update(f"{path.relative_to(folder).as_posix()}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
+    return digest.hexdigest()

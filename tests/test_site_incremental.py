@@ -208,3 +208,22 @@ def test_every_port_stays_findable_after_an_incremental_build(app_params, make_a
     assert ports_file.read_text(encoding="utf-8") == fresh_ports
     listed = {record.split(",")[3] for record in fresh_ports.split("],[")}
     assert {'"roles/vault"', '"roles/catalog"', '"roles/agent"'} <= listed
+
+
+def test_the_site_takes_the_model_the_build_loaded_until_the_data_changes(data_dir: Path):
+    # `build` of the formats and the site in one process loads the data once.
+    from sphinx.config import Config
+
+    from generator.pipeline import fingerprint, load_and_check
+    from generator.site import data as site_data
+
+    config = Config({"portbook_data": str(data_dir)})
+    config.add("portbook_data", "", "env", ())
+    key = fingerprint(data_dir.resolve())
+    checked = load_and_check(data_dir)
+    site_data.keep(data_dir, key, checked)
+    assert site_data.load(config) is checked
+    edit_row(data_dir / "dpm-2012r2/flows.csv", "id", "sql-engine-default", purpose="Edited after the build loaded it.")
+    reloaded = site_data.load(config)
+    assert reloaded is not checked
+    assert reloaded.model.flow_by_id["sql-engine-default"].purpose == "Edited after the build loaded it."

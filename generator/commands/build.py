@@ -16,7 +16,7 @@ from ..errors import UsageError
 from ..issues import render_text
 from ..output_files import OutputFiles, output_lock, publish, publish_folder, published_generation, remove_leftovers
 from ..outputs import OUTPUTS, output_module
-from ..pipeline import load_and_check
+from ..pipeline import Checked, fingerprint, load_and_check
 from .check import add_data_arguments, report
 
 MAX_NOTES = 20  # per format: a large dataset can have thousands; the outputs list them all
@@ -38,21 +38,27 @@ def requested_formats(text: str) -> list[str]:
     return sorted(dict.fromkeys(formats), key=known.index)
 
 
-def build_site(args: argparse.Namespace) -> int:
+def build_site(args: argparse.Namespace, loaded: tuple[str, Checked] | None = None) -> int:
     """The Sphinx site into OUT/html, as `make html` builds it. Sphinx builds into its own
     folder, OUT/.site/html, where it keeps what its next incremental build needs; once it
     has succeeded, its pages are published as one generation of the output folder like
     every other format, so a failed or killed build leaves the published site as it was.
-    Sphinx prints its own warnings, located at their pages."""
+    Sphinx prints its own warnings, located at their pages. `loaded` is the data as the
+    formats were built from it (its fingerprint and the checked model), for the site to
+    use rather than load again."""
     import shlex
 
     from sphinx.cmd.build import build_main
+
+    from ..site import data as site_data
 
     conf = args.site_conf.resolve()
     if not (conf / "conf.py").is_file() or not args.site_source.is_dir():
         raise UsageError(f"the site needs {conf / 'conf.py'} and the pages folder {args.site_source}; "
                          "run from the project folder or give --site-conf and --site-source")
     work = args.out / SITE_WORK / SITE
+    if loaded is not None:
+        site_data.keep(args.data, *loaded)
     status = build_main(["-b", "html", "-c", str(conf), *shlex.split(args.sphinx_options),
                          *(["-E"] if args.site_fresh else []), "-D", f"portbook_data={args.data.resolve()}",
                          str(args.site_source), str(work)])
@@ -74,7 +80,12 @@ def run(args: argparse.Namespace) -> int:
     formats = [name for name in requested if name != SITE]
     if not formats:
         return build_site(args)  # the site's extension checks the data itself, and stops on errors
+    # The site shows the data as loaded here when it is built in the same run (and
+    # checked as the site checks it: without a registry given on the command line).
+    share = SITE in requested and args.registry is None
+    key = fingerprint(args.data.resolve()) if share else ""
     checked = load_and_check(args.data, args.registry)
+    whole = checked
     if checked.ok and args.dataset:
         if args.dataset not in checked.model.dataset_by_id:
             known = ", ".join(sorted(checked.model.dataset_by_id))
@@ -100,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
             files.discard()
     for files, written in zip(collected, rewritten):
         print(f"{files.folder}: {len(files.files)} file(s), {files.made} made, {len(written)} rewritten")
-    return build_site(args) if SITE in requested else 0
+    if SITE not in requested:
+        return 0
+    return build_site(args, (key, whole) if share else None)
 
 
 def register(subparsers, argv: list[str] | None = None) -> None:

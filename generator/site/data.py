@@ -7,7 +7,6 @@ data edit loads again, a build with unchanged data reuses the model.
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from sphinx.config import Config
@@ -16,7 +15,7 @@ from sphinx.util import logging
 
 from ..issues import Severity, render_text
 from ..model import Model
-from ..pipeline import Checked, load_and_check
+from ..pipeline import Checked, fingerprint, load_and_check
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +37,12 @@ def data_dir(config: Config) -> Path:
     return Path(value).resolve()  # a relative path is taken from the working directory
 
 
-def fingerprint(folder: Path) -> str:
-    """A hash over the name, size and modification time of every file under the data
-    folder: enough to notice an edit without reading the files, which the load that
-    follows a change reads anyway."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        status = path.stat()
-        digest.update(f"{path.relative_to(folder).as_posix()}\0{status.st_size}\0{status.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+def keep(folder: Path, key: str, checked: Checked) -> None:
+    """Hand the site a model this process has already loaded and checked, from the data
+    folder as `fingerprint` found it before loading (`build` of the formats and the site
+    in one process loads the data once). A folder edited since then is loaded again."""
+    if checked.ok:
+        _CACHE[folder.resolve()] = (key, checked)
 
 
 def load(config: Config) -> Checked:
