@@ -5,7 +5,7 @@ from collections import defaultdict
 from typing import Iterator
 
 from ..issues import Issue, Suggestions, issue
-from ..model import ANY, Flow, Model, PortRange, transports_of
+from ..model import Flow, Model, PortRange, transports_of
 from ..registry import DYNAMIC_PORTS, EVERY_PORT, Program, Registry
 from .registration import all_flows, check, flows_at
 from .text import FREE_TEXT_COLUMNS, PhraseIndex, named_phrase, without_notes
