@@ -328,6 +328,29 @@ for table in sorted(source.glob("*.csv")):
     workbook.close()
 """
 
+# The same rows through openpyxl's public write-only API, unstyled: what any workbook
+# writer on openpyxl pays before writing a style, a cover or a second sheet. Strings are
+# written as text cells (a value starting with "=" would otherwise be a formula).
+OPENPYXL_SCRIPT = """\
+import csv, pathlib, sys
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+source, target = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+target.mkdir(parents=True, exist_ok=True)
+for table in sorted(source.glob("*.csv")):
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Requests")
+    with table.open(newline="", encoding="utf-8") as handle:
+        for row in csv.reader(handle):
+            cells = []
+            for value in row:
+                cell = WriteOnlyCell(sheet, value)
+                cell.data_type = "s"
+                cells.append(cell)
+            sheet.append(cells)
+    workbook.save(str(target / (table.stem + ".xlsx")))
+"""
+
 
 # What `check` cannot do without: start Python, import pandas and read every flows file
 # into strings, exactly as given (no type guessing, no NA values).
@@ -388,6 +411,7 @@ def run_baselines(runner: Runner, size: str, data: Path, folder: Path, theme: st
     tables = folder / "xlsx-source"
     write_role_csvs(rows, tables)
     runner.measure(size, "baseline xlsxwriter", [PYTHON, "-c", XLSXWRITER_SCRIPT, str(tables), str(folder / "xlsx-out")])
+    runner.measure(size, "baseline openpyxl", [PYTHON, "-c", OPENPYXL_SCRIPT, str(tables), str(folder / "openpyxl-out")])
     if skip_slow and flows >= SLOW_BASELINE_ROWS:
         extrapolate_csv_table(runner, size)
         return
@@ -673,6 +697,8 @@ def public_api_cost(runner: Runner) -> str:
     for stage in workbook_stages(runner):
         if figures := at_sizes(stage, "baseline xlsxwriter"):
             parts.append(f"workbooks through openpyxl ({stage}) against XlsxWriter writing the same rows unstyled: {figures}")
+    if figures := at_sizes("baseline openpyxl", "baseline xlsxwriter"):
+        parts.append(f"openpyxl's own write-only API writing those rows unstyled, as text cells, against XlsxWriter: {figures}")
     if figures := at_sizes("site", "baseline csv-table"):
         parts.append(f"the site through Sphinx's directive and node APIs against one hand-written csv-table page per role: {figures}")
     if figures := at_sizes("check", "baseline pandas read"):
