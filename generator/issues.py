@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from enum import Enum
 from functools import lru_cache
+from operator import itemgetter
 from typing import Iterable
 
 import numpy as np
@@ -171,11 +172,14 @@ class Suggestions:
     (lower-cased): a misspelling shares most of those, and a long name costs no more to
     index or look up than a short one. A query reads the index's lists of the trigrams
     it shares, rarest first and at most POSTINGS entries in all, and compares with
-    difflib only the CANDIDATES choices sharing the most trigrams with it. Up to
-    CANDIDATES choices, every one is compared, as a plain difflib search would."""
+    difflib only the CANDIDATES choices sharing the most trigrams with it; a query
+    longer than INDEXED characters, only those among them that share at least a
+    quarter of the lists read (a misspelt long name shares nearly all of them; comparing
+    two unrelated long names is what costs). Up to CANDIDATES choices, every one is
+    compared, as a plain difflib search would."""
 
     CANDIDATES = 8
-    POSTINGS = 256
+    POSTINGS = 128
     INDEXED = 128
 
     def __init__(self, choices: Iterable[str]):
@@ -195,16 +199,22 @@ class Suggestions:
         """The lower-cased choices worth comparing with `value`: at most CANDIDATES."""
         if len(self.keys) <= self.CANDIDATES:
             return self.keys
-        postings = self.postings
-        lists = sorted([postings[gram] for gram in trigrams(value.lower()[:self.INDEXED]) if gram in postings], key=len)
+        # Rarest first, lists of one length in the order of their trigrams (not of a set's
+        # hashing, so that a run gives the same suggestions as any other).
+        grams = sorted(trigrams(value.lower()[:self.INDEXED]))
+        lists = sorted(filter(None, map(self.postings.get, grams)), key=len)
         read: list[int] = []
-        budget = self.POSTINGS
+        budget, lists_read = self.POSTINGS, 0
         for found in lists:
             read += found[:budget]
             budget -= len(found)
+            lists_read += 1
             if budget <= 0:
                 break
-        return [self.keys[index] for index, _ in Counter(read).most_common(self.CANDIDATES)]
+        # The most shared first, ties in the order read (a stable sort, as Counter.most_common).
+        shared = sorted(Counter(read).items(), key=itemgetter(1), reverse=True)[:self.CANDIDATES]
+        least = lists_read / 4 if len(value) > self.INDEXED else 0
+        return [self.keys[index] for index, count in shared if count >= least]
 
     def similar(self, value: str, cutoff: float) -> list[str]:
         """The candidates whose difflib ratio to `value` (lower-cased) is at least `cutoff`,
@@ -222,7 +232,8 @@ class Suggestions:
             # The bounds from the cheapest up: lengths, shared trigrams, letter counts.
             if 2.0 * min(len(lowered), len(key)) / (len(lowered) + len(key)) < cutoff:  # difflib's real_quick_ratio
                 continue
-            own = Trigrams(lowered) if own is None else own
+            if own is None:
+                own = self.key_trigrams.get(lowered) or Trigrams(lowered)
             if (theirs := self.key_trigrams.get(key)) is None:
                 theirs = self.key_trigrams[key] = Trigrams(key)
             if not may_reach(own, theirs, cutoff):
@@ -244,17 +255,26 @@ def trigrams(text: str) -> set[str]:
 
 class Trigrams:
     """The three-character pieces of a text (unpadded) with how often each occurs, in
-    the form that is cheapest to compare: a Counter for a short text; for a long one,
-    numpy arrays of sorted trigram codes and their counts, since counting a
+    the form that is cheapest to compare. A short text keeps the set of its distinct
+    trigrams and how many of its trigrams repeat one: set operations then rule most
+    pairs out, and give the count outright where either text repeats none. A long text
+    is counted with numpy (sorted trigram codes and their counts), since counting a
     2,000-character name's trigrams in Python costs more than everything else a
     suggestion does."""
 
     LONG = 128  # characters from which a text is counted with numpy
 
-    __slots__ = ("text", "_counter", "_codes")
+    __slots__ = ("text", "short", "distinct", "repeats", "_counter", "_codes")
 
     def __init__(self, text: str):
         self.text = text
+        self.short = len(text) < self.LONG
+        self.distinct: frozenset[str] = frozenset()
+        self.repeats = 0
+        if self.short:
+            grams = list(map("".join, zip(text, text[1:], text[2:])))
+            self.distinct = frozenset(grams)
+            self.repeats = len(grams) - len(self.distinct)
         self._counter: Counter[str] | None = None
         self._codes: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -272,9 +292,20 @@ class Trigrams:
             self._codes = np.unique(grams, return_counts=True)
         return self._codes
 
+    def shares_at_least(self, other: Trigrams, bound: float) -> bool:
+        """Whether the texts share `bound` trigrams or more, as `shared` counts them."""
+        if self.short and other.short:
+            common = len(self.distinct & other.distinct)
+            # Each shared trigram counts once, and at most the repeats of the text with fewer more.
+            if common + min(self.repeats, other.repeats) < bound:
+                return False
+            if not self.repeats or not other.repeats:
+                return common >= bound
+        return self.shared(other) >= bound
+
     def shared(self, other: Trigrams) -> int:
         """How many trigrams the two texts share, each counted as often as the text with fewer holds it."""
-        if len(self.text) < self.LONG and len(other.text) < self.LONG:
+        if self.short and other.short:
             one, two = self.counter(), other.counter()
             return sum(min(one[gram], two[gram]) for gram in one.keys() & two.keys())
         (one_codes, one_counts), (two_codes, two_counts) = self.codes(), other.codes()
@@ -290,7 +321,7 @@ def may_reach(one: Trigrams, other: Trigrams, cutoff: float) -> bool:
     length - 2M + 1 of them and the shared trigrams are at least M - 2(length - 2M + 1),
     that is (5r/2 - 2) * length - 2. Below a cutoff of 0.8 that bound says nothing."""
     bound = (2.5 * cutoff - 2) * (len(one.text) + len(other.text)) - 2
-    return bound <= 0 or one.shared(other) >= bound
+    return bound <= 0 or one.shares_at_least(other, bound)
 
 
 @lru_cache(maxsize=8)

@@ -1,8 +1,11 @@
 """Suggestions come from an index: each query compares a bounded set of choices."""
 from __future__ import annotations
 
+import os
 import random
 import string
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import append_row
@@ -63,3 +66,22 @@ def test_an_unknown_service_repeated_gets_one_suggestion_from_the_registry_index
     unknown = [(i.line, i.message) for i in checked.issues if i.code == "C202"]
     assert [line for line, _ in unknown] == lines
     assert all("(did you mean 'dpm-agent'?)" in message for _, message in unknown)
+
+
+_CANDIDATES_SCRIPT = """
+import random, string
+from generator.issues import Suggestions
+chooser = random.Random(3)
+names = [f"flow-{number:05d}-" + "".join(chooser.choices(string.ascii_lowercase, k=3)) for number in range(5_000)]
+index = Suggestions(names)
+for name in names[::97]:
+    print(index.candidates(name[:-1]))
+"""
+
+
+def test_suggestions_do_not_depend_on_the_order_sets_hash_in():
+    # A query's lists are cut at the reading budget; which ones are read may not vary by run.
+    outputs = {subprocess.run([sys.executable, "-c", _CANDIDATES_SCRIPT], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(seed)}, cwd=Path(__file__).resolve().parents[1]).stdout
+               for seed in (1, 2, 3, 4)}
+    assert len(outputs) == 1 and next(iter(outputs)).count("\n") > 40
