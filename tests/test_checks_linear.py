@@ -228,3 +228,12 @@ def test_a_typo_of_a_long_name_is_found_among_many_long_names():
     long_name = names[19]
     typo = long_name[:100] + "q" + long_name[101:]
     assert Suggestions(names).similar(typo, 0.9) == [long_name]
+
+
+def test_an_unrelated_long_name_is_compared_with_none_of_many_long_names():
+    names = synthetic.hostile_program_names(2000, random.Random(2))
+    stranger = "".join(random.Random(3).choices("abcdefghijklmnopqrstuvwxyz", k=2000)) + ".exe"
+    index = Suggestions(names)
+    assert index.candidates(stranger) == []
+    # A short query keeps its candidates however little it shares with them.
+    assert len(index.candidates("qzx.exe")) == Suggestions.CANDIDATES
