@@ -28,6 +28,7 @@ import os
 import platform
 import re
 import shutil
+import shlex
 import signal
 import subprocess
 import sys
@@ -859,7 +860,7 @@ def main(argv: list[str] | None = None) -> int:
     for target in targets:
         print(f"  {target.status:<4} {target.name}: {target.detail}")
     print(f"\n{public_api_cost(runner)}")
-    command = " ".join([".venv/bin/python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])])
+    command = shlex.join([".venv/bin/python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])])
     if args.markdown:
         args.markdown.write_text(markdown_report(runner, targets, info, command))
     if args.json:
