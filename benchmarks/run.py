@@ -27,8 +27,8 @@ import json
 import os
 import platform
 import re
-import shutil
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
