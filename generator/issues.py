@@ -171,7 +171,8 @@ class Suggestions:
     Choices are indexed by the character trigrams of their first INDEXED characters
     (lower-cased): a misspelling shares most of those, and a long name costs no more to
     index or look up than a short one. A query reads the index's lists of the trigrams
-    it shares, rarest first and at most POSTINGS entries in all, and compares with
+    it shares, rarest first and at most POSTINGS entries in all (NEAR_POSTINGS for a
+    cutoff of NEAR or more, LONG_POSTINGS for a long query), and compares with
     difflib only the CANDIDATES choices sharing the most trigrams with it; a query
     longer than INDEXED characters, only those among them that share at least a
     quarter of the lists read (a misspelt long name shares nearly all of them; comparing
@@ -179,7 +180,12 @@ class Suggestions:
     compared, as a plain difflib search would."""
 
     CANDIDATES = 8
-    POSTINGS = 128
+    POSTINGS = 2048
+    # At a cutoff of NEAR and above, a match shares most of the query's trigrams, the
+    # rarest among them, so a shorter read finds it; long queries read the least.
+    NEAR = 0.9
+    NEAR_POSTINGS = 512
+    LONG_POSTINGS = 128
     INDEXED = 128
 
     def __init__(self, choices: Iterable[str]):
@@ -195,8 +201,8 @@ class Suggestions:
             for gram in trigrams(key[:self.INDEXED]):
                 self.postings[gram].append(index)
 
-    def candidates(self, value: str) -> list[str]:
-        """The lower-cased choices worth comparing with `value`: at most CANDIDATES."""
+    def candidates(self, value: str, cutoff: float = 0.0) -> list[str]:
+        """The lower-cased choices worth comparing with `value` for a ratio of `cutoff`: at most CANDIDATES."""
         if len(self.keys) <= self.CANDIDATES:
             return self.keys
         # Rarest first, lists of one length in the order of their trigrams (not of a set's
@@ -204,7 +210,9 @@ class Suggestions:
         grams = sorted(trigrams(value.lower()[:self.INDEXED]))
         lists = sorted(filter(None, map(self.postings.get, grams)), key=len)
         read: list[int] = []
-        budget, lists_read = self.POSTINGS, 0
+        long = len(value) > self.INDEXED
+        budget = self.LONG_POSTINGS if long else self.NEAR_POSTINGS if cutoff >= self.NEAR else self.POSTINGS
+        lists_read = 0
         for found in lists:
             read += found[:budget]
             budget -= len(found)
@@ -213,7 +221,7 @@ class Suggestions:
                 break
         # The most shared first, ties in the order read (a stable sort, as Counter.most_common).
         shared = sorted(Counter(read).items(), key=itemgetter(1), reverse=True)[:self.CANDIDATES]
-        least = lists_read / 4 if len(value) > self.INDEXED else 0
+        least = lists_read / 4 if long else 0
         return [self.keys[index] for index, count in shared if count >= least]
 
     def similar(self, value: str, cutoff: float) -> list[str]:
@@ -225,7 +233,7 @@ class Suggestions:
         own: Trigrams | None = None
         matcher: difflib.SequenceMatcher | None = None
         scored = []
-        for key in self.candidates(lowered):
+        for key in self.candidates(lowered, cutoff):
             if key == lowered:
                 scored.append((1.0, key))
                 continue

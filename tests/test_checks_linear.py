@@ -189,7 +189,7 @@ NAME = st.text(st.sampled_from(list("abcde-.")), min_size=0, max_size=60)
 @given(st.lists(NAME, min_size=1, max_size=40), NAME, st.sampled_from([0.6, 0.8, 0.85, 0.9, 0.95]))
 def test_similar_gives_what_difflib_gives_among_the_candidates(choices, value, cutoff):
     index = Suggestions(choices)
-    expected = difflib.get_close_matches(value.lower(), index.candidates(value.lower()), n=Suggestions.CANDIDATES, cutoff=cutoff)
+    expected = difflib.get_close_matches(value.lower(), index.candidates(value.lower(), cutoff), n=Suggestions.CANDIDATES, cutoff=cutoff)
     assert index.similar(value, cutoff) == [index.original[key] for key in expected]
 
 

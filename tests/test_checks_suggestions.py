@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import append_row
+import pytest
+
+from conftest import IANA_CSV, append_row
 from generator.issues import Suggestions, did_you_mean
 from generator.pipeline import load_and_check
+from generator.registry import build_registry
 
 FLOWS = "dpm-2012r2/flows.csv"
 
@@ -85,3 +88,11 @@ def test_suggestions_do_not_depend_on_the_order_sets_hash_in():
                               env={**os.environ, "PYTHONHASHSEED": str(seed)}, cwd=Path(__file__).resolve().parents[1]).stdout
                for seed in (1, 2, 3, 4)}
     assert len(outputs) == 1 and next(iter(outputs)).count("\n") > 40
+
+
+@pytest.mark.skipif(not IANA_CSV.exists(), reason=f"IANA registry snapshot not found at {IANA_CSV}")
+def test_transposed_letters_of_registered_names_are_found_among_the_whole_registry():
+    # Short queries against thousands of names read enough of the index to find the name.
+    registry, _ = build_registry(None, IANA_CSV, [])
+    assert did_you_mean("vmp-udp", registry.names, cutoff=0.8) == " (did you mean 'vpm-udp'?)"
+    assert did_you_mean("spdroxy", registry.names, cutoff=0.8) == " (did you mean 'sdproxy'?)"
