@@ -173,7 +173,7 @@ def _scan_registered_elsewhere(model: Model, registry: Registry) -> Iterator[tup
                     found[line].extend((column, words, product) for words, product in phrases[text])
         # Most rows name their own service: those are ruled out before any Flow is made.
         stated = frame.loc[list(found), ["transport", "first", "last"]]
-        elsewhere = {}
+        elsewhere: dict[int, list[tuple[str, str, _ProductService]]] = {}
         for line, transport, first, last in zip(stated.index, stated["transport"], stated["first"], stated["last"]):
             others = [(column, words, product) for column, words, product in found[line]
                       if not product.holds(transport, first, last)]

@@ -122,7 +122,7 @@ class PhraseIndex(Generic[T]):
             if not node.ends:  # the first of two phrases that differ only in case or spacing
                 node.ends, node.value = True, value
         # The tree's first level by the token alone, as the ASCII reading looks it up.
-        self.first: dict[str, _Node[T]] = {folded: node for (folded, _), node in self.root.next.items()}
+        self.by_first_token: dict[str, _Node[T]] = {folded: node for (folded, _), node in self.root.next.items()}
 
     def find(self, text: str) -> list[tuple[str, T]]:
         """(the words as the text writes them, the phrase's value) for each phrase the
@@ -149,7 +149,7 @@ class PhraseIndex(Generic[T]):
         the items a phrase begins with are read in Python, since most texts name none or
         one of them. It finds what the token reading finds (a test holds it to that)."""
         items = _ITEM.findall(text.lower())
-        first = self.first
+        first = self.by_first_token
         present = first.keys() & items
         if not present:
             return []

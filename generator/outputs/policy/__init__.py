@@ -635,7 +635,8 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
     files.derive("def/services.yaml", inputs.of((), heading, policy_set.services),
                  lambda: yaml_text({"services": policy_set.services}, heading))
     # What rendering each role's files reads: keys both its allow list and its rendered files.
-    read_by = {policy.stem: rendered_from(policy, policy_set) for policy in policy_set.policies}
+    read_by = {policy.stem: rendered_from(policy, policy_set) for policy in policy_set.policies
+               if platforms or not policy.managed}
     for policy in policy_set.policies:
         # A role not managed here has no policy: aclgen would render it with a drop.
         if policy.terms and policy.targets and policy.managed:
