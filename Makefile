@@ -58,10 +58,13 @@ $(STAMPS)/check: $(READY) $(DATA) $(SOURCES)
 comma := ,
 empty :=
 space := $(empty) $(empty)
+# Whether the site was never built, or the generator or conf.py changed since it last was
+# (by `make` or by `make html`).
+site_code_changed = $(if $(wildcard $(STAMPS)/html),$(shell find $(SOURCES) conf.py -newer $(STAMPS)/html -print -quit 2>/dev/null),yes)
 $(STAMPS)/all: $(READY) $(DATA) $(SOURCES) $(SITE_SRC)
 	$(started)
 	$(PY) -m generator build --formats $(subst $(space),$(comma),$(FORMATS)),html --data $(DATA_DIR) --out $(BUILD) \
-		--sphinx-options "$(SPHINXOPTS)" $(if $(filter generator/% conf.py,$?),--site-fresh)
+		--sphinx-options "$(SPHINXOPTS)" $(if $(site_code_changed),--site-fresh)
 	$(call stamp,$@ $(addprefix $(STAMPS)/,check build html $(FORMATS)))
 
 build: $(STAMPS)/build
