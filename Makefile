@@ -90,7 +90,7 @@ html: $(STAMPS)/html
 $(STAMPS)/html: $(STAMPS)/build $(SITE_SRC) $(SOURCES)
 	$(started)
 	$(PY) -m generator build --formats html --data $(DATA_DIR) --out $(BUILD) --sphinx-options "$(SPHINXOPTS)" \
-		$(if $(filter generator/% conf.py,$?),--site-fresh)
+		$(if $(site_code_changed),--site-fresh)
 	$(call stamp,$@)
 
 # Live preview: serves the site on HOST:PORT (PORT=0 picks a free one) and, whenever the

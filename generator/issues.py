@@ -261,6 +261,11 @@ def trigrams(text: str) -> set[str]:
     return {padded[index:index + 3] for index in range(len(padded) - 2)}
 
 
+def _pieces(text: str) -> list[str]:
+    """The three-character pieces of `text`, unpadded, in order."""
+    return list(map("".join, zip(text, text[1:], text[2:])))
+
+
 class Trigrams:
     """The three-character pieces of a text (unpadded) with how often each occurs, in
     the form that is cheapest to compare. A short text keeps the set of its distinct
@@ -280,7 +285,7 @@ class Trigrams:
         self.distinct: frozenset[str] = frozenset()
         self.repeats = 0
         if self.short:
-            grams = list(map("".join, zip(text, text[1:], text[2:])))
+            grams = _pieces(text)
             self.distinct = frozenset(grams)
             self.repeats = len(grams) - len(self.distinct)
         self._counter: Counter[str] | None = None
@@ -288,8 +293,7 @@ class Trigrams:
 
     def counter(self) -> Counter[str]:
         if self._counter is None:
-            text = self.text
-            self._counter = Counter(map("".join, zip(text, text[1:], text[2:])))
+            self._counter = Counter(_pieces(self.text))
         return self._counter
 
     def codes(self) -> tuple[np.ndarray, np.ndarray]:

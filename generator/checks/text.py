@@ -32,14 +32,15 @@ _BEFORE_NUMBER = (rf"(?:tcp|udp|ports?)(?:(?:{_SPACE}|-)+ports?)?(?:{_SPACE}+(?:
                   rf"(?:{_SPACE}+(?:of|from))?:?{_SPACE}+")
 _KEYWORD = rf"(?i){_BEFORE_NUMBER}[0-9]"
 _KEYWORD_NUMBER = rf"(?is)^.*?{_BEFORE_NUMBER}([0-9]+).*$"
-_FOLLOWER = (rf"(?i)/{_SPACE}*(?:tcp|udp)|(?:-|–|—|through|to){_SPACE}*[0-9]"
+_RANGE_SIGN = "(?:-|–|—|through|to)"  # what may stand between the two numbers of a range
+_FOLLOWER = (rf"(?i)/{_SPACE}*(?:tcp|udp)|{_RANGE_SIGN}{_SPACE}*[0-9]"
              rf"|[0-9](?:{_SPACE}+(?:tcp|udp))?{_SPACE}+ports?"
              rf"|(?:between|above|than){_SPACE}+(?:ports?{_SPACE}+)?[0-9]")
 
 
 # A screen for C218: what it reports needs a mention of a pool (a range, "above N") or of
 # a transport, and each of those holds one of these. Wider than scan, never narrower.
-_POOL_OR_TRANSPORT = rf"(?i)tcp|udp|above|than|[0-9]{_SPACE}*(?:-|–|—|through|to|and){_SPACE}*[0-9]"
+_POOL_OR_TRANSPORT = rf"(?i)tcp|udp|above|than|[0-9]{_SPACE}*(?:{_RANGE_SIGN}|and){_SPACE}*[0-9]"
 
 
 def without_notes(description: str) -> str:
@@ -58,7 +59,8 @@ def named_phrase(description: str, common_words: set[str] = frozenset()) -> str:
 
 # Free text as phrases are looked for in it: runs of word characters (letters, digits,
 # "_" and "-", the characters a whole word may not touch) and single signs between them.
-_TOKEN = re.compile(r"([\w-]+)|[^\w\s-]")
+_WORD, _SIGN = r"[\w-]+", r"[^\w\s-]"
+_TOKEN = re.compile(rf"({_WORD})|{_SIGN}")
 
 
 class _Token(NamedTuple):  # a tuple: texts make hundreds of thousands of them
@@ -74,7 +76,7 @@ class _Token(NamedTuple):  # a tuple: texts make hundreds of thousands of them
 
 
 # An ASCII text as a partition: runs of white space, runs of word characters, single signs.
-_ITEM = re.compile(r"\s+|[\w-]+|[^\w\s-]")
+_ITEM = re.compile(rf"\s+|{_WORD}|{_SIGN}")
 
 
 def _is_word(item: str) -> bool:
