@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import os
 
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.checks.text import may_mention_other_ports, may_mention_pool_or_transport
-from generator.portscan import scan
-from test_foundation_checks import _MENTION_PIECES
+from test_foundation_checks import _MENTION_PIECES, assert_prefilter_keeps, assert_screen_keeps
 
 KNOWN = {80, 443, 1024, 65535}
 # As the long profile of tests/test_fuzz.py, which this module is imported before.
@@ -25,10 +22,7 @@ texts = st.lists(st.sampled_from(_MENTION_PIECES), max_size=16).map("".join)
           max_examples=LONG_EXAMPLES if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 200)
 @given(batch=st.lists(texts, min_size=1, max_size=20))
 def test_the_prefilter_keeps_every_text_the_scan_finds_an_unknown_port_in(batch: list[str]):
-    kept = set(may_mention_other_ports(pd.Series(batch, dtype=str), KNOWN).index)
-    for index, text in enumerate(batch):
-        if any(port not in KNOWN for mention in scan(text) for port in (mention.ports.first, mention.ports.last)):
-            assert index in kept, text
+    assert_prefilter_keeps(batch, KNOWN)
 
 
 @pytest.mark.slow
@@ -36,7 +30,4 @@ def test_the_prefilter_keeps_every_text_the_scan_finds_an_unknown_port_in(batch:
           max_examples=LONG_EXAMPLES if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 200)
 @given(batch=st.lists(texts, min_size=1, max_size=20))
 def test_the_pool_or_transport_screen_keeps_every_text_that_mentions_one(batch: list[str]):
-    kept = may_mention_pool_or_transport(pd.Series(batch, dtype=str))
-    for index, text in enumerate(batch):
-        if any(not mention.ports.is_single or mention.transport for mention in scan(text)):
-            assert kept[index], text
+    assert_screen_keeps(batch)

@@ -213,7 +213,11 @@ _MENTION_PIECES = ["port", "ports", "PORT", "tcp", "udp", "UDP", "export", "to",
 @settings(derandomize=True, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=st.lists(st.lists(st.sampled_from(_MENTION_PIECES), max_size=12).map("".join), min_size=1, max_size=20))
 def test_the_vectorised_prefilter_keeps_every_text_that_mentions_an_unknown_port(texts: list[str]):
-    known = {80, 443, 1024, 65535}
+    assert_prefilter_keeps(texts, {80, 443, 1024, 65535})
+
+
+def assert_prefilter_keeps(texts: list[str], known: set[int]) -> None:
+    """The property both prefilter tests state (derandomised here, random in tests/test_checks_prefilter.py)."""
     kept = set(may_mention_other_ports(pd.Series(texts, dtype=str), known).index)
     for index, text in enumerate(texts):
         if any(port not in known for mention in scan(text) for port in (mention.ports.first, mention.ports.last)):
@@ -231,6 +235,11 @@ def test_the_vectorised_prefilter_keeps_every_text_with_a_mention_of_a_port_not_
 @settings(derandomize=True, max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=st.lists(st.lists(st.sampled_from(_MENTION_PIECES), max_size=12).map("".join), min_size=1, max_size=20))
 def test_the_pool_or_transport_screen_keeps_every_text_that_mentions_one(texts: list[str]):
+    assert_screen_keeps(texts)
+
+
+def assert_screen_keeps(texts: list[str]) -> None:
+    """The property both screen tests state: no text is ruled out that mentions a pool or a transport."""
     kept = may_mention_pool_or_transport(pd.Series(texts, dtype=str))
     for index, text in enumerate(texts):
         if any(not mention.ports.is_single or mention.transport for mention in scan(text)):
