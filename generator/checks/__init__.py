@@ -7,9 +7,9 @@ returns every issue; the caller decides the exit code.
 """
 from __future__ import annotations
 
-from .registration import CHECKS, Check, CheckFunction, check, run_checks
+from .registration import CHECKS, Check, CheckFunction, check, check_codes, run_checks
 
 # Importing a family registers its checks; the order is the order of CHECKS.
 from . import registry, flows, programs, text, dynamic, errata, roles  # noqa: E402,F401  isort: skip
 
-__all__ = ["CHECKS", "Check", "CheckFunction", "check", "run_checks"]
+__all__ = ["CHECKS", "Check", "CheckFunction", "check", "check_codes", "run_checks"]

@@ -42,6 +42,11 @@ def check(*codes: str) -> Callable[[CheckFunction], CheckFunction]:
     return register
 
 
+def check_codes() -> list[str]:
+    """Every code the checks report, in the order of CHECKS."""
+    return [code for entry in CHECKS for code in entry.codes]
+
+
 def run_checks(model: Model, registry: Registry) -> list[Issue]:
     issues = []
     for entry in CHECKS:

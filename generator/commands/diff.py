@@ -34,7 +34,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .. import changes as comparing
-from ..checks import CHECKS
+from ..checks import check_codes
 from ..csvfile import display_path
 from ..errors import UsageError
 from ..load import DATASET_FILE, SETTINGS_FILE
@@ -254,7 +254,7 @@ def _checks_table(issues: list[Issue]) -> list[list[str]]:
     """Every check, passed or failed, plus any load-time code that fired."""
     found = Counter(item.code for item in issues)
     fired = set(found)
-    checked = [code for entry in CHECKS for code in entry.codes]
+    checked = check_codes()
     codes = checked + sorted(fired - set(checked))
     rows = []
     for code in dict.fromkeys(codes):
@@ -307,7 +307,7 @@ def render_markdown(review: Review) -> str:
                 out.append(table(comparison.fields, ([r.values[f] for f in comparison.fields] for r in records)))
     out.append("## Checks on the new data\n")
     if not review.issues:
-        out.append(f"The new data passes all {sum(len(entry.codes) for entry in CHECKS)} checks.\n")
+        out.append(f"The new data passes all {len(check_codes())} checks.\n")
     else:
         out.append(f"Result: {inline(checks_phrase(review.issues))}\n")
     out.append(table(["code", "check", "result", "issues"], _checks_table(review.issues)))
