@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -99,6 +100,58 @@ def test_an_ascii_text_is_read_as_its_tokens_are(phrases, text):
     # ASCII texts take a shorter path (one split, then only the items a phrase begins with).
     index = PhraseIndex({" ".join(phrase.lower().split()): number for number, phrase in enumerate(phrases)})
     assert index.find(text) == index.find_by_tokens(text)
+
+
+# Letters that fold to other letters (long s, sharp s, Kelvin sign, dotted capital I), signs,
+# and the white space Python's str.split knows and RE2's ASCII class does not.
+SCREEN_TEXT = st.sampled_from(list("abAB1-_./( \t\n\v\x1c\u00a0") + ["\u017f", "\u00df", "s", "\u212a", "k", "\u0130", "i"])
+SCREEN_PHRASES = st.lists(st.text(SCREEN_TEXT, min_size=1, max_size=8), min_size=1, max_size=6)
+SCREEN_TEXTS = st.lists(st.text(SCREEN_TEXT, max_size=40), min_size=1, max_size=12)
+
+
+def assert_screen_keeps_every_phrase_found(phrases: list[str], texts: list[str]) -> None:
+    """The property of PhraseIndex.may_name, stated once (derandomised here, random in
+    tests/test_checks_prefilter.py): whatever `find` finds in a text, the screen pairs the
+    text with, or leaves the text unread."""
+    index = PhraseIndex({phrase: number for number, phrase in enumerate(phrases)})
+    screened = index.may_name(pd.Series(texts, index=range(100, 100 + len(texts)), dtype=str))
+    paired = {(label, index.values[value]) for label, value in zip(screened.pairs["label"], screened.pairs["value"])}
+    for label, text in zip(range(100, 100 + len(texts)), texts):
+        if label not in screened.unread:
+            for _, value in index.find(text):
+                assert (label, value) in paired, (text, phrases)
+
+
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(SCREEN_PHRASES, SCREEN_TEXTS)
+def test_the_phrase_screen_keeps_every_phrase_the_index_finds(phrases, texts):
+    assert_screen_keeps_every_phrase_found(phrases, texts)
+
+
+def test_the_phrase_screen_rules_out_texts_that_name_no_phrase_and_pairs_each_with_its_own():
+    index = PhraseIndex({"agent coordinator": "coordinator", "sqlservr.exe": "sql", "ms-sql-s": "mssql"})
+    texts = pd.Series(["The Agent  Coordinator listens.", "Runs sqlservr.exe (ms-sql-s).", "No phrase here.",
+                       "agent, coordinator", "Stra\u00dfe agent coordinator"], index=[2, 3, 4, 5, 6], dtype=str)
+    screened = index.may_name(texts)
+    paired = sorted((label, index.values[value]) for label, value in zip(screened.pairs["label"], screened.pairs["value"]))
+    # The fourth is wider than find (signs are left out), never narrower; the last is not ASCII.
+    assert paired == [(2, "coordinator"), (3, "mssql"), (3, "sql"), (5, "coordinator")]
+    assert screened.unread.tolist() == [6]
+
+
+def test_a_word_character_that_folds_into_ascii_folds_into_ascii_word_characters():
+    # What the phrase screen relies on to compare folded phrase words with ASCII texts' words.
+    word = re.compile(r"[\w-]")
+    odd = [hex(code) for code in range(sys.maxunicode + 1) if word.match(chr(code))
+           and chr(code).casefold().isascii() and not re.fullmatch(r"[0-9a-z_-]+", chr(code).casefold())]
+    assert odd == []
+
+
+def test_a_phrase_of_signs_alone_may_be_named_by_any_text():
+    index = PhraseIndex({"/": "slash", "agent": "agent"})
+    screened = index.may_name(pd.Series(["tcp/udp", "nothing"], dtype=str))
+    assert sorted(zip(screened.pairs["label"], screened.pairs["value"].map(index.values.__getitem__))) == [
+        (0, "slash"), (1, "slash")]
 
 
 def test_reading_a_text_visits_a_bounded_part_of_the_phrases_however_many_there_are():

@@ -15,7 +15,7 @@ from ..portscan import stated_range
 from ..registry import Registry
 from ..schema import among
 from .registration import check
-from .text import FREE_TEXT_COLUMNS, PhraseIndex, named_phrase, without_notes
+from .text import FREE_TEXT_COLUMNS, PhraseIndex, Screened, named_phrase, without_notes
 
 # The free-text columns that describe a flow in the data's own words.
 DESCRIBING_COLUMNS = ("purpose", "condition", "assumption")
@@ -146,6 +146,18 @@ def records_kept_mapping(erratum: Erratum, words: str, kept: PortRange | None) -
             and stated_range(erratum.corrected) == kept)
 
 
+def _may_name_elsewhere(screened: Screened, frame: pd.DataFrame, registered: pd.DataFrame) -> pd.Index:
+    """The labels of the texts that may name a service whose registered ports do not hold
+    their row's (as _ProductService.holds): most texts name only the row's own service,
+    and are ruled out here, in one merge, before `find` reads any."""
+    pairs = screened.pairs.merge(frame[["transport", "first", "last"]], left_on="label", right_index=True)
+    ranges = pairs.merge(registered, on="value")
+    held = ranges[(ranges["on"].eq(ranges["transport"]) | (ranges["transport"].eq(ANY) & ranges["on"].isin(transports_of(ANY))))
+                  & ranges["low"].le(ranges["first"]) & ranges["last"].le(ranges["high"])]
+    unheld = pairs.merge(held[["label", "value"]].drop_duplicates(), on=["label", "value"], how="left", indicator=True)
+    return pd.Index(unheld.loc[unheld["_merge"].eq("left_only"), "label"].unique()).union(screened.unread)
+
+
 def _scan_registered_elsewhere(model: Model, registry: Registry) -> Iterator[tuple[Flow, str, str, _ProductService]]:
     """(flow, column, words, service) where a describing column of the flow calls it by
     the registered description or name of another port of the product, unless the row's
@@ -157,6 +169,9 @@ def _scan_registered_elsewhere(model: Model, registry: Registry) -> Iterator[tup
     if not names:
         return
     index = PhraseIndex(names)
+    # Every registered range of every service, by the service's number in index.values.
+    registered = pd.DataFrame([(number, on, ports.first, ports.last) for number, product in enumerate(index.values)
+                               for on, ports in product.ports], columns=["value", "on", "low", "high"])
     for dataset in model.datasets:
         frame = dataset.frame
         port_errata: dict[str, list[Erratum]] = defaultdict(list)  # flow id -> the errata of its port
@@ -166,6 +181,7 @@ def _scan_registered_elsewhere(model: Model, registry: Registry) -> Iterator[tup
         found: dict[int, list[tuple[str, str, _ProductService]]] = defaultdict(list)
         for column in DESCRIBING_COLUMNS:
             texts = frame.loc[frame[column].ne("") & frame["first"].notna(), column]
+            texts = texts.loc[_may_name_elsewhere(index.may_name(texts), frame, registered)]
             # Rows repeat their texts: each distinct one is read once.
             phrases = {text: index.find(text) for text in texts.unique().tolist()}
             for line, text in texts.items():

@@ -4,9 +4,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import accumulate
 from typing import Generic, Iterator, Mapping, NamedTuple, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from ..issues import Issue, issue
@@ -103,6 +105,30 @@ class _Node(Generic[T]):
     value: T | None = None
 
 
+class Screened(NamedTuple):
+    """What `PhraseIndex.may_name` makes of a column of texts."""
+
+    pairs: pd.DataFrame  # columns "label" (a text's index label) and "value" (a number in PhraseIndex.values)
+    unread: pd.Index  # the labels of the texts the screen cannot rule on: `find` reads them
+
+
+# The screen's reading of an ASCII text, lower-cased: every character that is neither a word
+# character nor white space becomes a space, and the text is split at white space.
+_NOT_WORD_OR_SPACE = r"[^0-9a-z_\t\n\x0b\x0c\r -]"
+
+
+@dataclass
+class _PhraseWords:
+    """The phrases as the screen compares them: the word tokens of each (signs left out),
+    as numbers in `words`, one row of `table` per phrase, padded with -1."""
+
+    words: pd.Index
+    table: np.ndarray
+    lengths: np.ndarray
+    values: np.ndarray  # each phrase's value, as a number in PhraseIndex.values
+    always: list[int]  # values of phrases with no word: every text may name them
+
+
 class PhraseIndex(Generic[T]):
     """Where free text names any of many phrases: as whole words (not inside a longer word,
     "-" counting as a letter), case-blind (by str.casefold), with white space of any width
@@ -114,10 +140,13 @@ class PhraseIndex(Generic[T]):
 
     def __init__(self, named: Mapping[str, T]):
         self.root: _Node[T] = _Node()
+        # Each phrase's folded word tokens with its value, for the screen (may_name).
+        self._phrase_tokens: list[tuple[list[str], T]] = []
         for phrase, value in named.items():
             tokens = _tokens(phrase)
             if not tokens:
                 continue
+            self._phrase_tokens.append(([token.folded for token in tokens if token.word], value))
             node = self.root.next.setdefault((tokens[0].folded, False), _Node())
             for token in tokens[1:]:
                 node = node.next.setdefault(token.key, _Node())
@@ -125,6 +154,85 @@ class PhraseIndex(Generic[T]):
                 node.ends, node.value = True, value
         # The tree's first level by the token alone, as the ASCII reading looks it up.
         self.by_first_token: dict[str, _Node[T]] = {folded: node for (folded, _), node in self.root.next.items()}
+        # Each distinct value once (values need not be hashable), for the screen's numbers.
+        self.values: list[T] = list({id(value): value for value in named.values()}.values())
+
+    @cached_property
+    def _phrase_words(self) -> _PhraseWords:
+        number = {id(value): at for at, value in enumerate(self.values)}
+        phrases: list[list[str]] = []
+        values: list[int] = []
+        always: set[int] = set()
+        for words, value in self._phrase_tokens:
+            # A folded word outside ASCII is in no ASCII text. One in ASCII is made of the
+            # characters the screen keeps in words (a test checks every code point).
+            if not all(word.isascii() for word in words):
+                continue
+            if words:
+                phrases.append(words)
+                values.append(number[id(value)])
+            else:
+                always.add(number[id(value)])
+        vocabulary = sorted({word for words in phrases for word in words})
+        numbers = {word: at for at, word in enumerate(vocabulary)}
+        table = np.full((len(phrases), max(map(len, phrases), default=1)), -1, dtype=np.int64)
+        for row, words in enumerate(phrases):
+            table[row, :len(words)] = [numbers[word] for word in words]
+        return _PhraseWords(pd.Index(vocabulary, dtype=str), table, np.array([len(words) for words in phrases], dtype=np.int64),
+                            np.array(values, dtype=np.int64), sorted(always))
+
+    # The screen reads texts this many at a time, so that their words (tens for each text)
+    # are never all held at once.
+    SCREEN_SLICE = 16_384
+
+    def may_name(self, texts: pd.Series) -> Screened:
+        """A vectorised screen for `find` over a column: each (text, value) that `find`
+        would give is among the pairs, or the text is among the unread; more may be.
+        It compares the words of ASCII texts with the phrases' words as consecutive
+        runs, case-blind, leaving out the signs, spacing and word edges `find` heeds."""
+        plain = texts.str.isascii()
+        unread = texts.index[~plain]
+        texts = texts[plain]
+        phrases = self._phrase_words
+        always = np.array(phrases.always, dtype=np.int64)
+        parts = [pd.DataFrame({"label": texts.index.repeat(len(always)), "value": np.tile(always, len(texts))})]
+        if len(phrases.values):
+            parts += [self._screen_slice(texts.iloc[at:at + self.SCREEN_SLICE], phrases)
+                      for at in range(0, len(texts), self.SCREEN_SLICE)]
+        return Screened(pd.concat(parts, ignore_index=True).drop_duplicates(ignore_index=True), unread)
+
+    @staticmethod
+    def _screen_slice(texts: pd.Series, phrases: _PhraseWords) -> pd.DataFrame:
+        spaced = texts.str.lower().str.replace(_NOT_WORD_OR_SPACE, " ", regex=True)
+        # Lists of words through pandas' Arrow list type, so that splitting and exploding are vectorised.
+        words = spaced.astype("large_string[pyarrow]").str.split().explode()
+        words = words[words.notna() & words.ne("")]
+        # Each word as its number among the phrases' words (-1: in no phrase).
+        codes, found = pd.factorize(words)
+        code = phrases.words.get_indexer(found)[codes] if len(found) else np.empty(0, dtype=np.int64)
+        labels = words.index.to_numpy()
+        # Phrases sorted by their first word; every (word, phrase beginning with it) pair is
+        # a start, followed word by word while the text goes on like the phrase.
+        order = np.argsort(phrases.table[:, 0], kind="stable")
+        firsts = phrases.table[order, 0]
+        at = np.flatnonzero(code >= 0)
+        low = np.searchsorted(firsts, code[at], "left")
+        counts = np.searchsorted(firsts, code[at], "right") - low
+        start = np.repeat(at, counts)
+        within = np.arange(counts.sum()) - np.repeat(counts.cumsum() - counts, counts)
+        phrase = order[np.repeat(low, counts) + within]
+        alive = np.ones(len(start), dtype=bool)
+        for step in range(1, phrases.table.shape[1]):
+            going = np.flatnonzero(alive & (phrases.lengths[phrase] > step))
+            if not len(going):
+                break
+            following = start[going] + step
+            inside = following < len(code)
+            following = np.where(inside, following, 0)
+            same = (inside & (labels[following] == labels[start[going]])
+                    & (code[following] == phrases.table[phrase[going], step]))
+            alive[going[~same]] = False
+        return pd.DataFrame({"label": labels[start[alive]], "value": phrases.values[phrase[alive]]})
 
     def find(self, text: str) -> list[tuple[str, T]]:
         """(the words as the text writes them, the phrase's value) for each phrase the
