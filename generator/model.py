@@ -249,6 +249,8 @@ class Dataset:
     def flows_at(self, lines: list[int]) -> list[Flow]:
         """The flows of the rows starting at `lines`, in that order, made without making
         every other flow (for messages about a few rows)."""
+        if not lines:
+            return []  # pandas takes a while to select nothing from a large frame
         made = {flow.line: flow for flow in flows_of_frame(self.frame.loc[list(dict.fromkeys(lines))], self.cells)}
         return [made[line] for line in lines]
 
