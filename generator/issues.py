@@ -12,7 +12,6 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from enum import Enum
 from functools import lru_cache
-from operator import itemgetter
 from typing import Iterable
 
 import numpy as np
@@ -219,8 +218,8 @@ class Suggestions:
             lists_read += 1
             if budget <= 0:
                 break
-        # The most shared first, ties in the order read (a stable sort, as Counter.most_common).
-        shared = sorted(Counter(read).items(), key=itemgetter(1), reverse=True)[:self.CANDIDATES]
+        # The most shared first, ties in the order read.
+        shared = Counter(read).most_common(self.CANDIDATES)
         least = lists_read / 4 if long else 0
         return [self.keys[index] for index, count in shared if count >= least]
 
