@@ -209,17 +209,26 @@ class Suggestions:
         grams = sorted(trigrams(value.lower()[:self.INDEXED]))
         lists = sorted(filter(None, map(self.postings.get, grams)), key=len)
         read: list[int] = []
+        cut: list[int] = []  # the part read of a list the budget cuts short
         long = len(value) > self.INDEXED
         budget = self.LONG_POSTINGS if long else self.NEAR_POSTINGS if cutoff >= self.NEAR else self.POSTINGS
         lists_read = 0
         for found in lists:
-            read += found[:budget]
-            budget -= len(found)
             lists_read += 1
-            if budget <= 0:
+            if len(found) >= budget:
+                cut = found[:budget]
                 break
-        # The most shared first, ties in the order read.
-        shared = Counter(read).most_common(self.CANDIDATES)
+            read += found
+            budget -= len(found)
+        shared_by = Counter(read)  # in the order first read
+        if len(shared_by) >= self.CANDIDATES:
+            # A choice first read in the cut list shares one trigram and ranks after every
+            # choice read before it, of which there are enough: only those can gain.
+            shared_by.update(shared_by.keys() & cut)
+        else:
+            shared_by.update(cut)
+        # The most shared first, ties in the order first read.
+        shared = shared_by.most_common(self.CANDIDATES)
         least = lists_read / 4 if long else 0
         return [self.keys[index] for index, count in shared if count >= least]
 
