@@ -11,17 +11,31 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from importlib.metadata import PackageNotFoundError, version
-
 from .commands import COMMANDS
 from .errors import PortbookError
 
 
 def package_version() -> str:
+    # Imported here: reading the installed metadata takes about 50 ms that no other
+    # command needs.
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("portbook")
     except PackageNotFoundError:  # run from a checkout that was never installed
         return "unknown"
+
+
+class VersionAction(argparse.Action):
+    """--version: prints the installed version, read only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs):
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0,
+                         help="show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog} {package_version()}")
+        parser.exit()
 
 
 def make_parser(command: str | None = None, argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -29,7 +43,7 @@ def make_parser(command: str | None = None, argv: list[str] | None = None) -> ar
     imported, so that `check` does not import every output library (and `build` only
     the libraries of the formats `argv` asks for)."""
     parser = argparse.ArgumentParser(prog="portbook", description="Port and firewall-rule documentation generated from data.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument("--version", action=VersionAction)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = [command] if command in COMMANDS else list(COMMANDS)
     for name in chosen:
