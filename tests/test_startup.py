@@ -32,3 +32,10 @@ def test_a_single_format_build_imports_only_its_library(tmp_path):
     names = imported_modules("build", "--formats", "markdown", "--data", str(DATA), "--out", str(tmp_path / "out"))
     loaded = sorted({name.split(".")[0] for name in names} & {"openpyxl", "sphinx", "aerleon"})
     assert not loaded, f"build --formats markdown imports {loaded}"
+
+
+def test_the_site_alone_imports_no_workbook_or_policy_library(tmp_path):
+    names = imported_modules("build", "--formats", "html", "--data", str(DATA), "--out", str(tmp_path / "out"))
+    assert "sphinx" in names
+    loaded = sorted({name.split(".")[0] for name in names} & {"openpyxl", "aerleon", "markdown_it"})
+    assert not loaded, f"build --formats html imports {loaded}"

@@ -24,7 +24,7 @@ from generator.outputs.xlsx import ALL_ROLES_WORKBOOK, change_request_workbook
 from generator.outputs.xlsx.sheets import REQUEST_FIELDS
 from generator.schema import ID_PATTERN
 from generator.pipeline import load_and_check
-from generator.outputs.xlsx.provenance import FLOW_FIELDS, ROWS_HASH_COVERS
+from generator.provenance import FLOW_FIELDS, ROWS_HASH_COVERS
 from generator.views import role_lines
 from generator.outputs.xlsx.profiles import DECISIONS, PROFILES
 

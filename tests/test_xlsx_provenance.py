@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from generator.cli import main
 from generator.git import BLAME_CACHE, blame, parse_blame
 from generator.outputs.xlsx import ALL_ROLES_WORKBOOK
-from generator.outputs.xlsx.provenance import NOT_AVAILABLE, UNCOMMITTED
+from generator.provenance import NOT_AVAILABLE, UNCOMMITTED
 
 from conftest import append_row, edit_row, read_rows, write_rows
 

@@ -1,5 +1,5 @@
 """When the rows a page shows last changed, from git: the provenance the workbooks give
-on their covers (generator.outputs.xlsx.provenance), read once per data file per build."""
+on their covers (generator.provenance), read once per data file per build."""
 from __future__ import annotations
 
 import re
@@ -10,7 +10,7 @@ from sphinx.environment import BuildEnvironment
 
 from ..git import git_text
 from ..model import Flow
-from ..outputs.xlsx.provenance import NOT_AVAILABLE, UNCOMMITTED, DataHistory, provenance
+from ..provenance import NOT_AVAILABLE, UNCOMMITTED, DataHistory, provenance
 from .data import data_dir, model_of
 from .reads import reader
 

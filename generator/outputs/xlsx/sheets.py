@@ -22,7 +22,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from ...views import INBOUND, RequestLine
 from .profiles import DECISION, DECISIONS, NAMED, NUMBER, PORT, REVIEW, Column, RowFacts
-from .provenance import ROWS_HASH_COVERS, Provenance
+from ...provenance import ROWS_HASH_COVERS, Provenance
 
 
 

@@ -1,4 +1,5 @@
-"""The provenance of what one workbook lists, for its cover's "generated from" lines.
+"""The provenance of what one output lists: the "generated from" lines of a workbook's
+cover, and the site's notes of when a page's rows last changed.
 
 A workbook that lists part of the data (one role's change request) names that part
 only: a hash over its own records and the newest commit that changed their lines,
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Iterable
 
-from ...git import FileBlame, blame, git_text
-from ...model import Dataset, Flow, Location, Model
-from ...schema import FLOWS
+from .git import FileBlame, blame, git_text
+from .model import Dataset, Flow, Location, Model
+from .schema import FLOWS
 
 UNCOMMITTED = "uncommitted changes in these rows"
 NOT_AVAILABLE = "not available (the data is not in a git checkout)"
