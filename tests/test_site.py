@@ -689,3 +689,18 @@ def test_role_pages_and_reference_say_when_their_rows_last_changed(app_params, m
     app = build(make_app, args, kwargs)
     for name in ("roles/vault.html", "reference.html"):
         assert f"These rows last changed on 2026-03-04, in commit {commit}" in "".join(page(app, name).text)
+
+
+def test_the_site_stems_search_words_as_sphinx_english_does_and_each_word_once():
+    from sphinx.search.en import SearchEnglish
+
+    from generator.site.search import EnglishStemmedOnce, _english_stem
+
+    words = ["Replication", "replicating", "agents", "Firewalls", "listening", "SQLServr", "dpm-agent", "ports", "x"]
+    ours, sphinx = EnglishStemmedOnce({}), SearchEnglish({})
+    assert [ours.stem(word) for word in words] == [sphinx.stem(word) for word in words]
+    before = _english_stem.cache_info()
+    for _ in range(3):
+        EnglishStemmedOnce({}).stem("replicating")  # another page, another build: no new stem
+    after = _english_stem.cache_info()
+    assert after.misses == before.misses and after.hits == before.hits + 3

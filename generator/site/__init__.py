@@ -44,6 +44,7 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("portbook_data", "", "env", types=frozenset({str}))
     app.add_config_value("portbook_outputs", "", "env", types=frozenset({str}))
     app.add_domain(reads.PortbookDomain)
+    app.add_search_language(search.EnglishStemmedOnce)
     app.connect("config-inited", _config_inited)
     app.connect("builder-inited", _builder_inited)
     app.add_css_file(f"{TABLESORT}/tablesort.css")
