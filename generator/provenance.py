@@ -140,29 +140,42 @@ def _dataset_file(dataset: Dataset) -> str | None:
     return next((name for name in dataset.files if PurePath(name).name == "dataset.toml"), None)
 
 
+def _named_roles(flows: Iterable[Flow], roles: Iterable[str]) -> list[str]:
+    """The roles an output names: those given, and every role its flows connect."""
+    return sorted(set(roles) | {role for flow in flows for role in (flow.source, flow.destination)})
+
+
+def _record_locations(model: Model, flows: Iterable[Flow], named: list[str]) -> list[Location]:
+    """Where the records of the flows, the named roles and their hosts start, in record order."""
+    locations = [flow.location for flow in flows]
+    locations += [role.location for role_id in named if (role := model.role_by_id.get(role_id)) is not None]
+    locations += [host.location for role_id in named for host in model.hosts_by_role.get(role_id, ())]
+    return locations
+
+
+def last_changed(model: Model, history: DataHistory, flows: list[Flow], roles: Iterable[str]) -> str:
+    """The commit of `provenance` alone, for an output listing `flows` and naming `roles`."""
+    return history.commit_of(_record_locations(model, flows, _named_roles(flows, roles)))
+
+
 def provenance(model: Model, history: DataHistory | None, listed: Iterable[tuple[str, Flow]],
                roles: Iterable[str]) -> Provenance:
     """Provenance of an output listing the flows of `listed` ((action, flow) pairs, in
     order) and naming `roles`; `history` None leaves git out (NOT_AVAILABLE)."""
-    records: list[tuple[str, ...]] = []
     # A flow listed twice (inbound and outbound) is one record; by identity, as hashing a
     # flow's every field costs more than writing its record.
     flows = list({(action, id(flow)): (action, flow) for action, flow in listed}.values())
-    named = sorted(set(roles) | {role for _action, flow in flows for role in (flow.source, flow.destination)})
-    locations: list[Location] = []
+    named = _named_roles((flow for _action, flow in flows), roles)
+    locations = _record_locations(model, (flow for _action, flow in flows), named)
     files: set[str] = set()
-    for action, flow in flows:
-        records.append(_flow_record(action, flow))
-        locations.append(flow.location)
+    records: list[tuple[str, ...]] = [_flow_record(action, flow) for action, flow in flows]
     for role_id in named:
         role = model.role_by_id.get(role_id)
         if role is not None:
             records.append(("role", role.id, role.name, role.description, role.dataset))
-            locations.append(role.location)
     for role_id in named:
         for host in model.hosts_by_role.get(role_id, ()):
             records.append(("host", host.role, host.host, host.address, host.note))
-            locations.append(host.location)
     used = {flow.dataset for _action, flow in flows}
     for dataset in model.datasets:
         if dataset.id not in used:

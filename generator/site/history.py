@@ -10,7 +10,7 @@ from sphinx.environment import BuildEnvironment
 
 from ..git import git_text
 from ..model import Flow
-from ..provenance import NOT_AVAILABLE, UNCOMMITTED, DataHistory, provenance
+from ..provenance import NOT_AVAILABLE, UNCOMMITTED, DataHistory, last_changed
 from .data import data_dir, model_of
 from .reads import reader
 
@@ -48,7 +48,7 @@ def changed_text(commit: str, folder: Path) -> str:
 
 def rows_changed(env: BuildEnvironment, flows: list[Flow], roles: list[str]) -> str:
     model = model_of(env.config)
-    commit = provenance(model, _history(env), [("", flow) for flow in flows], roles).commit
+    commit = last_changed(model, _history(env), flows, roles)
     return changed_text(commit, data_dir(env.config))
 
 
