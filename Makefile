@@ -33,9 +33,9 @@ $(READY): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Python compiles every module it finds no current .pyc for, at each start where it may
-# not write one (PYTHONDONTWRITEBYTECODE, a read-only checkout): about 0.2 s for the
-# generator. make compiles it after each change, as pip does for an installed package.
+# Python compiles every module it finds no current .pyc for, at each start where it is
+# told not to write one (PYTHONDONTWRITEBYTECODE): about 0.2 s for the generator. pip
+# does not compile an editable install, so make compiles it after each change.
 COMPILED := $(STAMPS)/$(notdir $(VENV)).compiled
 
 $(COMPILED): $(READY) $(SOURCES)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
 from .commands import COMMANDS
 from .errors import PortbookError
 
@@ -29,9 +30,8 @@ def package_version() -> str:
 class VersionAction(argparse.Action):
     """--version: prints the installed version, read only when asked for."""
 
-    def __init__(self, option_strings: list[str], dest: str, **kwargs):
-        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0,
-                         help="show the version and exit")
+    def __init__(self, option_strings: list[str], dest: str, help: str = "show the version and exit"):
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):
         print(f"{parser.prog} {package_version()}")

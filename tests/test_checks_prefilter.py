@@ -1,5 +1,6 @@
 """The prose prefilter and the phrase screen against the exact readings, with random seeds: `make test` runs the same
-properties derandomised (tests/test_foundation_checks.py); this variant is for the long
+properties derandomised (tests/test_foundation_checks.py, and tests/test_checks_linear.py for
+the phrase screen); this variant is for the long
 fuzz profile (HYPOTHESIS_PROFILE=long, -m slow), where each run draws new examples."""
 from __future__ import annotations
 

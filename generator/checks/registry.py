@@ -149,11 +149,15 @@ def records_kept_mapping(erratum: Erratum, words: str, kept: PortRange | None) -
 def _may_name_elsewhere(screened: Screened, frame: pd.DataFrame, registered: pd.DataFrame) -> pd.Index:
     """The labels of the texts that may name a service whose registered ports do not hold
     their row's (as _ProductService.holds): most texts name only the row's own service,
-    and are ruled out here, in one merge, before `find` reads any."""
+    and are ruled out here, by merges, before `find` reads any. A pair is ruled out only
+    where `holds` would say the same."""
     pairs = screened.pairs.merge(frame[["transport", "first", "last"]], left_on="label", right_index=True)
     ranges = pairs.merge(registered, on="value")
-    held = ranges[(ranges["on"].eq(ranges["transport"]) | (ranges["transport"].eq(ANY) & ranges["on"].isin(transports_of(ANY))))
-                  & ranges["low"].le(ranges["first"]) & ranges["last"].le(ranges["high"])]
+    either = ranges["transport"].eq(ANY)
+    on_transport = (ranges["on"].eq(ranges["transport"]) & ~either) | (either & ranges["on"].isin(transports_of(ANY)))
+    inside = (ranges["low"].le(ranges["first"]) & ranges["first"].le(ranges["high"])
+              & ranges["low"].le(ranges["last"]) & ranges["last"].le(ranges["high"]))
+    held = ranges[on_transport & inside]
     unheld = pairs.merge(held[["label", "value"]].drop_duplicates(), on=["label", "value"], how="left", indicator=True)
     return pd.Index(unheld.loc[unheld["_merge"].eq("left_only"), "label"].unique()).union(screened.unread)
 

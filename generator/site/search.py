@@ -40,7 +40,8 @@ SCORER = "portbook-scorer.js"
 
 
 class EnglishStemmedOnce(SearchEnglish):
-    """Sphinx's English search language with each distinct word stemmed once per process.
+    """Sphinx's English search language with each distinct word stemmed once, for every
+    page and build of the process.
     Sphinx remembers stems within one page, so a word on every role page was stemmed
     once per page: a tenth of the site's build at 10,000 flows. Registered for "en"
     with Sphinx.add_search_language; the stems are the same."""

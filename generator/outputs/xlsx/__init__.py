@@ -20,10 +20,10 @@ from ...build_inputs import BuildInputs
 from ...errors import SettingsError
 from ...model import Flow, Model
 from ...output_files import OutputFiles
+from ...provenance import DataHistory, Provenance, provenance
 from ...views import INBOUND, RequestLine, role_lines
 from .archive import workbook_bytes
 from .profiles import DEFAULT_PROFILE, PROFILES, Profile, Row, RowFacts
-from ...provenance import DataHistory, Provenance, provenance
 from .sheets import add_named_styles, cover_sheet, request_sheet
 
 __all__ = ["ALL_ROLES_WORKBOOK", "add_arguments", "all_lines", "build", "change_request_workbook"]
