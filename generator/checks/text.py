@@ -127,6 +127,7 @@ class _PhraseWords:
     lengths: np.ndarray
     values: np.ndarray  # each phrase's value, as a number in PhraseIndex.values
     always: list[int]  # values of phrases with no word: every text may name them
+    by_first: np.ndarray  # the phrases' rows in the order of their first words
 
 
 class PhraseIndex(Generic[T]):
@@ -179,7 +180,7 @@ class PhraseIndex(Generic[T]):
         for row, words in enumerate(phrases):
             table[row, :len(words)] = [numbers[word] for word in words]
         return _PhraseWords(pd.Index(vocabulary, dtype=str), table, np.array([len(words) for words in phrases], dtype=np.int64),
-                            np.array(values, dtype=np.int64), sorted(always))
+                            np.array(values, dtype=np.int64), sorted(always), np.argsort(table[:, 0], kind="stable"))
 
     # The screen reads texts this many at a time, so that their words (tens for each text)
     # are never all held at once.
@@ -213,7 +214,7 @@ class PhraseIndex(Generic[T]):
         labels = words.index.to_numpy()
         # Phrases sorted by their first word; every (word, phrase beginning with it) pair is
         # a start, followed word by word while the text goes on like the phrase.
-        order = np.argsort(phrases.table[:, 0], kind="stable")
+        order = phrases.by_first
         firsts = phrases.table[order, 0]
         at = np.flatnonzero(code >= 0)
         low = np.searchsorted(firsts, code[at], "left")
