@@ -11,8 +11,8 @@ fresh process: `check`, every output format, the Sphinx site, and the whole
 build after editing one row, listing which outputs were rewritten). Beside them
 it measures the baselines over the same data: an empty Sphinx project (the
 floor), a bare process reading the flows files with pandas, one hand-written
-csv-table page per role, and XlsxWriter writing the same per-role rows
-unstyled. Figures are wall seconds and the peak resident memory of the process
+csv-table page per role, and XlsxWriter writing the cells of every workbook
+the build writes, unstyled. Figures are wall seconds and the peak resident memory of the process
 tree. Every target is a ratio to a baseline measured in the same run, except
 the memory ceilings and the lists of rewritten files; targets are checked at
 the end and printed as PASS / FAIL / SKIP, followed by what the public APIs of
@@ -270,21 +270,54 @@ def project_theme() -> str:
 BASELINE_COLUMNS = ["Direction", "Peer", "Port", "Service", "Program", "Purpose", "Condition", "Flow"]
 
 
-def role_rows(data: Path) -> dict[str, tuple[str, list[list[str]]]]:
-    """Role id -> (name, rows): the directed lines each role's firewall must allow, as the
-    generators see them (generator.views.role_lines)."""
+def baseline_model(data: Path):
+    """The model of a data folder, which the baselines' rows are taken from."""
     from generator.pipeline import load_and_check
-    from generator.views import role_lines
 
     model = load_and_check(data).model
     if model is None:
         raise SystemExit(f"cannot load {data} for the baselines")
+    return model
+
+
+def role_rows(model) -> dict[str, tuple[str, list[list[str]]]]:
+    """Role id -> (name, rows): the directed lines each role's firewall must allow, as the
+    generators see them (generator.views.role_lines)."""
+    from generator.views import role_lines
+
     rows = {}
     for role in model.roles:
         lines = role_lines(model, role.id)
         rows[role.id] = (role.name, [[line.direction, line.peer, line.flow.label, line.flow.service, line.flow.program,
                                       line.flow.purpose, line.flow.condition, line.flow.id] for line in lines])
     return rows
+
+
+def workbook_tables(model) -> dict[str, list[list[str]]]:
+    """Workbook file stem -> the rows of its request sheet, a title row first: the cells of
+    every workbook `build xlsx` writes (generator.outputs.xlsx.planned_workbooks, in the
+    layout the data's settings choose), each value as text, "" for an empty cell. The
+    covers, some forty cells a workbook, are left out."""
+    import argparse as arguments
+
+    from generator.outputs.xlsx import planned_workbooks, request_table, selected_profile
+    from generator.outputs.xlsx.profiles import RowFacts
+
+    profile = selected_profile(model, arguments.Namespace())
+    facts = RowFacts(model)
+    tables = {}
+    for book in planned_workbooks(model):
+        columns = request_table(book.lines, profile, facts)
+        tables[Path(book.name).stem] = [[column.title for column in profile.columns],
+                                        *([str(value) for value in row] for row in zip(*columns))]
+    return tables
+
+
+def write_tables(tables: dict[str, list[list[str]]], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        with (folder / f"{name}.csv").open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle, lineterminator="\n").writerows(rows)
 
 
 def write_role_csvs(rows: dict, folder: Path) -> None:
@@ -315,6 +348,8 @@ def csv_table_project(folder: Path, rows: dict, theme: str) -> None:
             f"{title}\n{'=' * len(title)}\n\n.. csv-table::\n   :file: tables/{role}.csv\n   :header-rows: 1\n\n")
 
 
+# An empty value is no cell: XlsxWriter's write_row leaves an unformatted "" out, as the
+# workbooks do.
 XLSXWRITER_SCRIPT = """\
 import csv, pathlib, sys
 import xlsxwriter
@@ -329,9 +364,10 @@ for table in sorted(source.glob("*.csv")):
     workbook.close()
 """
 
-# The same rows through openpyxl's public write-only API, unstyled: what any workbook
+# The same cells through openpyxl's public write-only API, unstyled: what any workbook
 # writer on openpyxl pays before writing a style, a cover or a second sheet. Strings are
-# written as text cells (a value starting with "=" would otherwise be a formula).
+# written as text cells (a value starting with "=" would otherwise be a formula); an
+# empty value is no cell.
 OPENPYXL_SCRIPT = """\
 import csv, pathlib, sys
 from openpyxl import Workbook
@@ -345,10 +381,46 @@ for table in sorted(source.glob("*.csv")):
         for row in csv.reader(handle):
             cells = []
             for value in row:
+                if value == "":
+                    cells.append(None)
+                    continue
                 cell = WriteOnlyCell(sheet, value)
                 cell.data_type = "s"
                 cells.append(cell)
             sheet.append(cells)
+    workbook.save(str(target / (table.stem + ".xlsx")))
+"""
+
+# The same cells once more, each with a wrapping named style as the workbooks' cells have:
+# the least openpyxl's public API costs for a styled cell. One cell per distinct value of a
+# column, appended again in every row that shows it, as the workbooks' writer does; no
+# cover, widths, heights, validation or print set-up.
+OPENPYXL_STYLED_SCRIPT = """\
+import csv, pathlib, sys
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, NamedStyle
+source, target = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+target.mkdir(parents=True, exist_ok=True)
+for table in sorted(source.glob("*.csv")):
+    workbook = Workbook(write_only=True)
+    workbook.add_named_style(NamedStyle("Text", alignment=Alignment(wrap_text=True, vertical="top")))
+    sheet = workbook.create_sheet("Requests")
+    cells = {}
+    with table.open(newline="", encoding="utf-8") as handle:
+        for row in csv.reader(handle):
+            appended = []
+            for column, value in enumerate(row):
+                if value == "":
+                    appended.append(None)
+                    continue
+                cell = cells.get((column, value))
+                if cell is None:
+                    cell = cells[column, value] = WriteOnlyCell(sheet, value)
+                    cell.data_type = "s"
+                    cell.style = "Text"
+                appended.append(cell)
+            sheet.append(appended)
     workbook.save(str(target / (table.stem + ".xlsx")))
 """
 
@@ -407,12 +479,16 @@ def run_hostile_check(runner: Runner, size: str, data: Path, folder: Path, args:
 
 
 def run_baselines(runner: Runner, size: str, data: Path, folder: Path, theme: str, skip_slow: bool) -> None:
-    rows = role_rows(data)
+    model = baseline_model(data)
+    rows = role_rows(model)
     flows = sum(len(lines) for _, lines in rows.values()) // 2
     tables = folder / "xlsx-source"
-    write_role_csvs(rows, tables)
+    write_tables(workbook_tables(model), tables)
+    del model
     runner.measure(size, "baseline xlsxwriter", [PYTHON, "-c", XLSXWRITER_SCRIPT, str(tables), str(folder / "xlsx-out")])
     runner.measure(size, "baseline openpyxl", [PYTHON, "-c", OPENPYXL_SCRIPT, str(tables), str(folder / "openpyxl-out")])
+    runner.measure(size, "baseline openpyxl styled", [PYTHON, "-c", OPENPYXL_STYLED_SCRIPT, str(tables),
+                                                      str(folder / "openpyxl-styled-out")])
     if skip_slow and flows >= SLOW_BASELINE_ROWS:
         extrapolate_csv_table(runner, size)
         return
@@ -627,7 +703,7 @@ def check_targets(runner: Runner, jobs_size: str) -> list[Target]:
     for stage in workbook_stages(runner):
         m, writer = found("10000", stage), found("10000", "baseline xlsxwriter")
         verdict(f"{stage} 10000 <= {WORKBOOK_VS_XLSXWRITER}x XlsxWriter unstyled", at_most(m, ratio(m, writer), WORKBOOK_VS_XLSXWRITER),
-                versus(m, writer, "for XlsxWriter writing the same per-role rows unstyled"))
+                versus(m, writer, "for XlsxWriter writing the same cells unstyled"))
         m = found("100000", stage)
         verdict(f"{stage} 100k peak < {WORKBOOK_PEAK_MB} MB", peak_below(m, WORKBOOK_PEAK_MB),
                 _fmt(m.peak_mb if m else None, " MB") + " peak resident memory of the build process")
@@ -697,9 +773,11 @@ def public_api_cost(runner: Runner) -> str:
     parts = []
     for stage in workbook_stages(runner):
         if figures := at_sizes(stage, "baseline xlsxwriter"):
-            parts.append(f"workbooks through openpyxl ({stage}) against XlsxWriter writing the same rows unstyled: {figures}")
+            parts.append(f"workbooks through openpyxl ({stage}) against XlsxWriter writing the same cells unstyled: {figures}")
     if figures := at_sizes("baseline openpyxl", "baseline xlsxwriter"):
-        parts.append(f"openpyxl's own write-only API writing those rows unstyled, as text cells, against XlsxWriter: {figures}")
+        parts.append(f"openpyxl's own write-only API writing those cells unstyled, as text cells, against XlsxWriter: {figures}")
+    if figures := at_sizes("baseline openpyxl styled", "baseline xlsxwriter"):
+        parts.append(f"the same with a named style on every cell, against XlsxWriter: {figures}")
     if figures := at_sizes("site", "baseline csv-table"):
         parts.append(f"the site through Sphinx's directive and node APIs against one hand-written csv-table page per role: {figures}")
     if figures := at_sizes("check", "baseline pandas read"):

@@ -13,6 +13,8 @@ others' bytes as they were. openpyxl's write-only workbook writes the sheets
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
+from typing import Iterator
 
 from openpyxl import Workbook
 
@@ -26,7 +28,8 @@ from .archive import workbook_bytes
 from .profiles import DEFAULT_PROFILE, PROFILES, Profile, Row, RowFacts
 from .sheets import add_named_styles, cover_sheet, request_sheet
 
-__all__ = ["ALL_ROLES_WORKBOOK", "add_arguments", "all_lines", "build", "change_request_workbook"]
+__all__ = ["ALL_ROLES_WORKBOOK", "PlannedWorkbook", "add_arguments", "all_lines", "build", "change_request_workbook",
+           "planned_workbooks", "request_table", "selected_profile"]
 
 # The workbook of the whole change, beside one per role (<role id>.xlsx): role ids start
 # with a lower-case letter or digit (schema.ID_PATTERN), so no role's workbook has this name.
@@ -41,6 +44,35 @@ def all_lines(model: Model) -> list[RequestLine]:
             for flow in model.flows for source, destination in flow.directions()]
 
 
+@dataclass(frozen=True)
+class PlannedWorkbook:
+    """One workbook `build` writes: its file name, what its cover names, the lines it lists
+    and the flows they come from (what its digest covers)."""
+
+    name: str
+    title: str
+    roles: list[str]
+    lines: list[RequestLine]
+    flows: list[Flow]
+    whole_change: bool  # the workbook of every role, beside the per-role ones
+
+
+def planned_workbooks(model: Model) -> Iterator[PlannedWorkbook]:
+    """Every workbook of the build, in the order it writes them: one per role, then the
+    whole change's. One at a time, so that only one workbook's lines are held."""
+    for role in model.roles:
+        yield PlannedWorkbook(f"{role.id}.xlsx", f"Firewall change request: {role.name}", [role.id],
+                              role_lines(model, role.id), model.flows_by_role.get(role.id, []), False)
+    yield PlannedWorkbook(ALL_ROLES_WORKBOOK, f"Firewall change request: {ALL_ROLES_TITLE}",
+                          [role.id for role in model.roles], all_lines(model), model.flows, True)
+
+
+def request_table(lines: list[RequestLine], profile: Profile, facts: RowFacts) -> list[list]:
+    """The request sheet's cell values, column by column ("" for an empty cell)."""
+    rows = [Row(number, line, facts) for number, line in enumerate(lines, 1)]
+    return [list(map(column.value, rows)) for column in profile.columns]
+
+
 def _source(model: Model, lines: list[RequestLine], roles: list[str], profile: Profile,
             history: DataHistory | None) -> Provenance | None:
     """What the cover names, for a profile with a cover."""
@@ -51,8 +83,7 @@ def _workbook(model: Model, lines: list[RequestLine], *, title: str, roles: list
               source: Provenance | None, facts: RowFacts | None = None) -> bytes:
     columns = list(profile.columns)
     facts = facts or RowFacts(model)  # one per build when given: its caches serve every workbook
-    rows = [Row(number, line, facts) for number, line in enumerate(lines, 1)]
-    table = [list(map(column.value, rows)) for column in columns]  # column by column
+    table = request_table(lines, profile, facts)
     workbook = Workbook(write_only=True)
     styles = add_named_styles(workbook)
     if profile.cover:
@@ -101,19 +132,15 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
     facts = RowFacts(model)
     inputs = BuildInputs(model, files.name, {"profile": profile.name})
 
-    def add(name: str, lines: list[RequestLine], flows: list[Flow], title: str, roles: list[str]) -> None:
+    for book in planned_workbooks(model):
+        if not book.whole_change:
+            for line in book.lines:
+                for end in {line.source, line.destination} & uncovered:
+                    placeholder_lines[end] = placeholder_lines.get(end, 0) + 1
         # Made only when its rows, or what its cover names of them, changed.
-        source = _source(model, lines, roles, profile, history)
-        files.derive(name, inputs.of(flows, profile.name, title, roles, source), lambda: _workbook(
-            model, lines, title=title, roles=roles, profile=profile, source=source, facts=facts))
-
-    for role in model.roles:
-        lines = role_lines(model, role.id)
-        for line in lines:
-            for end in {line.source, line.destination} & uncovered:
-                placeholder_lines[end] = placeholder_lines.get(end, 0) + 1
-        add(f"{role.id}.xlsx", lines, model.flows_by_role.get(role.id, []), f"Firewall change request: {role.name}", [role.id])
-    add(ALL_ROLES_WORKBOOK, all_lines(model), model.flows, f"Firewall change request: {ALL_ROLES_TITLE}",
-        [role.id for role in model.roles])
+        source = _source(model, book.lines, book.roles, profile, history)
+        files.derive(book.name, inputs.of(book.flows, profile.name, book.title, book.roles, source),
+                     lambda book=book, source=source: _workbook(model, book.lines, title=book.title, roles=book.roles,
+                                                                profile=profile, source=source, facts=facts))
     return [f"role {role} has no inventory addresses: {count} lines use a placeholder"
             for role, count in placeholder_lines.items()]
