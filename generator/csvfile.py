@@ -206,11 +206,12 @@ def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required:
     # Lines holding no record: blank ones, which both readers skip.
     if b"\n\n" in body or b"\n\r\n" in body:
         lines = data.split(b"\n")
-        record_lines = [number for number, line in enumerate(lines[1:], 2) if line and line != b"\r"]
+        record_lines = numpy.array([number for number, line in enumerate(lines[1:], 2) if line and line != b"\r"],
+                                   dtype=numpy.int64)
         del lines
     else:
-        record_lines = list(range(2, len(lengths) + (1 if lengths[-1] else 0)))
-    if not record_lines:
+        record_lines = numpy.arange(2, len(lengths) + (1 if lengths[-1] else 0), dtype=numpy.int64)
+    if not len(record_lines):
         return None  # the row reader reads a header alone
     # Columns by position (the header may repeat names, which _read_header reported); the
     # parser takes the width of the first record and refuses any other.

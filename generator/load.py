@@ -160,8 +160,16 @@ def validate_cells(table: schema.Table, csv_table: CsvTable) -> tuple[set[int], 
         if not rules:
             continue
         values = frame[column.name]
+        # A rule judges each cell alone: where a column repeats its values (roles, ports,
+        # services), each distinct value is judged once.
+        codes, distinct = pd.factorize(values)
+        repeated = 2 * len(distinct) < len(values)
         for rule in rules:
-            ok = rule.ok(values)
+            if repeated:
+                ok = pd.Series(rule.ok(pd.Series(distinct, dtype=values.dtype)).to_numpy(dtype=bool)[codes],
+                               index=values.index)
+            else:
+                ok = rule.ok(values)
             for line, value in values[~ok].items():
                 if (line, position) not in failed:
                     failed[(line, position)] = issue(rule.code, csv_table.where(line, column.name),

@@ -36,7 +36,9 @@ SERVICE_PATTERN = r"[A-Za-z0-9](?:[A-Za-z0-9._+-]{0,62})"
 
 @dataclass(frozen=True)
 class CellRule:
-    """One rule a cell must satisfy. `ok` returns True where the rule holds or does not apply."""
+    """One rule a cell must satisfy. `ok` returns True where the rule holds or does not apply.
+    It judges each value alone, whatever the other values of the column (the loader judges
+    each distinct value of a column once)."""
 
     code: str
     ok: Callable[[pd.Series], pd.Series]  # strings -> booleans

@@ -258,8 +258,8 @@ def test_large_plain_files_take_the_columnar_reader(tmp_path: Path):
 
 @pytest.mark.parametrize("reader", ["columnar", "rows"])
 def test_large_files_report_bad_cells_at_their_rows(data_dir: Path, reader: str):
-    """Past a thousand rows the cell rules test each distinct value once; problems are
-    still located per row, whichever reader read the file (a cell spanning two lines
+    """Where a column repeats its values the cell rules test each distinct value once
+    (transport here; not port, whose values are all distinct); problems are still located per row, whichever reader read the file (a cell spanning two lines
     sends it to the row reader)."""
     path = data_dir / FLOWS
     header, rows = read_rows(path)
