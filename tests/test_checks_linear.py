@@ -139,6 +139,31 @@ def test_the_phrase_screen_rules_out_texts_that_name_no_phrase_and_pairs_each_wi
     assert screened.unread.tolist() == [6]
 
 
+PORTS = st.integers(1, 40)
+REGISTERED = st.lists(st.tuples(st.sampled_from(["tcp", "udp"]), PORTS, PORTS), max_size=4)
+ASKED = st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["tcp", "udp", "any"]), PORTS, PORTS), max_size=12)
+
+
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(st.lists(REGISTERED, min_size=3, max_size=3), ASKED)
+def test_the_vectorised_holds_says_what_holds_says_of_each_row(services, rows):
+    """held_by_registered, which C201 and the C215/C216 screen use, against
+    _ProductService.holds, which the C215/C216 messages use, row by row."""
+    from generator.checks.registry import _ProductService, held_by_registered
+    from generator.model import PortRange
+
+    products = [_ProductService(f"s{number}", "", [(on, PortRange(min(a, b), max(a, b))) for on, a, b in ranges])
+                for number, ranges in enumerate(services)]
+    registered = pd.DataFrame([(number, on, ports.first, ports.last) for number, product in enumerate(products)
+                               for on, ports in product.ports], columns=["value", "on", "low", "high"])
+    asked = pd.DataFrame([(line, value, transport, min(a, b), max(a, b)) for line, (value, transport, a, b) in enumerate(rows)],
+                         columns=["label", "value", "transport", "first", "last"])
+    held = set(held_by_registered(asked, registered, "value")["label"])
+    expected = {line for line, value, transport, first, last in asked.itertuples(index=False)
+                if products[value].holds(transport, first, last)}
+    assert held == expected
+
+
 def test_a_word_character_that_folds_into_ascii_folds_into_ascii_word_characters():
     # What the phrase screen relies on to compare folded phrase words with ASCII texts' words.
     word = re.compile(r"[\w-]")

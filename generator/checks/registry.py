@@ -39,6 +39,20 @@ def _close_port(port: int, candidates: list[int]) -> int | None:
     return best
 
 
+def held_by_registered(asked: pd.DataFrame, registered: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The rows of `asked` whose ports, columns "transport", "first" and "last", a range of
+    `registered` with the same `key` holds: a range (columns "on", "low", "high") on the
+    row's transport, on either for ANY. Each held row once; for many rows at once what
+    _ProductService.holds says of one."""
+    either = asked["transport"].eq(ANY)
+    by_transport = pd.concat([asked[~either].assign(on=asked.loc[~either, "transport"]),
+                              *(asked[either].assign(on=on) for on in transports_of(ANY))])
+    pairs = by_transport.merge(registered, on=[key, "on"])
+    inside = (pairs["low"].le(pairs["first"]) & pairs["first"].le(pairs["high"])
+              & pairs["low"].le(pairs["last"]) & pairs["last"].le(pairs["high"]))
+    return pairs.loc[inside, list(asked.columns)].drop_duplicates()
+
+
 @check("C201")
 def registry_mismatch(model: Model, registry: Registry) -> Iterator[Issue]:
     """A row that names a registered service must use a port and transport registered for it.
@@ -49,18 +63,11 @@ def registry_mismatch(model: Model, registry: Registry) -> Iterator[Issue]:
         named = frame.loc[numbered, ["service", "transport", "first", "last"]]
         services = [service for service in named["service"].unique() if registry.knows(service)]
         named = named[among(named["service"], services)].reset_index()
-        # Each row against every range registered for its service on its transport
-        # (both, for transport any): registered where one range holds the row's.
         registered = pd.DataFrame(
             [(service, transport, ports.first, ports.last)
-             for service in services for transport in ("tcp", "udp") for ports in registry.ports(service, transport)],
-            columns=["service", "registered_transport", "registered_first", "registered_last"])
-        asked = named.assign(registered_transport=named["transport"])
-        either = asked[asked["transport"].eq(ANY)]
-        asked = pd.concat([asked[asked["transport"].ne(ANY)], either.assign(registered_transport="tcp"),
-                           either.assign(registered_transport="udp")])
-        pairs = asked.merge(registered, on=["service", "registered_transport"])
-        held = pairs.loc[(pairs["first"] >= pairs["registered_first"]) & (pairs["last"] <= pairs["registered_last"]), "line"]
+             for service in services for transport in transports_of(ANY) for ports in registry.ports(service, transport)],
+            columns=["service", "on", "low", "high"])
+        held = held_by_registered(named, registered, "service")["line"]
         unregistered = named.loc[~named["line"].isin(held), "line"]
         for flow in dataset.flows_at(unregistered.tolist()):
             ports = flow.ports
@@ -99,7 +106,8 @@ class _ProductService:
     ports: list[tuple[str, PortRange]] = field(default_factory=list)
 
     def holds(self, transport: str, first: int, last: int) -> bool:
-        """Whether ports first to last on the transport are among the service's registered ones."""
+        """Whether ports first to last on the transport are among the service's registered
+        ones (held_by_registered asks the same of many rows at once)."""
         transports = transports_of(transport)
         return any(on in transports and first in ports and last in ports for on, ports in self.ports)
 
@@ -152,13 +160,8 @@ def _may_name_elsewhere(screened: Screened, frame: pd.DataFrame, registered: pd.
     and are ruled out here, by merges, before `find` reads any. A pair is ruled out only
     where `holds` would say the same."""
     pairs = screened.pairs.merge(frame[["transport", "first", "last"]], left_on="label", right_index=True)
-    ranges = pairs.merge(registered, on="value")
-    either = ranges["transport"].eq(ANY)
-    on_transport = (ranges["on"].eq(ranges["transport"]) & ~either) | (either & ranges["on"].isin(transports_of(ANY)))
-    inside = (ranges["low"].le(ranges["first"]) & ranges["first"].le(ranges["high"])
-              & ranges["low"].le(ranges["last"]) & ranges["last"].le(ranges["high"]))
-    held = ranges[on_transport & inside]
-    unheld = pairs.merge(held[["label", "value"]].drop_duplicates(), on=["label", "value"], how="left", indicator=True)
+    held = held_by_registered(pairs, registered, "value")
+    unheld = pairs.merge(held[["label", "value"]], on=["label", "value"], how="left", indicator=True)
     return pd.Index(unheld.loc[unheld["_merge"].eq("left_only"), "label"].unique()).union(screened.unread)
 
 
