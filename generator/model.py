@@ -8,11 +8,12 @@ from files.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from functools import cached_property, lru_cache
+from functools import cached_property
 from itertools import repeat
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 from .settings import key_location
@@ -151,28 +152,34 @@ class Flow:
         return str(getattr(self, column))
 
 
-@lru_cache(maxsize=65536)
-def _port_range(first: int, last: int) -> PortRange:
-    """One PortRange per distinct range: flows repeat a few ports."""
-    return PortRange(first, last)
-
-
 # The flows.csv columns that a Flow holds converted, under another name; every other
 # Flow field of the same name as a column of Dataset.frame is that column's text.
 FLOW_FIELD_OF_COLUMN = {"port": "ports", "direction": "bidirectional"}
 
 
+def _shared_values(column: pd.Series) -> list:
+    """column.tolist() with each distinct value one object: most columns repeat a few
+    values (roles, transports, services), which every Flow of a large data set would
+    otherwise hold a copy of."""
+    codes, distinct = pd.factorize(column)
+    return list(map(distinct.tolist().__getitem__, codes.tolist()))
+
+
 def flows_of_frame(frame: pd.DataFrame, cells: CellLocator | None) -> list[Flow]:
     """A Flow per row of a flows frame (see Dataset.frame), in row order."""
     count = len(frame)
-    firsts, lasts = frame["first"].tolist(), frame["last"].tolist()
+    # One PortRange per distinct port cell, the row of its first use giving its ends.
+    codes, _ = pd.factorize(frame["port"])
+    first_uses = np.unique(codes, return_index=True)[1]
+    ends = zip(frame["first"].take(first_uses).tolist(), frame["last"].take(first_uses).tolist())
+    ranges = [None if first is pd.NA else PortRange(first, last) for first, last in ends]
     converted = {
-        FLOW_FIELD_OF_COLUMN["port"]: [None if first is pd.NA else _port_range(first, last) for first, last in zip(firsts, lasts)],
+        FLOW_FIELD_OF_COLUMN["port"]: list(map(ranges.__getitem__, codes.tolist())),
         FLOW_FIELD_OF_COLUMN["direction"]: frame["direction"].eq("both").tolist(),
         "line": frame.index.tolist(),
         "cells": repeat(cells, count),
     }
-    columns = [converted[f.name] if f.name in converted else frame[f.name].tolist() for f in fields(Flow)]
+    columns = [converted[f.name] if f.name in converted else _shared_values(frame[f.name]) for f in fields(Flow)]
     return list(map(Flow, *columns))
 
 

@@ -307,6 +307,27 @@ def test_the_flow_model_holds_the_schema_columns_in_order():
     assert record_fields == [FLOW_FIELD_OF_COLUMN.get(name, name) for name in FLOWS.column_names]
 
 
+def test_flows_share_the_values_they_repeat(data_dir: Path):
+    """A large data set repeats a few roles, transports and ports on every row: the Flows
+    hold one object per distinct value, not a copy per row, and keep every value."""
+    from generator.model import flows_of_frame
+
+    model, issues = load(data_dir)
+    dataset = model.datasets[0]
+    flows = flows_of_frame(dataset.frame, dataset.cells)
+    assert [flow.id for flow in flows] == dataset.frame["id"].tolist()
+    assert [flow.source for flow in flows] == dataset.frame["source"].tolist()
+    by_source = {}
+    for flow in flows:
+        assert by_source.setdefault(flow.source, flow.source) is flow.source
+    by_ports = {}
+    for flow in flows:
+        if flow.ports is not None:
+            assert by_ports.setdefault(flow.ports, flow.ports) is flow.ports
+            assert str(flow.ports) == dataset.frame.at[flow.line, "port"]
+    assert len(by_source) < len(flows) and len(by_ports) < len(flows)
+
+
 def test_the_flows_frame_has_the_schema_columns(data_dir: Path):
     from generator.schema import FLOWS
 
