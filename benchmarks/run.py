@@ -85,6 +85,11 @@ class Measurement:
     def label(self) -> str:
         return f"{self.stage} ({self.variant})" if self.variant else self.stage
 
+    @property
+    def skipped(self) -> bool:
+        """Not run, for want of what it needs (the note says what), rather than run and failed."""
+        return not self.ok and self.seconds is None and self.note.startswith("skipped")
+
 
 class Runner:
     def __init__(self, work: Path, timeout: float, verbose: bool):
@@ -169,6 +174,8 @@ class Runner:
 def _shown_seconds(m: Measurement) -> str:
     if m.timed_out:
         return f"> {m.seconds:.0f} (timed out)"
+    if m.skipped:
+        return "skipped"
     return "failed" if m.seconds is None or not m.ok else f"{m.seconds:8.2f}"
 
 
@@ -830,7 +837,8 @@ def markdown_report(runner: Runner, targets: list[Target], info: dict, command: 
              "| size | stage | seconds | peak MB | x empty Sphinx | x csv-table | x XlsxWriter |",
              "|---:|---|---:|---:|---:|---:|---:|"]
     for m in runner.results:
-        seconds = _shown_seconds(m).strip() if m.ok or m.timed_out else "failed: " + m.note.split(";")[0]
+        seconds = (_shown_seconds(m).strip() if m.ok or m.timed_out
+                   else m.note if m.skipped else "failed: " + m.note.split(";")[0])
         peak = "" if m.peak_mb is None or not m.ok else f"{m.peak_mb:.0f}"
         cells = [_fmt(ratio(m, floor), bound=m), _fmt(ratio(m, runner.find(m.size, "baseline csv-table")), bound=m),
                  _fmt(ratio(m, runner.find(m.size, "baseline xlsxwriter")), bound=m)]

@@ -159,6 +159,9 @@ def test_measure_reports_time_and_peak_memory(tmp_path: Path):
     assert 80 <= result.peak_mb < 400
     failed = runner.measure("t", "fail", [sys.executable, "-c", "raise SystemExit(3)"])
     assert not failed.ok and "exit 3" in failed.note
+    assert not failed.skipped and run._shown_seconds(failed) == "failed"
+    skipped = run.Measurement("t", "without", None, None, False, "skipped; no registry at /nowhere")
+    assert skipped.skipped and run._shown_seconds(skipped) == "skipped"
 
 
 def test_targets_judge_measured_figures(tmp_path: Path):
