@@ -37,6 +37,7 @@ import time
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -300,31 +301,27 @@ def role_rows(model) -> dict[str, tuple[str, list[list[str]]]]:
     return rows
 
 
-def workbook_tables(model) -> dict[str, list[list[str]]]:
-    """Workbook file stem -> the rows of its request sheet, a title row first: the cells of
+def workbook_tables(model) -> Iterator[tuple[str, list[list]]]:
+    """(workbook file stem, the rows of its request sheet, a title row first): the cells of
     every workbook `build xlsx` writes (generator.outputs.xlsx.planned_workbooks, in the
-    layout the data's settings choose), each value as text, "" for an empty cell. The
-    covers, some forty cells a workbook, are left out."""
-    import argparse as arguments
-
+    layout the data's settings choose), each value as the workbook holds it (text, or a
+    number for the line number), "" for an empty cell. The covers, some forty cells a
+    workbook, are left out. One workbook at a time."""
     from generator.outputs.xlsx import planned_workbooks, request_table, selected_profile
     from generator.outputs.xlsx.profiles import RowFacts
 
-    profile = selected_profile(model, arguments.Namespace())
+    profile = selected_profile(model, argparse.Namespace())
     facts = RowFacts(model)
-    tables = {}
     for book in planned_workbooks(model):
         columns = request_table(book.lines, profile, facts)
-        tables[Path(book.name).stem] = [[column.title for column in profile.columns],
-                                        *([str(value) for value in row] for row in zip(*columns))]
-    return tables
+        yield Path(book.name).stem, [[column.title for column in profile.columns], *map(list, zip(*columns))]
 
 
-def write_tables(tables: dict[str, list[list[str]]], folder: Path) -> None:
+def write_tables(tables: Iterable[tuple[str, list[list]]], folder: Path) -> None:
+    """One JSON file per workbook (a list of rows), which keeps numbers numbers."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name, rows in tables.items():
-        with (folder / f"{name}.csv").open("w", newline="", encoding="utf-8") as handle:
-            csv.writer(handle, lineterminator="\n").writerows(rows)
+    for name, rows in tables:
+        (folder / f"{name}.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
 
 
 def write_role_csvs(rows: dict, folder: Path) -> None:
@@ -358,16 +355,17 @@ def csv_table_project(folder: Path, rows: dict, theme: str) -> None:
 # An empty value is no cell: XlsxWriter's write_row leaves an unformatted "" out, as the
 # workbooks do.
 XLSXWRITER_SCRIPT = """\
-import csv, pathlib, sys
+import json, pathlib, sys
 import xlsxwriter
 source, target = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 target.mkdir(parents=True, exist_ok=True)
-for table in sorted(source.glob("*.csv")):
-    workbook = xlsxwriter.Workbook(str(target / (table.stem + ".xlsx")), {"strings_to_formulas": False, "strings_to_numbers": False})
+for table in sorted(source.glob("*.json")):
+    rows = json.loads(table.read_text(encoding="utf-8"))
+    workbook = xlsxwriter.Workbook(str(target / (table.stem + ".xlsx")),
+                                   {"strings_to_formulas": False, "strings_to_numbers": False, "strings_to_urls": False})
     sheet = workbook.add_worksheet("Requests")
-    with table.open(newline="", encoding="utf-8") as handle:
-        for number, row in enumerate(csv.reader(handle)):
-            sheet.write_row(number, 0, row)
+    for number, row in enumerate(rows):
+        sheet.write_row(number, 0, row)
     workbook.close()
 """
 
@@ -376,25 +374,30 @@ for table in sorted(source.glob("*.csv")):
 # written as text cells (a value starting with "=" would otherwise be a formula); an
 # empty value is no cell.
 OPENPYXL_SCRIPT = """\
-import csv, pathlib, sys
+import json, pathlib, re, sys
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+ILLEGAL = re.compile(r"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]")
+def text(value):
+    return ILLEGAL.sub(lambda found: f"_x{ord(found.group()):04X}_", value)
 source, target = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 target.mkdir(parents=True, exist_ok=True)
-for table in sorted(source.glob("*.csv")):
+for table in sorted(source.glob("*.json")):
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Requests")
-    with table.open(newline="", encoding="utf-8") as handle:
-        for row in csv.reader(handle):
-            cells = []
-            for value in row:
-                if value == "":
-                    cells.append(None)
-                    continue
-                cell = WriteOnlyCell(sheet, value)
+    for row in json.loads(table.read_text(encoding="utf-8")):
+        cells = []
+        for value in row:
+            if value == "":
+                cells.append(None)
+                continue
+            if isinstance(value, str):
+                cell = WriteOnlyCell(sheet, text(value))
                 cell.data_type = "s"
-                cells.append(cell)
-            sheet.append(cells)
+            else:
+                cell = WriteOnlyCell(sheet, value)
+            cells.append(cell)
+        sheet.append(cells)
     workbook.save(str(target / (table.stem + ".xlsx")))
 """
 
@@ -403,31 +406,37 @@ for table in sorted(source.glob("*.csv")):
 # column, appended again in every row that shows it, as the workbooks' writer does; no
 # cover, widths, heights, validation or print set-up.
 OPENPYXL_STYLED_SCRIPT = """\
-import csv, pathlib, sys
+import json, pathlib, re, sys
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, NamedStyle
+ILLEGAL = re.compile(r"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]")
+def text(value):
+    return ILLEGAL.sub(lambda found: f"_x{ord(found.group()):04X}_", value)
 source, target = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 target.mkdir(parents=True, exist_ok=True)
-for table in sorted(source.glob("*.csv")):
+for table in sorted(source.glob("*.json")):
     workbook = Workbook(write_only=True)
     workbook.add_named_style(NamedStyle("Text", alignment=Alignment(wrap_text=True, vertical="top")))
     sheet = workbook.create_sheet("Requests")
     cells = {}
-    with table.open(newline="", encoding="utf-8") as handle:
-        for row in csv.reader(handle):
-            appended = []
-            for column, value in enumerate(row):
-                if value == "":
-                    appended.append(None)
-                    continue
-                cell = cells.get((column, value))
-                if cell is None:
-                    cell = cells[column, value] = WriteOnlyCell(sheet, value)
+    for row in json.loads(table.read_text(encoding="utf-8")):
+        appended = []
+        for column, value in enumerate(row):
+            if value == "":
+                appended.append(None)
+                continue
+            cell = cells.get((column, value))
+            if cell is None:
+                if isinstance(value, str):
+                    cell = WriteOnlyCell(sheet, text(value))
                     cell.data_type = "s"
-                    cell.style = "Text"
-                appended.append(cell)
-            sheet.append(appended)
+                else:
+                    cell = WriteOnlyCell(sheet, value)
+                cell.style = "Text"
+                cells[column, value] = cell
+            appended.append(cell)
+        sheet.append(appended)
     workbook.save(str(target / (table.stem + ".xlsx")))
 """
 
@@ -587,7 +596,7 @@ def run_size(runner: Runner, size: str, args: argparse.Namespace, theme: str, jo
     elif (ROOT / "conf.py").exists():
         runner.measure(size, "site", site_command(data, folder / "out", folder / "site", "1", extra), variant=variant)
     else:
-        runner.record(Measurement(size, "site", None, None, False, "no conf.py in the checkout yet"))
+        runner.record(Measurement(size, "site", None, None, False, "skipped; no conf.py in the checkout yet"))
     if args.make_sizes is None or size in args.make_sizes:
         run_make(runner, size, data, folder / "repo", extra, variant)
     run_baselines(runner, size, data, folder / "baselines", theme, args.skip_slow_baselines)

@@ -162,7 +162,7 @@ def validate_cells(table: schema.Table, csv_table: CsvTable) -> tuple[set[int], 
         values = frame[column.name]
         # A rule judges each cell alone: where a column repeats its values (roles, ports,
         # services), each distinct value is judged once.
-        codes, distinct = pd.factorize(values)
+        codes, distinct = pd.factorize(values, use_na_sentinel=False)
         repeated = 2 * len(distinct) < len(values)
         for rule in rules:
             if repeated:

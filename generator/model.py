@@ -161,7 +161,7 @@ def _shared_values(column: pd.Series) -> list:
     """column.tolist() with each distinct value one object: most columns repeat a few
     values (roles, transports, services), which every Flow of a large data set would
     otherwise hold a copy of."""
-    codes, distinct = pd.factorize(column)
+    codes, distinct = pd.factorize(column, use_na_sentinel=False)
     return list(map(distinct.tolist().__getitem__, codes.tolist()))
 
 
@@ -169,7 +169,7 @@ def flows_of_frame(frame: pd.DataFrame, cells: CellLocator | None) -> list[Flow]
     """A Flow per row of a flows frame (see Dataset.frame), in row order."""
     count = len(frame)
     # One PortRange per distinct port cell, the row of its first use giving its ends.
-    codes, _ = pd.factorize(frame["port"])
+    codes, _ = pd.factorize(frame["port"], use_na_sentinel=False)
     first_uses = np.unique(codes, return_index=True)[1]
     ends = zip(frame["first"].take(first_uses).tolist(), frame["last"].take(first_uses).tolist())
     ranges = [None if first is pd.NA else PortRange(first, last) for first, last in ends]

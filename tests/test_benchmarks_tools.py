@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -212,15 +213,26 @@ def test_workbook_baselines_write_the_cells_of_every_workbook(synthetic_folder: 
     from generator.cli import main
 
     assert main(["build", "--data", str(synthetic_folder), "--out", str(tmp_path / "out"), "--formats", "xlsx"]) == 0
-    tables = run.workbook_tables(run.baseline_model(synthetic_folder))
+    tables = dict(run.workbook_tables(run.baseline_model(synthetic_folder)))
     built = sorted(path.stem for path in (tmp_path / "out" / "xlsx").glob("*.xlsx"))
     assert sorted(tables) == built and "_all-roles" in built
     for name in ("_all-roles", built[1]):
         sheet = load_workbook(tmp_path / "out" / "xlsx" / f"{name}.xlsx", read_only=True)["Requests"]
-        cells = [["" if value is None else str(value) for value in row] for row in sheet.iter_rows(values_only=True)]
+        cells = [["" if value is None else value for value in row] for row in sheet.iter_rows(values_only=True)]
         width = len(tables[name][0])
+        # Value for value and type for type: the line numbers are numbers in both.
         assert [row + [""] * (width - len(row)) for row in cells] == tables[name]
+        assert [type(value) for value in cells[1][:2]] == [int, str]
         assert len(tables[name]) > 10
+    # The baselines read what write_tables writes, and write every workbook.
+    run.write_tables(tables.items(), tmp_path / "tables")
+    for script, folder in ((run.XLSXWRITER_SCRIPT, "xlsxwriter"), (run.OPENPYXL_SCRIPT, "openpyxl"),
+                           (run.OPENPYXL_STYLED_SCRIPT, "styled")):
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / "tables"), str(tmp_path / folder)], check=True)
+        written = sorted(path.stem for path in (tmp_path / folder).glob("*.xlsx"))
+        assert written == built, folder
+        sheet = load_workbook(tmp_path / folder / "_all-roles.xlsx", read_only=True)["Requests"]
+        assert next(sheet.iter_rows(min_row=2, values_only=True))[:2] == tuple(tables["_all-roles"][1][:2])
 
 
 def test_pandas_read_baseline_reads_every_dataset(tmp_path: Path):

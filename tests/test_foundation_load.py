@@ -259,8 +259,9 @@ def test_large_plain_files_take_the_columnar_reader(tmp_path: Path):
 @pytest.mark.parametrize("reader", ["columnar", "rows"])
 def test_large_files_report_bad_cells_at_their_rows(data_dir: Path, reader: str):
     """Where a column repeats its values the cell rules test each distinct value once
-    (transport here; not port, whose values are all distinct); problems are still located per row, whichever reader read the file (a cell spanning two lines
-    sends it to the row reader)."""
+    (transport here; not port, whose values are all distinct); problems are still
+    located per row, whichever reader read the file (a cell spanning two lines sends it
+    to the row reader)."""
     path = data_dir / FLOWS
     header, rows = read_rows(path)
     template = next(row for row in rows if row["transport"] == "tcp" and row["port"].isdigit())
@@ -324,7 +325,7 @@ def test_flows_share_the_values_they_repeat(data_dir: Path):
     for flow in flows:
         if flow.ports is not None:
             assert by_ports.setdefault(flow.ports, flow.ports) is flow.ports
-            assert str(flow.ports) == dataset.frame.at[flow.line, "port"]
+            assert (flow.ports.first, flow.ports.last) == tuple(dataset.frame.loc[flow.line, ["first", "last"]])
     assert len(by_source) < len(flows) and len(by_ports) < len(flows)
 
 
