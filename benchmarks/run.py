@@ -369,11 +369,9 @@ for table in sorted(source.glob("*.json")):
     workbook.close()
 """
 
-# The same cells through openpyxl's public write-only API, unstyled: what any workbook
-# writer on openpyxl pays before writing a style, a cover or a second sheet. Strings are
-# written as text cells (a value starting with "=" would otherwise be a formula); an
-# empty value is no cell.
-OPENPYXL_SCRIPT = """\
+# What both openpyxl baselines begin with: the folders, and text escaped as the workbooks
+# escape it (openpyxl refuses control characters).
+OPENPYXL_START = """\
 import json, pathlib, re, sys
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -382,6 +380,13 @@ def text(value):
     return ILLEGAL.sub(lambda found: f"_x{ord(found.group()):04X}_", value)
 source, target = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 target.mkdir(parents=True, exist_ok=True)
+"""
+
+# The same cells through openpyxl's public write-only API, unstyled: what any workbook
+# writer on openpyxl pays before writing a style, a cover or a second sheet. Strings are
+# written as text cells (a value starting with "=" would otherwise be a formula); an
+# empty value is no cell.
+OPENPYXL_SCRIPT = OPENPYXL_START + """\
 for table in sorted(source.glob("*.json")):
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Requests")
@@ -405,16 +410,8 @@ for table in sorted(source.glob("*.json")):
 # the least openpyxl's public API costs for a styled cell. One cell per distinct value of a
 # column, appended again in every row that shows it, as the workbooks' writer does; no
 # cover, widths, heights, validation or print set-up.
-OPENPYXL_STYLED_SCRIPT = """\
-import json, pathlib, re, sys
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+OPENPYXL_STYLED_SCRIPT = OPENPYXL_START + """\
 from openpyxl.styles import Alignment, NamedStyle
-ILLEGAL = re.compile(r"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]")
-def text(value):
-    return ILLEGAL.sub(lambda found: f"_x{ord(found.group()):04X}_", value)
-source, target = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-target.mkdir(parents=True, exist_ok=True)
 for table in sorted(source.glob("*.json")):
     workbook = Workbook(write_only=True)
     workbook.add_named_style(NamedStyle("Text", alignment=Alignment(wrap_text=True, vertical="top")))
