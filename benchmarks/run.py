@@ -12,11 +12,12 @@ build after editing one row, listing which outputs were rewritten). Beside them
 it measures the baselines over the same data: an empty Sphinx project (the
 floor), a bare process reading the flows files with pandas, one hand-written
 csv-table page per role, and XlsxWriter writing the cells of every workbook
-the build writes, unstyled. Figures are wall seconds and the peak resident memory of the process
-tree. Every target is a ratio to a baseline measured in the same run, except
-the memory ceilings and the lists of rewritten files; targets are checked at
-the end and printed as PASS / FAIL / SKIP, followed by what the public APIs of
-openpyxl, Sphinx and pandas cost against those baselines.
+the build writes, unstyled. Figures are wall seconds and the peak resident
+memory of the process tree. Every target is a ratio to a baseline measured in
+the same run, except the memory ceilings and the lists of rewritten files;
+targets are checked at the end and printed as PASS / FAIL / SKIP, followed by
+what the public APIs of openpyxl, Sphinx and pandas cost against those
+baselines.
 """
 from __future__ import annotations
 
