@@ -9,6 +9,7 @@ caught here.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -68,5 +69,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The program (`portbook`, `python -m generator`): `main`, then exit with its status.
+
+    At exit the interpreter tears its modules down, and its collector walks every object
+    still alive as it does: 0.3 to 0.4 s after a build with the site on the shipped data,
+    an eighth of the run. Collecting once here (0.1 s), so that garbage is finalised as
+    usual, then freezing what is left spares the shutdown those walks. Only the process does
+    this: `main` called in-process (by tests, say) leaves the collector as it was."""
+    status = main()
+    gc.collect()
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
