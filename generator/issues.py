@@ -263,6 +263,85 @@ class Suggestions:
         return [self.original[key] for _, key in heapq.nlargest(self.CANDIDATES, scored)]
 
 
+# The screen of `out_of_reach` reads choices from SCREEN_FROM characters (shorter pairs
+# may reach a cutoff sharing no trigram) to SCREEN_TO, each reading at most SCREEN_READS
+# postings (a choice made of common pieces is left to `Suggestions.similar`), SCREEN_BLOCK
+# choices at a time, so that at most SCREEN_BLOCK * SCREEN_READS pairs are held at once.
+SCREEN_FROM = 8
+SCREEN_TO = 64
+SCREEN_READS = 1024
+SCREEN_BLOCK = 1024
+SCREEN_HITS = 3
+# Taken off every bound, so that float rounding never makes the screen stricter than the
+# tests it stands for.
+_SLACK = 1e-9
+
+
+def out_of_reach(choices: Iterable[str], cutoff: float) -> set[str]:
+    """The lower-cased choices that no other choice may reach at `cutoff`, found for all
+    at once. Reaching is symmetric, so no other choice's `Suggestions.similar` gives such
+    a choice, and its own gives itself at most: a caller comparing every choice with every
+    other (the program spelling check) leaves these out, of the index and of the queries.
+
+    A pair reaches the cutoff only if its lengths allow it (difflib's real_quick_ratio)
+    and, by `may_reach`, it shares `bound` trigrams or more, counting at most the fewer
+    repeats of the two: so a choice of n distinct trigrams shares at least T of them with
+    any other that can reach it, T from the shortest length allowed and the choice's own
+    repeats. Then the other holds at least m = min(SCREEN_HITS, T) of any n - T + m of the
+    choice's trigrams, here its rarest. The screen counts, for each choice, the others
+    holding those; one that no other holds m of is out of reach. Only that necessary
+    condition is tested: a choice it leaves is compared as before."""
+    coefficient = 2.5 * cutoff - 2
+    if coefficient <= 0 or cutoff > 1:
+        return set()  # the bound says nothing
+    widest = SCREEN_TO * (2 - cutoff) / cutoff + _SLACK  # the longest choice a screened one may reach
+    keys = [key for key in dict.fromkeys(choice.lower() for choice in choices) if len(key) <= widest]
+    if len(keys) < 2:
+        return set()
+    grams = [Trigrams(key) for key in keys]
+    pieces = [piece for trigrams in grams for piece in trigrams.distinct]
+    distinct = np.array([len(trigrams.distinct) for trigrams in grams], dtype=np.int64)
+    repeats = np.array([trigrams.repeats for trigrams in grams], dtype=np.int64)
+    lengths = np.array(list(map(len, keys)), dtype=np.int64)
+    owner = np.repeat(np.arange(len(keys)), distinct)
+    codes = _numbered(pieces)
+    frequency = np.bincount(codes)
+    # Postings: the owners of each trigram, trigram after trigram.
+    posted = owner[np.argsort(codes, kind="stable")]
+    starts = np.cumsum(frequency) - frequency
+    # Each choice's required share T, and its n - T + m rarest trigrams.
+    shortest = np.ceil(lengths * cutoff / (2 - cutoff) - _SLACK)
+    required = np.ceil(coefficient * (lengths + shortest) - 2 - repeats - _SLACK).astype(np.int64)
+    hits = np.minimum(SCREEN_HITS, required)
+    order = np.lexsort((codes, frequency[codes], owner))  # by owner, rarest first
+    rank = np.arange(len(order)) - np.repeat(np.cumsum(distinct) - distinct, distinct)
+    entry = order[rank < (distinct - required + hits)[owner[order]]]
+    reads = np.bincount(owner[entry], weights=frequency[codes[entry]], minlength=len(keys))
+    screened = (lengths >= SCREEN_FROM) & (lengths <= SCREEN_TO) & (required >= 1) & (reads <= SCREEN_READS)
+    entry = entry[screened[owner[entry]]]
+    reached = np.zeros(len(keys), dtype=bool)
+    # Entries are in owner order: a block of owners is a run of entries.
+    bounds = np.searchsorted(owner[entry], np.arange(0, len(keys) + SCREEN_BLOCK, SCREEN_BLOCK))
+    for low, high in zip(bounds[:-1], bounds[1:]):
+        block = entry[low:high]
+        # Every (choice, other choice holding one of its read trigrams), once per trigram held.
+        counts = frequency[codes[block]]
+        query = np.repeat(owner[block], counts)
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        other = posted[np.repeat(starts[codes[block]], counts) + within]
+        fits = (other != query) & (2 * np.minimum(lengths[query], lengths[other])
+                                   >= cutoff * (lengths[query] + lengths[other]) - _SLACK)
+        pair, held = np.unique(query[fits] * len(keys) + other[fits], return_counts=True)
+        reached[pair[held >= hits[pair // len(keys)]] // len(keys)] = True
+    return {keys[at] for at in np.flatnonzero(screened & ~reached)}
+
+
+def _numbered(values: list[str]) -> np.ndarray:
+    """Each value's number among the distinct values, in order of first appearance."""
+    numbers = {value: number for number, value in enumerate(dict.fromkeys(values))}
+    return np.fromiter(map(numbers.__getitem__, values), dtype=np.int64, count=len(values))
+
+
 def trigrams(text: str) -> set[str]:
     """The three-character pieces of `text`, padded so that short texts and their ends count."""
     padded = f"  {text} "

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from conftest import IANA_CSV, ROOT, edit_row, read_rows, write_rows
 from generator.checks.text import PhraseIndex
-from generator.issues import Suggestions, Trigrams, may_reach
+from generator.issues import Suggestions, Trigrams, may_reach, out_of_reach
 from generator.pipeline import load_and_check
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -269,6 +269,52 @@ def test_similar_gives_what_difflib_gives_among_the_candidates(choices, value, c
     index = Suggestions(choices)
     expected = difflib.get_close_matches(value.lower(), index.candidates(value.lower(), cutoff), n=Suggestions.CANDIDATES, cutoff=cutoff)
     assert index.similar(value, cutoff) == [index.original[key] for key in expected]
+
+
+def _may_pair(one: str, other: str, cutoff: float) -> bool:
+    """What `Suggestions.similar` tests before difflib: lengths, then shared trigrams."""
+    return (2.0 * min(len(one), len(other)) / (len(one) + len(other)) >= cutoff
+            and may_reach(Trigrams(one), Trigrams(other), cutoff))
+
+
+# Names of 8 to 40 characters over a few letters, each with a few near spellings made by
+# changing, dropping or adding a letter, so that some pairs reach the cutoff and some do not.
+SPELT = st.text(st.sampled_from(list("abcd.")), min_size=8, max_size=40)
+
+
+@st.composite
+def spellings(draw) -> list[str]:
+    names = draw(st.lists(SPELT, min_size=1, max_size=12))
+    for name in list(names):
+        for _ in range(draw(st.integers(0, 2))):
+            at = draw(st.integers(0, len(name) - 1))
+            letter = draw(st.sampled_from(list("abcdxy")))
+            names.append(draw(st.sampled_from([name[:at] + letter + name[at + 1:], name[:at] + name[at + 1:],
+                                               name[:at] + letter + name[at:]])))
+    return names
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(spellings(), st.sampled_from([0.8, 0.85, 0.9, 0.95]))
+def test_a_name_out_of_reach_pairs_with_no_other_name(names, cutoff):
+    alone = out_of_reach(names, cutoff)
+    keys = {name.lower() for name in names}
+    assert alone <= keys
+    for key in alone:
+        assert not any(_may_pair(key, other, cutoff) for other in keys - {key}), key
+    index = Suggestions(names)
+    for key in alone:
+        assert index.similar(key, cutoff) in ([], [index.original[key]])
+
+
+def test_the_screen_rules_out_most_of_many_unrelated_names_and_keeps_a_typo():
+    names = synthetic.hostile_program_names(3000, random.Random(4))
+    short = [name for name in names if len(name) < 64]
+    typo = short[7][:5] + "q" + short[7][6:]
+    alone = out_of_reach(names + [typo], 0.9)
+    assert typo not in alone and short[7] not in alone
+    assert len(alone) > 0.8 * len(short)
+    assert not any(len(key) > 64 for key in alone)  # long names are left to the index
 
 
 def test_the_shared_trigram_bound_never_rules_out_a_pair_that_reaches_the_cutoff():

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Iterator
 
-from ..issues import Issue, Suggestions, issue
+from ..issues import Issue, Suggestions, issue, out_of_reach
 from ..model import Flow, Model, PortRange, transports_of
 from ..registry import DYNAMIC_PORTS, EVERY_PORT, Program, Registry
 from .registration import all_flows, check, flows_at
@@ -31,10 +31,14 @@ def program_spelling(model: Model, registry: Registry) -> Iterator[Issue]:
     spellings: dict[str, list[str]] = defaultdict(list)
     for name in names:
         spellings[name.lower()].append(name)
-    index = Suggestions(names)
+    # Names no other may reach (most, where names are many) are ruled out for all at once:
+    # `similar` would give them nothing but their own spellings, which `spellings` holds.
+    alone = out_of_reach(names, SPELLING_CUTOFF)
+    index = Suggestions(name for name in names if name.lower() not in alone)
     reported: set[str] = set()
     for name in names:
-        near = [spelling for key in index.similar(name, SPELLING_CUTOFF) for spelling in spellings[key]]
+        near = [] if name.lower() in alone else [
+            spelling for key in index.similar(name, SPELLING_CUTOFF) for spelling in spellings[key]]
         earlier = sorted((other for other in dict.fromkeys(spellings[name.lower()] + near)
                           if order[other] < order[name]), key=order.__getitem__)
         for other in earlier:
