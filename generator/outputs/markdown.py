@@ -74,8 +74,18 @@ def inline(text: object) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """A GFM pipe table; every header and cell goes through `inline`."""
+    # Cells repeat (roles, transports, services): each distinct text is escaped once.
+    escaped: dict[str, str] = {}
+
+    def cell_text(cell: object) -> str:
+        if type(cell) is not str:
+            return inline(cell)
+        if (text := escaped.get(cell)) is None:
+            text = escaped[cell] = inline(cell)
+        return text
+
     def row(cells: Sequence[object]) -> str:
-        return "| " + " | ".join(inline(cell) for cell in cells) + " |"
+        return "| " + " | ".join(map(cell_text, cells)) + " |"
 
     lines = [row(headers), "|" + "|".join(" --- " for _ in headers) + "|"]
     lines.extend(row(cells) for cells in rows)
