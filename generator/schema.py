@@ -111,10 +111,14 @@ def _port_order(values: pd.Series) -> pd.Series:
 def port_ends(ports: pd.Series) -> pd.DataFrame:
     """The first and last port of each validated, lower-cased port cell, as columns
     'first' and 'last' (missing for 'any'): '1433' -> 1433, 1433; '49152-65535' -> 49152, 65535."""
-    numbered = ports.ne(ANY)
-    first = ports.str.replace(r"-.*", "", regex=True).where(numbered, "0").astype("int32")
-    last = ports.str.replace(r"^.*-", "", regex=True).where(numbered, "0").astype("int32")
-    return pd.DataFrame({"first": first.astype("Int32").where(numbered), "last": last.astype("Int32").where(numbered)},
+    # Each distinct cell once: a data set repeats its ports (7,000 cells of 100,000 rows).
+    codes, distinct = pd.factorize(ports, use_na_sentinel=False)
+    cells = pd.Series(distinct, dtype=ports.dtype)
+    numbered = cells.ne(ANY)
+    first = cells.str.replace(r"-.*", "", regex=True).where(numbered, "0").astype("int32")
+    last = cells.str.replace(r"^.*-", "", regex=True).where(numbered, "0").astype("int32")
+    return pd.DataFrame({"first": first.astype("Int32").where(numbered).take(codes).array,
+                         "last": last.astype("Int32").where(numbered).take(codes).array},
                         index=ports.index)
 
 

@@ -128,6 +128,19 @@ def test_the_phrase_screen_keeps_every_phrase_the_index_finds(phrases, texts):
     assert_screen_keeps_every_phrase_found(phrases, texts)
 
 
+@settings(max_examples=100, derandomize=True, deadline=None)
+@given(SCREEN_PHRASES, SCREEN_TEXTS)
+def test_a_column_that_repeats_its_texts_is_screened_as_each_row_alone(phrases, texts):
+    index = PhraseIndex({phrase: number for number, phrase in enumerate(phrases)})
+    repeated = texts * 3  # more than half the rows repeat a text: each distinct one is screened once
+    column = pd.Series(repeated, index=range(7, 7 + len(repeated)), dtype=str)
+    screened = index.may_name(column)
+    alone = [index.may_name(column.loc[[label]]) for label in column.index]
+    assert (sorted(zip(screened.pairs["label"], screened.pairs["value"]))
+            == sorted(pair for one in alone for pair in zip(one.pairs["label"], one.pairs["value"])))
+    assert sorted(screened.unread) == sorted(label for one in alone for label in one.unread)
+
+
 def test_the_phrase_screen_rules_out_texts_that_name_no_phrase_and_pairs_each_with_its_own():
     index = PhraseIndex({"agent coordinator": "coordinator", "sqlservr.exe": "sql", "ms-sql-s": "mssql"})
     texts = pd.Series(["The Agent  Coordinator listens.", "Runs sqlservr.exe (ms-sql-s).", "No phrase here.",

@@ -191,6 +191,14 @@ class PhraseIndex(Generic[T]):
         would give is among the pairs, or the text is among the unread; more may be.
         It compares the words of ASCII texts with the phrases' words as consecutive
         runs, case-blind, leaving out the signs, spacing and word edges `find` heeds."""
+        codes, distinct = pd.factorize(texts, use_na_sentinel=False)
+        if 2 * len(distinct) < len(texts):
+            # A column that repeats its texts (conditions, assumptions): each distinct text
+            # is screened once, under its number, and its pairs go to every row showing it.
+            once = self.may_name(pd.Series(distinct, dtype=texts.dtype))
+            rows = pd.DataFrame({"row": texts.index, "label": codes})
+            pairs = once.pairs.merge(rows, on="label")[["row", "value"]].rename(columns={"row": "label"})
+            return Screened(pairs, texts.index[np.isin(codes, once.unread)])
         plain = texts.str.isascii()
         unread = texts.index[~plain]
         texts = texts[plain]
@@ -436,7 +444,9 @@ def self_contradiction(model: Model, registry: Registry) -> Iterator[Issue]:
             explained[erratum.flow].update(port for digits in NUMBER.findall(erratum.published)
                                            if (port := port_number(digits)) is not None)
         stated = frame.loc[frame["first"].notna() & frame["first"].eq(frame["last"]), ["transport", "first"]]
-        in_use = set(zip(stated["transport"], stated["first"].astype("int64")))
+        stated = stated.astype({"first": "int64"}).drop_duplicates()
+        # As lists: iterating an Arrow-backed column yields one element per call.
+        in_use = set(zip(stated["transport"].tolist(), stated["first"].tolist()))
         for column in FREE_TEXT_COLUMNS:
             texts = frame[column]
             texts = may_mention_other_ports(texts[may_mention_pool_or_transport(texts)], set())
