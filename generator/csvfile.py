@@ -197,7 +197,10 @@ def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required:
     first = first[3:] if first.startswith(b"\xef\xbb\xbf") else first
     if b'"' in first or not first.strip() or (b"\r" in body and body.count(b"\r") != body.count(b"\r\n")):
         return None
-    if not _plainly_quoted(body):
+    # Where each LF of the body is, from the line lengths (a second pass over a large file
+    # costs more); here a CR only ever comes right before an LF.
+    line_ends = numpy.cumsum(lengths + 1)[:-1] - 1 - (len(data) - len(body))
+    if not _plainly_quoted(body, line_ends):
         return None
     header_line = first.decode("utf-8").removesuffix("\r")
     header, issues = _read_header(header_line.split(","), header_line, shown, known, required)
@@ -231,13 +234,15 @@ def _read_columnar(data: bytes, lengths, shown: str, known: list[str], required:
     del parsed
     for name in frame.columns:
         frame[name] = frame[name].str.strip(_WHITE_SPACE)
-    return _finish(shown, header, frame, known, data, sha256, issues)
+    # No cell is longer than its line, and no line here is longer than the limit of a cell.
+    return _finish(shown, header, frame, known, data, sha256, issues, cells_fit=int(lengths.max()) <= MAX_FIELD_CHARS)
 
 
-def _plainly_quoted(body: bytes) -> bool:
+def _plainly_quoted(body: bytes, line_ends) -> bool:
     """Whether every quote opens a field, closes it on the same line, or doubles a quote
     inside it: then the quoting is well formed and every CSV reader agrees on the cells.
-    Looks at the quotes only, not every byte."""
+    Looks at the quotes only, not every byte. `line_ends` are the positions of the LFs in
+    `body`, where every CR comes right before an LF."""
     if b'"' not in body:
         return True
     raw = numpy.frombuffer(body, dtype=numpy.uint8)
@@ -250,8 +255,7 @@ def _plainly_quoted(body: bytes) -> bool:
         bounds = numpy.array([ord(","), ord("\r"), ord("\n")], dtype=numpy.uint8)
         opened_well = (opens == 0) | numpy.isin(raw[numpy.maximum(opens - 1, 0)], bounds)
         closed_well = (closes + 1 == len(raw)) | numpy.isin(raw[numpy.minimum(closes + 1, len(raw) - 1)], bounds)
-        breaks = numpy.sort(numpy.concatenate([numpy.flatnonzero(raw == ord("\n")), numpy.flatnonzero(raw == ord("\r"))]))
-        one_line = numpy.searchsorted(breaks, opens) == numpy.searchsorted(breaks, closes)
+        one_line = numpy.searchsorted(line_ends, opens) == numpy.searchsorted(line_ends, closes)
         return bool(opened_well.all() and closed_well.all() and one_line.all())
     quotes = positions.tolist()
     field_start = b",\r\n"
@@ -333,13 +337,13 @@ def _read_rows(text: str, data: bytes, shown: str, known: list[str], required: l
 
 
 def _finish(shown: str, header: list[str], frame: pd.DataFrame, known: list[str],
-            data: bytes, sha256: str, issues: list[Issue]) -> tuple[CsvTable, list[Issue]]:
+            data: bytes, sha256: str, issues: list[Issue], cells_fit: bool = False) -> tuple[CsvTable, list[Issue]]:
     """The table, its columns in `known` order, missing optional columns empty and cells
-    past the limit cut short."""
+    past the limit cut short (none is, when the caller knows that `cells_fit`)."""
     frame = pd.DataFrame({name: frame[name] if name in frame.columns else pd.Series("", index=frame.index, dtype=str)
                           for name in known}, index=frame.index)
     table = CsvTable(shown, header, frame, data, sha256)
-    for name in sorted((name for name in frame.columns if name in header), key=header.index):
+    for name in [] if cells_fit else sorted((name for name in frame.columns if name in header), key=header.index):
         lengths = frame[name].str.len()
         if len(lengths) and lengths.max() > MAX_FIELD_CHARS:
             for line, length in lengths[lengths > MAX_FIELD_CHARS].items():

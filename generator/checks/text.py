@@ -215,9 +215,10 @@ class PhraseIndex(Generic[T]):
         spaced = texts.str.lower().str.replace(_NOT_WORD_OR_SPACE, " ", regex=True)
         # Lists of words through pandas' Arrow list type, so that splitting and exploding are vectorised.
         words = spaced.astype("large_string[pyarrow]").str.split().explode()
-        words = words[words.notna() & words.ne("")]
-        # Each word as its number among the phrases' words (-1: in no phrase).
-        codes, found = pd.factorize(words)
+        # Each word as its number among the phrases' words (-1: in no phrase). The empty
+        # words Arrow's split leaves at white space that begins or ends a text, and the
+        # missing word of an empty text, are in no phrase: left in, they cost less than a filter.
+        codes, found = pd.factorize(words, use_na_sentinel=False)
         code = phrases.words.get_indexer(found)[codes] if len(found) else np.empty(0, dtype=np.int64)
         labels = words.index.to_numpy()
         # Phrases sorted by their first word; every (word, phrase beginning with it) pair is
