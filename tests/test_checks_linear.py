@@ -185,6 +185,18 @@ def test_a_word_character_that_folds_into_ascii_folds_into_ascii_word_characters
     assert odd == []
 
 
+def test_a_phrase_folded_whole_keeps_its_tokens_apart():
+    # The screen folds each phrase whole, white space made single spaces by str.split: that
+    # reads the words of its tokens only if str.split and the tokens' \s know the same white
+    # space, and no sign folds into a word character or white space.
+    space = re.compile(r"\s")
+    sign = re.compile(r"[^\w\s-]")
+    characters = map(chr, range(sys.maxunicode + 1))
+    odd = [hex(ord(c)) for c in characters if bool(space.match(c)) != c.isspace()
+           or (sign.match(c) and c.casefold().isascii() and re.search(r"[0-9a-z_\s-]", c.casefold()))]
+    assert odd == []
+
+
 def test_a_phrase_of_signs_alone_may_be_named_by_any_text():
     index = PhraseIndex({"/": "slash", "agent": "agent"})
     screened = index.may_name(pd.Series(["tcp/udp", "nothing"], dtype=str))

@@ -113,8 +113,17 @@ class Screened(NamedTuple):
 
 
 # The screen's reading of an ASCII text, lower-cased: every character that is neither a word
-# character nor white space becomes a space, and the text is split at white space.
-_NOT_WORD_OR_SPACE = r"[^0-9a-z_\t\n\x0b\x0c\r -]"
+# character nor a space becomes a space (spaces are most of what is not a word, and RE2's
+# replace costs by the match), and the text is split at each space.
+_NOT_WORD_OR_SPACE = r"[^0-9a-z_ -]"
+
+
+def _screen_split(texts: pd.Series) -> pd.Series:
+    """Each ASCII text as the screen reads it: its lower-cased words as a list, with an
+    empty word wherever two spaces meet or a space begins or ends the text. Lists of words
+    through pandas' Arrow list type, so that splitting and exploding are vectorised."""
+    spaced = texts.str.lower().str.replace(_NOT_WORD_OR_SPACE, " ", regex=True)
+    return spaced.astype("large_string[pyarrow]").str.split(" ")
 
 
 @dataclass
@@ -140,40 +149,51 @@ class PhraseIndex(Generic[T]):
     from the earliest token is found, and the next one is looked for after it."""
 
     def __init__(self, named: Mapping[str, T]):
-        self.root: _Node[T] = _Node()
-        # Each phrase's folded word tokens with its value, for the screen (may_name).
-        self._phrase_tokens: list[tuple[list[str], T]] = []
-        for phrase, value in named.items():
+        self.named = dict(named)
+        # Each distinct value once (values need not be hashable), for the screen's numbers.
+        self.values: list[T] = list({id(value): value for value in self.named.values()}.values())
+
+    # The tree is made when `find` first reads a text: the screen (may_name) rules out
+    # most columns without it.
+    @cached_property
+    def root(self) -> _Node[T]:
+        root: _Node[T] = _Node()
+        for phrase, value in self.named.items():
             tokens = _tokens(phrase)
             if not tokens:
                 continue
-            self._phrase_tokens.append(([token.folded for token in tokens if token.word], value))
-            node = self.root.next.setdefault((tokens[0].folded, False), _Node())
+            node = root.next.setdefault((tokens[0].folded, False), _Node())
             for token in tokens[1:]:
                 node = node.next.setdefault(token.key, _Node())
             if not node.ends:  # the first of two phrases that differ only in case or spacing
                 node.ends, node.value = True, value
-        # The tree's first level by the token alone, as the ASCII reading looks it up.
-        self.by_first_token: dict[str, _Node[T]] = {folded: node for (folded, _), node in self.root.next.items()}
-        # Each distinct value once (values need not be hashable), for the screen's numbers.
-        self.values: list[T] = list({id(value): value for value in named.values()}.values())
+        return root
+
+    @cached_property
+    def by_first_token(self) -> dict[str, _Node[T]]:
+        """The tree's first level by the token alone, as the ASCII reading looks it up."""
+        return {folded: node for (folded, _), node in self.root.next.items()}
 
     @cached_property
     def _phrase_words(self) -> _PhraseWords:
         number = {id(value): at for at, value in enumerate(self.values)}
+        # Each phrase with its white space as single spaces (Python's str.split and the
+        # tokens' \s know the same white space), folded as its tokens are. One that is not
+        # ASCII then has a token no ASCII text has; one that is ASCII has, as the screen
+        # reads it, the words of its word tokens (a test checks every code point).
+        folded = {phrase: " ".join(phrase.split()).casefold() for phrase in self.named}
+        plain = [phrase for phrase in self.named if folded[phrase] and folded[phrase].isascii()]
+        read = _screen_split(pd.Series([folded[phrase] for phrase in plain], dtype=str)).tolist() if plain else []
         phrases: list[list[str]] = []
         values: list[int] = []
         always: set[int] = set()
-        for words, value in self._phrase_tokens:
-            # A folded word outside ASCII is in no ASCII text. One in ASCII is made of the
-            # characters the screen keeps in words (a test checks every code point).
-            if not all(word.isascii() for word in words):
-                continue
+        for phrase, words in zip(plain, read):
+            words = [word for word in words if word]
             if words:
                 phrases.append(words)
-                values.append(number[id(value)])
-            else:
-                always.add(number[id(value)])
+                values.append(number[id(self.named[phrase])])
+            else:  # signs alone: any text may hold them
+                always.add(number[id(self.named[phrase])])
         vocabulary = sorted({word for words in phrases for word in words})
         numbers = {word: at for at, word in enumerate(vocabulary)}
         table = np.full((len(phrases), max(map(len, phrases), default=1)), -1, dtype=np.int64)
@@ -212,15 +232,16 @@ class PhraseIndex(Generic[T]):
 
     @staticmethod
     def _screen_slice(texts: pd.Series, phrases: _PhraseWords) -> pd.DataFrame:
-        spaced = texts.str.lower().str.replace(_NOT_WORD_OR_SPACE, " ", regex=True)
-        # Lists of words through pandas' Arrow list type, so that splitting and exploding are vectorised.
-        words = spaced.astype("large_string[pyarrow]").str.split().explode()
-        # Each word as its number among the phrases' words (-1: in no phrase). The empty
-        # words Arrow's split leaves at white space that begins or ends a text, and the
-        # missing word of an empty text, are in no phrase: left in, they cost less than a filter.
+        words = _screen_split(texts).explode()
+        # Each word as its number among the phrases' words (-1: in no phrase).
         codes, found = pd.factorize(words, use_na_sentinel=False)
         code = phrases.words.get_indexer(found)[codes] if len(found) else np.empty(0, dtype=np.int64)
         labels = words.index.to_numpy()
+        if "" in found:
+            # The empty words where spaces repeat are no words: dropped, words a space
+            # apart are neighbours (cheaper here, on numbers, than on the strings).
+            kept = codes != found.get_loc("")
+            code, labels = code[kept], labels[kept]
         # Phrases sorted by their first word; every (word, phrase beginning with it) pair is
         # a start, followed word by word while the text goes on like the phrase.
         order = phrases.by_first
