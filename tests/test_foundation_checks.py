@@ -246,6 +246,18 @@ def assert_screen_keeps(texts: list[str]) -> None:
             assert kept[index], text
 
 
+@settings(derandomize=True, max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=st.lists(st.lists(st.sampled_from(_MENTION_PIECES), max_size=12).map("".join), min_size=1, max_size=8))
+def test_a_column_that_repeats_its_texts_is_prefiltered_as_each_row_alone(texts: list[str]):
+    repeated = texts * 3  # more than half the rows repeat a text: each distinct one is read once
+    column = pd.Series(repeated, index=range(5, 5 + len(repeated)), dtype=str)
+    known = {80, 443}
+    alone = [label for label in column.index if len(may_mention_other_ports(column.loc[[label]], known))]
+    assert may_mention_other_ports(column, known).index.tolist() == alone
+    assert (may_mention_pool_or_transport(column).tolist()
+            == [bool(may_mention_pool_or_transport(column.loc[[label]]).iloc[0]) for label in column.index])
+
+
 def test_the_pool_or_transport_screen_rules_out_single_ports_without_a_transport():
     texts = ["Replication on port 443.", "Ports 80, 443 or 8080.", "Port range 1024 to 65535.", "5718/TCP", "above port 1024",
              "Since version 2012 R2.", "between 5 and 9", "greater than 1024"]
