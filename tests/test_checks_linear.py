@@ -103,7 +103,8 @@ def test_an_ascii_text_is_read_as_its_tokens_are(phrases, text):
 
 
 # Letters that fold to other letters (long s, sharp s, Kelvin sign, dotted capital I), signs,
-# and the white space Python's str.split knows and RE2's ASCII class does not.
+# and white space beyond the ASCII space: the screen makes every character of an ASCII text
+# that is no word character a space, and folds a phrase's white space by str.split.
 SCREEN_TEXT = st.sampled_from(list("abAB1-_./( \t\n\v\x1c\u00a0") + ["\u017f", "\u00df", "s", "\u212a", "k", "\u0130", "i"])
 SCREEN_PHRASES = st.lists(st.text(SCREEN_TEXT, min_size=1, max_size=8), min_size=1, max_size=6)
 SCREEN_TEXTS = st.lists(st.text(SCREEN_TEXT, max_size=40), min_size=1, max_size=12)

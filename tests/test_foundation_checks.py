@@ -258,6 +258,11 @@ def test_a_column_that_repeats_its_texts_is_prefiltered_as_each_row_alone(texts:
             == [bool(may_mention_pool_or_transport(column.loc[[label]]).iloc[0]) for label in column.index])
 
 
+def test_the_prefilter_keeps_rows_by_position_where_labels_repeat():
+    texts = pd.Series(["on port 80", "port 99", "on port 443"], index=[4, 4, 4], dtype=str)
+    assert may_mention_other_ports(texts, {80, 443}).tolist() == ["port 99"]
+
+
 def test_the_pool_or_transport_screen_rules_out_single_ports_without_a_transport():
     texts = ["Replication on port 443.", "Ports 80, 443 or 8080.", "Port range 1024 to 65535.", "5718/TCP", "above port 1024",
              "Since version 2012 R2.", "between 5 and 9", "greater than 1024"]

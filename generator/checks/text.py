@@ -239,8 +239,9 @@ class PhraseIndex(Generic[T]):
         code = phrases.words.get_indexer(found)[codes] if len(found) else np.empty(0, dtype=np.int64)
         labels = words.index.to_numpy()
         if "" in found:
-            # The empty words where spaces repeat are no words: dropped, words a space
-            # apart are neighbours (cheaper here, on numbers, than on the strings).
+            # The empty words where spaces repeat, begin or end a text are no words:
+            # dropped, words a space apart are neighbours (cheaper here, on numbers,
+            # than on the strings).
             kept = codes != found.get_loc("")
             code, labels = code[kept], labels[kept]
         # Phrases sorted by their first word; every (word, phrase beginning with it) pair is
@@ -383,15 +384,17 @@ def may_mention_other_ports(texts: pd.Series, known: set[int]) -> pd.Series:
     present = texts[~empty] if empty.any() else texts
     keywords = present.str.count(_KEYWORD)
     followed = present.str.contains(_FOLLOWER)
-    shaped = present[keywords.gt(0) | followed]
-    if shaped.empty:
-        return shaped
-    single = present[keywords.eq(1) & ~followed]
+    shaped = (keywords.gt(0) | followed).to_numpy()
+    if not shaped.any():
+        return present[shaped]
+    single = (keywords.eq(1) & ~followed).to_numpy()
     # The number after the keyword, by rewriting the text to it (RE2 has no extract that
     # pandas uses; its replace is vectorised).
-    number = single.str.replace(_KEYWORD_NUMBER, r"\1", regex=True)
-    known_only = number.index[among(number, map(str, known))]
-    return shaped.drop(known_only)
+    number = present[single].str.replace(_KEYWORD_NUMBER, r"\1", regex=True)
+    # By position, not label: a column whose labels repeat keeps each of its rows.
+    known_only = np.zeros(len(present), dtype=bool)
+    known_only[np.flatnonzero(single)[among(number, map(str, known)).to_numpy()]] = True
+    return present[shaped & ~known_only]
 
 
 def may_mention_pool_or_transport(texts: pd.Series) -> pd.Series:
@@ -399,7 +402,8 @@ def may_mention_pool_or_transport(texts: pd.Series) -> pd.Series:
     repeated = repeated_texts(texts)
     if repeated is not None:
         codes, distinct = repeated
-        return pd.Series(may_mention_pool_or_transport(distinct).to_numpy()[codes], index=texts.index)
+        once = may_mention_pool_or_transport(distinct).to_numpy(dtype=bool, na_value=False)
+        return pd.Series(once[codes], index=texts.index, name=texts.name)
     return texts.str.contains(_POOL_OR_TRANSPORT)
 
 
