@@ -163,14 +163,11 @@ def validate_cells(table: schema.Table, csv_table: CsvTable) -> tuple[set[int], 
         # A rule judges each cell alone: where a column repeats its values (roles, ports,
         # services), each distinct value is judged once. The key's values are meant to be
         # distinct, and "a value is required" costs less than finding the distinct ones.
-        repeated = False
-        if column.name != table.key and rules != (_REQUIRED,):
-            codes, distinct = pd.factorize(values, use_na_sentinel=False)
-            repeated = 2 * len(distinct) < len(values)
+        repeated = schema.repeated_values(values) if column.name != table.key and rules != (_REQUIRED,) else None
         for rule in rules:
-            if repeated:
-                ok = pd.Series(rule.ok(pd.Series(distinct, dtype=values.dtype)).to_numpy(dtype=bool)[codes],
-                               index=values.index)
+            if repeated is not None:
+                codes, distinct = repeated
+                ok = pd.Series(rule.ok(distinct).to_numpy(dtype=bool)[codes], index=values.index)
             else:
                 ok = rule.ok(values)
             for line, value in values[~ok].items():

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from .issues import did_you_mean
@@ -120,6 +121,28 @@ def port_ends(ports: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({"first": first.astype("Int32").where(numbered).take(codes).array,
                          "last": last.astype("Int32").where(numbered).take(codes).array},
                         index=ports.index)
+
+
+_FIRST_LOOK = 1024  # rows
+
+
+def repeated_values(values: pd.Series) -> tuple[np.ndarray, pd.Series] | None:
+    """For a column whose rows repeat their values (roles, ports, conditions, rules), more
+    than half of them: each row's number among its distinct values, and those values under
+    their numbers, so that a rule or a screen judges each once. None for a column of mostly
+    distinct values."""
+    # Finding the distinct values of a column of purposes costs about what a screen of it
+    # does, so a column whose first rows repeat no value at all is taken as mostly
+    # distinct. One that repeats (ports: 7,000 values in 100,000 rows) does so within
+    # its first thousand rows, though not yet in half of them.
+    first = values.iloc[:_FIRST_LOOK]
+    if len(values) > 2 * _FIRST_LOOK and first.nunique() == len(first):
+        return None
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    if 2 * len(distinct) < len(values):
+        return codes, pd.Series(distinct, dtype=values.dtype)
+    return None
+
 
 
 def among(values: pd.Series, choices) -> pd.Series:

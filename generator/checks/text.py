@@ -15,7 +15,7 @@ from ..issues import Issue, issue
 from ..model import ANY, Flow, Model, PortRange
 from ..portscan import NUMBER, PortMention, is_footnote_marker, not_port_reason, port_number, scan
 from ..registry import Registry
-from ..schema import among
+from ..schema import among, repeated_values
 from .registration import check
 
 FREE_TEXT_COLUMNS = ("purpose", "condition", "assumption", "rule")
@@ -211,7 +211,7 @@ class PhraseIndex(Generic[T]):
         would give is among the pairs, or the text is among the unread; more may be.
         It compares the words of ASCII texts with the phrases' words as consecutive
         runs, case-blind, leaving out the signs, spacing and word edges `find` heeds."""
-        repeated = repeated_texts(texts)
+        repeated = repeated_values(texts)
         if repeated is not None:
             # Each distinct text is screened once, under its number, and its pairs go to
             # every row showing it.
@@ -353,30 +353,12 @@ def _glued(left: _Token, right: _Token) -> bool:
     return not right.spaced and left.word != right.word
 
 
-_FIRST_LOOK = 1024  # rows
-
-
-def repeated_texts(texts: pd.Series) -> tuple[np.ndarray, pd.Series] | None:
-    """For a column whose rows repeat their texts (conditions, assumptions, rules), more
-    than half of them: each row's number among its distinct texts, and those texts under
-    their numbers, so that a screen reads each once. None for a column of mostly distinct texts."""
-    # Finding the distinct texts of a column of purposes costs about what a screen does,
-    # so a look at its first rows decides whether to look for them at all.
-    first = texts.iloc[:_FIRST_LOOK]
-    if len(texts) > 2 * _FIRST_LOOK and 2 * first.nunique() >= len(first):
-        return None
-    codes, distinct = pd.factorize(texts, use_na_sentinel=False)
-    if 2 * len(distinct) < len(texts):
-        return codes, pd.Series(distinct, dtype=texts.dtype)
-    return None
-
-
 def may_mention_other_ports(texts: pd.Series, known: set[int]) -> pd.Series:
     """The texts that may mention a port outside `known`. A text is ruled out when it
     shows no mention shape, or exactly one: a keyword before a known port ("on port
     1433"). A range, "/tcp" or "port" after that number, or a second keyword, would be
     another shape."""
-    repeated = repeated_texts(texts)
+    repeated = repeated_values(texts)
     if repeated is not None:
         codes, distinct = repeated
         return texts[np.isin(codes, may_mention_other_ports(distinct, known).index)]
@@ -399,7 +381,7 @@ def may_mention_other_ports(texts: pd.Series, known: set[int]) -> pd.Series:
 
 def may_mention_pool_or_transport(texts: pd.Series) -> pd.Series:
     """Whether each text may mention a pool or a transport (False: it mentions neither)."""
-    repeated = repeated_texts(texts)
+    repeated = repeated_values(texts)
     if repeated is not None:
         codes, distinct = repeated
         once = may_mention_pool_or_transport(distinct).to_numpy(dtype=bool, na_value=False)
