@@ -28,7 +28,7 @@ from sphinx.application import Sphinx
 from sphinx.search.en import SearchEnglish
 
 from ..model import Flow
-from ..views import flow_anchor, role_lines
+from ..views import INBOUND, OUTBOUND, flow_anchor, role_lines
 from .data import model_of
 from .table import REFERENCE_DOC, role_doc
 
@@ -80,22 +80,24 @@ def range_records(app: Sphinx) -> list[list]:
     page] for every port and range each page shows, role pages first."""
     model = model_of(app.config)
     reference_title = app.env.titles[REFERENCE_DOC].astext() if REFERENCE_DOC in app.env.titles else REFERENCE_DOC
+    labels = {flow.id: flow.label for flow in model.flows if flow.ports is not None}
     records = []
     for role in model.roles:
+        docname = role_doc(role.id)
+        anchors = {way: way_anchor(way, role.id) for way in (INBOUND, OUTBOUND)}  # per role, not per line
         seen = set()
         for line in role_lines(model, role.id):
             ports = line.flow.ports
-            key = (line.flow.label, line.direction)
-            if ports is None or key in seen:
+            if ports is None or (key := (labels[line.flow.id], line.direction)) in seen:
                 continue
             seen.add(key)
-            records.append([ports.first, ports.last, line.flow.transport, role_doc(role.id),
-                            way_anchor(line.direction, role.id), role.name, line.direction, True])
-    labels = set()
+            records.append([ports.first, ports.last, line.flow.transport, docname,
+                            anchors[line.direction], role.name, line.direction, True])
+    first_of_label = set()
     for flow in model.flows:
         # The reference row of the first flow on each port label, as its index entry points at.
-        if flow.ports is not None and flow.label not in labels:
-            labels.add(flow.label)
+        if flow.ports is not None and labels[flow.id] not in first_of_label:
+            first_of_label.add(labels[flow.id])
             records.append([flow.ports.first, flow.ports.last, flow.transport, REFERENCE_DOC,
                             flow_anchor(flow.id), reference_title, flow.id, False])
     return records
