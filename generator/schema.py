@@ -144,7 +144,6 @@ def repeated_values(values: pd.Series) -> tuple[np.ndarray, pd.Series] | None:
     return None
 
 
-
 def among(values: pd.Series, choices) -> pd.Series:
     """values.isin(choices) for a string column. pandas tests Arrow strings against the
     choices one Python object at a time, which is slow for many choices: then the test
