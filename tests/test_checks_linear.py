@@ -276,7 +276,7 @@ def test_the_hostile_check_stages_are_measured_and_judged_against_plain_check(tm
     args = argparse.Namespace(roles=4, seed=1, repeat=1)
     run.run_check(runner, "200", tmp_path / "data", repeat=1)
     run.run_hostile_check(runner, "200", tmp_path / "data", tmp_path, args)
-    for stage in (run.HOSTILE_PROGRAMS, run.HOSTILE_ERRATA, run.CHECK_IANA, run.HOSTILE_UNKNOWN_SERVICE):
+    for stage in (run.HOSTILE_PROGRAMS, run.HOSTILE_ERRATA, run.CHECK_BESIDE_HOSTILE, run.CHECK_IANA, run.HOSTILE_UNKNOWN_SERVICE):
         measured = runner.find("200", stage)
         assert measured is not None and measured.ok, (stage, measured)
     verdicts = {t.name: t for t in run.check_targets(runner, "200")}
@@ -284,6 +284,9 @@ def test_the_hostile_check_stages_are_measured_and_judged_against_plain_check(tm
               verdicts[f"{run.HOSTILE_UNKNOWN_SERVICE} 200 <= 2x {run.CHECK_IANA}"]]
     assert all(target.status in ("PASS", "FAIL") and " s vs " in target.detail for target in judged)
     assert "without a distinct program on every flow" in judged[0].detail
+    # Each hostile stage is held against the plain command timed in the same group of runs.
+    beside = runner.find("200", run.CHECK_BESIDE_HOSTILE)
+    assert f"vs {beside.seconds:.2f} s for `check`" in judged[0].detail
 
 
 NAME = st.text(st.sampled_from(list("abcde-.")), min_size=0, max_size=60)
