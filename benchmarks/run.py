@@ -472,8 +472,8 @@ def run_hostile_check(runner: Runner, size: str, data: Path, folder: Path, args:
     a distinct program on every flow, and errata pointing at unknown flows, against the plain
     `check` of the same folder (CHECK_BESIDE_HOSTILE); one unknown service on every row against
     the plain folder, both with the IANA registry. Interleaved runs, the best of each kept, so
-    that each ratio compares runs made minutes, not stages, apart. A hostile folder's findings
-    may make `check` exit 1, which counts as done."""
+    that each ratio compares runs made in turn rather than minutes apart. A hostile folder's
+    findings may make `check` exit 1, which counts as done."""
     iana = registry_flows.IANA_CSV
     stages = [(HOSTILE_PROGRAMS, "programs", []), (HOSTILE_ERRATA, "errata", [])]
     if iana.exists():
