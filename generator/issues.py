@@ -314,7 +314,7 @@ def out_of_reach(choices: Iterable[str], cutoff: float) -> set[str]:
     required = np.ceil(coefficient * (lengths + shortest) - 2 - repeats - _SLACK).astype(np.int64)
     hits = np.minimum(SCREEN_HITS, required)
     order = np.lexsort((codes, frequency[codes], owner))  # by owner, rarest first
-    rank = np.arange(len(order)) - np.repeat(np.cumsum(distinct) - distinct, distinct)
+    rank = run_positions(distinct)
     entry = order[rank < (distinct - required + hits)[owner[order]]]
     reads = np.bincount(owner[entry], weights=frequency[codes[entry]], minlength=len(keys))
     screened = (lengths >= SCREEN_FROM) & (lengths <= SCREEN_TO) & (required >= 1) & (reads <= SCREEN_READS)
@@ -327,13 +327,17 @@ def out_of_reach(choices: Iterable[str], cutoff: float) -> set[str]:
         # Every (choice, other choice holding one of its read trigrams), once per trigram held.
         counts = frequency[codes[block]]
         query = np.repeat(owner[block], counts)
-        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        other = posted[np.repeat(starts[codes[block]], counts) + within]
+        other = posted[np.repeat(starts[codes[block]], counts) + run_positions(counts)]
         fits = (other != query) & (2 * np.minimum(lengths[query], lengths[other])
                                    >= cutoff * (lengths[query] + lengths[other]) - _SLACK)
         pair, held = np.unique(query[fits] * len(keys) + other[fits], return_counts=True)
         reached[pair[held >= hits[pair // len(keys)]] // len(keys)] = True
     return {keys[at] for at in np.flatnonzero(screened & ~reached)}
+
+
+def run_positions(lengths: np.ndarray) -> np.ndarray:
+    """For runs of `lengths` elements laid end to end, each element's position within its run."""
+    return np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
 
 
 def _numbered(values: list[str]) -> np.ndarray:

@@ -11,7 +11,7 @@ from typing import Generic, Iterator, Mapping, NamedTuple, TypeVar
 import numpy as np
 import pandas as pd
 
-from ..issues import Issue, issue
+from ..issues import Issue, issue, run_positions
 from ..model import ANY, Flow, Model, PortRange
 from ..portscan import NUMBER, PortMention, is_footnote_marker, not_port_reason, port_number, scan
 from ..registry import Registry
@@ -132,9 +132,10 @@ def _word_numbers(texts: pd.Series, vocabulary: pd.Index) -> tuple[np.ndarray, n
     spaces only, and each distinct item is then read as `_screen_split` reads a text:
     items recur across texts, so the regular expression reads some thousands of items
     rather than every character of every text (at 100k flows, the three columns' screen
-    took 0.45-0.52 s this way against 0.59-0.60 s). Lower-casing and the signs are per character, so the words are those of
-    the whole text read at once, save the empty words where spaces repeat, begin or end
-    a text: they are no words, and are dropped (words a space apart are neighbours)."""
+    took 0.45-0.52 s this way against 0.59-0.60 s). Lower-casing and the signs are per
+    character, so the words are those of the whole text read at once, save the empty
+    words where spaces repeat, begin or end a text: they are no words, and are dropped
+    (words a space apart are neighbours)."""
     items = texts.astype("large_string[pyarrow]").str.split(" ").explode()
     item_codes, distinct = pd.factorize(items, use_na_sentinel=False)
     if not len(distinct):
@@ -146,9 +147,7 @@ def _word_numbers(texts: pd.Series, vocabulary: pd.Index) -> tuple[np.ndarray, n
     counts = np.bincount(read.index.to_numpy()[kept], minlength=len(distinct))
     offsets = np.cumsum(counts) - counts
     per_item = counts[item_codes]
-    total = int(per_item.sum())
-    within = np.arange(total) - np.repeat(np.cumsum(per_item) - per_item, per_item)
-    code = flat[np.repeat(offsets[item_codes], per_item) + within]
+    code = flat[np.repeat(offsets[item_codes], per_item) + run_positions(per_item)]
     return code, np.repeat(items.index.to_numpy(), per_item)
 
 
@@ -268,8 +267,7 @@ class PhraseIndex(Generic[T]):
         low = np.searchsorted(firsts, code[at], "left")
         counts = np.searchsorted(firsts, code[at], "right") - low
         start = np.repeat(at, counts)
-        within = np.arange(counts.sum()) - np.repeat(counts.cumsum() - counts, counts)
-        phrase = order[np.repeat(low, counts) + within]
+        phrase = order[np.repeat(low, counts) + run_positions(counts)]
         alive = np.ones(len(start), dtype=bool)
         for step in range(1, phrases.table.shape[1]):
             going = np.flatnonzero(alive & (phrases.lengths[phrase] > step))
