@@ -2,7 +2,7 @@
 
 After one row is edited, `build` makes again the files that show the row (the role
 pages and workbooks of its two roles, the pages and workbooks listing every row, the
-policy files of its roles) and carries every other file over from the published build
+policy files that show its text) and carries every other file over from the published build
 unmade; what it publishes is byte for byte what a fresh build of the edited data
 gives. A change every file reads (a setting) makes everything again.
 """
@@ -45,11 +45,12 @@ def published(out: Path) -> dict[str, bytes]:
 
 
 def edit_purpose(data: Path, marker: str) -> dict[str, str]:
-    """Add `marker` to the purpose of the first flow between two different roles; returns that row."""
+    """Put `marker` before the purpose of the first flow between two different roles (where
+    the policy's comments, cut to a length, show it too); returns that row."""
     flows = first_dataset(data) / "flows.csv"
     header, rows = read_rows(flows)
     row = next(row for row in rows if row["source"] != row["destination"])
-    row["purpose"] = f"{row['purpose']} {marker}"
+    row["purpose"] = f"{marker} {row['purpose']}"
     write_rows(flows, header, rows)
     return row
 
@@ -71,12 +72,14 @@ def test_an_edited_row_remakes_only_the_files_showing_it(tmp_path, source):
     assert edited["markdown"][1] == len(ends) + 1, edited
     # The workbooks of the two ends, and the whole change's.
     assert edited["xlsx"][1] == len(ends) + 1, edited
-    # At most the services definitions and the rendered files of the row's two roles.
-    rendered_of_ends = [name for name in snapshot(out) if name.startswith("policy/out/")
-                        and name.split("/")[-1].split(".")[0] in ends and not name.endswith(".md")]
-    assert edited["policy"][1] <= 1 + len(rendered_of_ends), (edited, rendered_of_ends)
+    # The services definitions, whose comments carry the purpose, and the allow lists of
+    # the row's ends that list them; no file Aerleon renders shows a purpose, so none is
+    # rendered again.
+    allow_lists_of_ends = [name for name in snapshot(out) if name.startswith("policy/out/")
+                           and name.endswith(".allow.md") and name.split("/")[-1].split(".")[0] in ends]
+    assert edited["policy"][1] == 1 + len(allow_lists_of_ends), (edited, allow_lists_of_ends)
     showing = {name for name, data_bytes in snapshot(out).items() if marker.encode() in data_bytes}
-    assert {"markdown/reference.md", *(f"markdown/roles/{end}.md" for end in ends)} <= showing
+    assert {"markdown/reference.md", *(f"markdown/roles/{end}.md" for end in ends), "policy/def/services.yaml"} <= showing
 
     assert build(data, fresh) == first | {name: (files, files) for name, (files, _made) in edited.items()}
     assert published(out) == published(fresh)

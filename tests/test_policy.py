@@ -230,6 +230,27 @@ def test_written_policies_load_in_aerleon_and_render_to_the_shipped_outputs(both
         assert_same_rules(both / "out", path.stem, rendered)
 
 
+def test_aerleon_renders_the_same_files_whatever_the_services_comments_say(both, tmp_path):
+    # The digest of what a role's rendered files are made from leaves the services'
+    # comments out (policy.rendered_from), so that a purpose edit renders nothing again.
+    shutil.copytree(both / "def", tmp_path / "def")
+    services_file = tmp_path / "def" / "services.yaml"
+    services = yaml.safe_load(services_file.read_text(encoding="utf-8"))
+    for entries in services["services"].values():
+        for entry in entries:
+            entry["comment"] = "another comment altogether"
+    services_file.write_text(yaml.safe_dump(services), encoding="utf-8")
+    shipped_definitions = naming.Naming(naming_dir=str(both / "def"))
+    other_definitions = naming.Naming(naming_dir=str(tmp_path / "def"))
+    policies = sorted((both / "policies" / "pol").glob("*.yaml"))
+    assert policies
+    for path in policies:
+        document = {"filename": path.stem, **yaml.safe_load(path.read_text(encoding="utf-8"))}
+        rendered = api.Generate([document], shipped_definitions)
+        assert rendered and "another comment altogether" not in "".join(rendered.values())
+        assert api.Generate([document], other_definitions) == rendered
+
+
 def distinct(items: list) -> list:
     return [item for index, item in enumerate(items) if item not in items[:index]]
 

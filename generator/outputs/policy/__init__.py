@@ -375,11 +375,20 @@ def rendered_files(policy: RolePolicy) -> list[tuple[str, str]]:
     return files
 
 
+def term_services(policy: RolePolicy, policy_set: PolicySet) -> dict[str, list[dict]]:
+    """The service definitions the terms of `policy` name, comments included."""
+    return {name: policy_set.services[name] for term in policy.terms for name in term["destination-port"]}
+
+
 def rendered_from(policy: RolePolicy, policy_set: PolicySet) -> tuple:
-    """Everything rendering `policy` reads: its own plan and the definitions its terms name."""
+    """Everything rendering `policy` reads: its own plan and the definitions its terms name.
+    Not the services' comments: Aerleon's service lookups (Naming.GetService and
+    GetServiceByProto) drop them, so no rendered file shows them, and an edit of a flow's
+    purpose, which only they carry, renders nothing again."""
     networks = {name: policy_set.networks[name] for term in policy.terms
                 for name in (term["source-address"], term["destination-address"])}
-    services = {name: policy_set.services[name] for term in policy.terms for name in term["destination-port"]}
+    services = {name: [{key: value for key, value in entry.items() if key != "comment"} for entry in entries]
+                for name, entries in term_services(policy, policy_set).items()}
     return (policy.stem, policy.table, policy.comment, policy.managed, policy.filters(), policy.programs,
             networks, services)
 
@@ -634,7 +643,8 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
                  lambda: yaml_text({"networks": policy_set.networks}, heading))
     files.derive("def/services.yaml", inputs.of((), heading, policy_set.services),
                  lambda: yaml_text({"services": policy_set.services}, heading))
-    # What rendering each role's files reads: keys both its allow list and its rendered files.
+    # What rendering each role's files reads: keys its rendered files and, with the
+    # services' comments it lists, its allow list.
     read_by = {policy.stem: rendered_from(policy, policy_set) for policy in policy_set.policies
                if platforms or not policy.managed}
     for policy in policy_set.policies:
@@ -643,7 +653,7 @@ def build(model: Model, files: OutputFiles, args: argparse.Namespace) -> list[st
             files.derive(f"policies/pol/{policy.stem}.yaml", inputs.of((), heading, policy.filters()),
                          lambda policy=policy: yaml_text({"filters": policy.filters()}, heading))
         if not policy.managed:
-            shown = (heading, policy.peers, read_by[policy.stem],
+            shown = (heading, policy.peers, read_by[policy.stem], term_services(policy, policy_set),
                      [item for item in policy_set.skipped if item.role == policy.role.id],
                      [gap for gap in policy_set.family_gaps if gap.role == policy.role.id])
             files.derive(f"out/{policy.stem}.allow.md", inputs.of((), *shown),
