@@ -185,15 +185,20 @@ def _scan_registered_elsewhere(model: Model, registry: Registry) -> Iterator[tup
         for erratum in dataset.errata:
             if erratum.field == "port":
                 port_errata[erratum.flow].append(erratum)
+        # The describing columns' texts one below the other, each with its row's ports, so
+        # that one screen and one set of merges serve the three columns.
+        stacked = pd.concat([frame.loc[frame[column].ne("") & frame["first"].notna(), [column, "transport", "first", "last"]]
+                             .rename(columns={column: "text"}).assign(column=column) for column in DESCRIBING_COLUMNS])
+        lines, columns = stacked.index.tolist(), stacked["column"].tolist()
+        stacked = stacked.reset_index(drop=True)
+        texts = stacked["text"]
+        texts = texts.loc[_may_name_elsewhere(index.may_name(texts), stacked, registered)]
+        # Rows repeat their texts: each distinct one is read once.
+        phrases = {text: index.find(text) for text in texts.unique().tolist()}
         found: dict[int, list[tuple[str, str, _ProductService]]] = defaultdict(list)
-        for column in DESCRIBING_COLUMNS:
-            texts = frame.loc[frame[column].ne("") & frame["first"].notna(), column]
-            texts = texts.loc[_may_name_elsewhere(index.may_name(texts), frame, registered)]
-            # Rows repeat their texts: each distinct one is read once.
-            phrases = {text: index.find(text) for text in texts.unique().tolist()}
-            for line, text in texts.items():
-                if phrases[text]:
-                    found[line].extend((column, words, product) for words, product in phrases[text])
+        for at, text in texts.items():
+            if phrases[text]:
+                found[lines[at]].extend((columns[at], words, product) for words, product in phrases[text])
         # Most rows name their own service: those are ruled out before any Flow is made.
         stated = frame.loc[list(found), ["transport", "first", "last"]]
         elsewhere: dict[int, list[tuple[str, str, _ProductService]]] = {}
