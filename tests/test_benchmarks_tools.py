@@ -178,7 +178,8 @@ def test_targets_judge_measured_figures(tmp_path: Path):
               M("10000", "build xlsx", 3.2, 120, True), M("10000", "baseline xlsxwriter", 2.0, 30, True),
               M("10000", "baseline openpyxl", 5.0, 40, True), M("10000", "baseline openpyxl styled", 6.0, 40, True),
               M("100000", "build xlsx", 40.0, 320, True),
-              M("dpm", "make (nothing changed)", 0.3, 3, True), M("1000", "make (nothing changed)", 0.5, 3, True)):
+              M("dpm", "make (nothing changed)", 0.3, 3, True), M("1000", "make (nothing changed)", 0.5, 3, True),
+              M("dpm", "make (one row edited)", 2.5, 180, True), M("dpm", run.EMPTY_SPHINX_BESIDE_EDITS, 1.3, 60, True)):
         runner.results.append(m)
     targets = {t.name: t for t in run.check_targets(runner, "10000")}
     verdicts = {name: t.status for name, t in targets.items()}
@@ -192,6 +193,9 @@ def test_targets_judge_measured_figures(tmp_path: Path):
     assert not any(name.startswith("build xlsx 100000 <=") for name in verdicts)  # judged at 10k only
     assert verdicts["make dpm nothing changed <= 0.4x empty Sphinx project"] == "PASS"  # 0.3x
     assert verdicts["make 1000 nothing changed <= 0.4x empty Sphinx project"] == "FAIL"  # 0.5x
+    # Against the empty project built beside the edits (1.92x), not the one built first (2.5x).
+    assert verdicts["make dpm one row edited <= 2x empty Sphinx project"] == "PASS"
+    assert "2.50 s vs 1.30 s" in targets["make dpm one row edited <= 2x empty Sphinx project"].detail
     assert verdicts["check 100k/10k <= 11"] == "PASS"  # 6x
     assert verdicts["site 100k/10k <= 11"] == "FAIL"
     assert verdicts["sphinx -j auto not slower than -j 1 (10000)"] == "FAIL"
