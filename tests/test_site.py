@@ -1,6 +1,7 @@
 """The Sphinx extension, built for real with sphinx.testing over a small data folder."""
 from __future__ import annotations
 
+import gc
 import shutil
 import textwrap
 from html.parser import HTMLParser
@@ -704,3 +705,17 @@ def test_the_site_stems_search_words_as_sphinx_english_does_and_each_word_once()
         EnglishStemmedOnce({}).stem("replicating")  # another page, another build: no new stem
     after = _english_stem.cache_info()
     assert after.misses == before.misses and after.hits == before.hits + 3
+
+
+@site("collector-frozen-while-writing")
+def test_the_collector_leaves_out_what_lives_through_the_build_while_pages_are_written(app_params, make_app):
+    args, kwargs, srcdir = prepare(app_params)
+    app = make_app(*args, **kwargs)
+    frozen_while_writing = []
+    app.connect("html-page-context", lambda *_: frozen_while_writing.append(gc.get_freeze_count()))
+    assert gc.get_freeze_count() == 0
+    app.build()
+    assert app.statuscode == 0
+    assert frozen_while_writing and min(frozen_while_writing) > 0
+    # Thawed at the end, so that what the build leaves behind is collected as usual.
+    assert gc.get_freeze_count() == 0
