@@ -719,3 +719,60 @@ def test_the_collector_leaves_out_what_lives_through_the_build_while_pages_are_w
     assert frozen_while_writing and min(frozen_while_writing) > 0
     # Thawed at the end, so that what the build leaves behind is collected as usual.
     assert gc.get_freeze_count() == 0
+
+
+def rows_folder(app) -> Path:
+    return Path(app.doctreedir) / "portbook-rows"
+
+
+@site("streamed")
+def test_table_rows_are_written_beside_their_page_and_put_into_it_when_the_build_ends(app_params, make_app):
+    """A table's rows go to a file of their own as the page is written, not through the
+    page's whole copies in memory; when the build ends they are in the page, in place, and
+    neither a mark nor a rows file is left."""
+    args, kwargs, srcdir = prepare(app_params)
+    app = make_app(*args, **kwargs)
+    as_written = {}
+
+    def look(app, exception):  # before the extension's handler puts the rows in
+        as_written["reference"] = (Path(app.outdir) / "reference.html").read_text(encoding="utf-8")
+        as_written["rows"] = sorted(path.name for path in rows_folder(app).iterdir())
+
+    app.connect("build-finished", look, priority=100)
+    app.build()
+    assert app.statuscode == 0 and "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
+    model = model_of(srcdir / "_data")
+    assert "<!--portbook-rows 0-->" in as_written["reference"]
+    assert not any(f'data-flow="{f.id}"' in as_written["reference"] for f in model.flows)
+    assert "reference.0.html" in as_written["rows"]
+    assert any(name.startswith("roles%2F") for name in as_written["rows"])
+    assert [r["flow"] for r in page(app, "reference.html").rows if r["flow"]] == [f.id for f in model.flows]
+    for role in model.roles:
+        assert sum(map(len, page(app, f"roles/{role.id}.html").flow_tables())) == len(role_lines(model, role.id))
+    for written in Path(app.outdir).rglob("*.html"):
+        assert "portbook-rows" not in written.read_text(encoding="utf-8"), written
+    assert not any(rows_folder(app).iterdir())
+
+
+@site("unspliced")
+def test_a_page_whose_rows_never_went_in_gets_them_at_the_next_build(app_params, make_app):
+    """A build stopped after writing a page and before its end leaves the page with the
+    mark and its rows beside it; Sphinx takes the page for up to date, and the next build
+    puts the rows in."""
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    reference = Path(app.outdir) / "reference.html"
+    whole = reference.read_bytes()
+    start = whole.index(b"<tbody>\n", whole.index(b"portbook-table")) + len(b"<tbody>\n")
+    end = whole.index(b"</tbody>", start)
+    (rows_folder(app) / "reference.0.html").write_bytes(whole[start:end])
+    reference.write_bytes(whole[:start] + b"<!--portbook-rows 0-->" + whole[end:])
+
+    again = make_app(*args, **kwargs)
+    written = []
+    again.connect("html-page-context", lambda app, pagename, *rest: written.append(pagename))
+    again.build()
+    assert again.statuscode == 0, again.warning.getvalue()
+    assert "reference" not in written  # not written again: the rows went into the page as it was
+    assert reference.read_bytes() == whole
+    assert not any(rows_folder(again).iterdir())

@@ -74,6 +74,7 @@ def setup(app: Sphinx) -> dict:
     app.connect("doctree-resolved", table.port_tables_as_docutils)
     app.connect("missing-reference", directives.resolve_flow_reference)
     app.connect("missing-reference", pages.resolve_output_reference)
+    app.connect("build-finished", table.splice_table_rows, priority=400)  # before anything reads the pages
     app.connect("build-finished", pages.copy_outputs)
     app.connect("build-finished", search.write_port_ranges)
     app.connect("write-started", _freeze_for_writing)

@@ -4,7 +4,9 @@ from the model when the page is written.
 HTML gets the table as escaped markup written in one pass (docutils tables of
 thousands of rows are slow to build and to render); other builders get a
 docutils table made from plain text nodes. Either way a cell's text is data and
-nothing in it is parsed as markup.
+nothing in it is parsed as markup. Where each page is a file of its own, a table's
+rows are streamed into a file beside the page and put into the page when the build
+ends (see ROWS_BESIDE_PAGE_BUILDERS).
 
 A row is a flow, and on role pages the directed line of that flow
 (generator.views.RequestLine), which says which way the row runs and who the peer is.
@@ -13,10 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
+import re
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import quote, unquote
 
 from docutils import nodes
+from sphinx.errors import ExtensionError
 
 from ..model import Flow, Model
 from ..views import REFERENCE_PAGE, RequestLine, flow_anchor, role_page
@@ -189,6 +197,29 @@ def html_rows(model: Model, node: port_table, builder, docname: str):
         yield f'<tr{anchor} data-flow="{escape(flow.id)}">{cells}</tr>\n'
 
 
+# HTML builders that write each page to a file of its own, final once written. Their
+# tables' rows are written, as they are made, to a file beside the page (under the
+# builder's doctree folder, which is never published), and the page holds a mark in their
+# place until build-finished puts them in (splice_table_rows). A page's HTML otherwise
+# passes whole through several copies on its way to disk (the translator's body, the
+# writer's parts, the template's output): for the reference page of 100k flows, 78 MB,
+# that was 500 MB at once. Other HTML builders (singlehtml, epub, which pack their pages
+# before build-finished) get the rows in the page.
+ROWS_BESIDE_PAGE_BUILDERS = frozenset({"html", "dirhtml"})
+ROWS_FOLDER = "portbook-rows"
+ROWS_MARK = "<!--portbook-rows {}-->"
+_ROWS_MARK = re.compile(rb"<!--portbook-rows (\d+)-->")
+
+
+def _rows_folder(builder) -> Path:
+    return Path(builder.doctreedir) / ROWS_FOLDER
+
+
+def _rows_file(builder, docname: str, index: int) -> Path:
+    """The rows of the page's table number `index` (in document order)."""
+    return _rows_folder(builder) / f"{quote(docname, safe='')}.{index}.html"
+
+
 def visit_port_table_html(self, node: port_table) -> None:
     """Write the whole table as escaped HTML and skip the node's children."""
     builder = self.builder
@@ -197,9 +228,56 @@ def visit_port_table_html(self, node: port_table) -> None:
     escape = html.escape
     head = "".join(f'<th class="head">{escape(COLUMNS[name].header)}</th>' for name in node["columns"])
     self.body.append(f'<div class="table-wrapper docutils container"><table class="docutils align-default portbook-table">\n<thead><tr>{head}</tr></thead>\n<tbody>\n')
-    self.body.extend(html_rows(model, node, builder, docname))
+    rows = html_rows(model, node, builder, docname)
+    if builder.name in ROWS_BESIDE_PAGE_BUILDERS:
+        index = next(number for number, table in enumerate(self.document.findall(port_table)) if table is node)
+        path = _rows_file(builder, docname, index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # As Sphinx writes the page itself, so that the spliced page is what it would have written.
+        with path.open("w", encoding=builder.config.html_output_encoding, errors="xmlcharrefreplace") as stream:
+            stream.writelines(rows)
+        self.body.append(ROWS_MARK.format(index))
+    else:
+        self.body.extend(rows)
     self.body.append("</tbody>\n</table></div>\n")
     raise nodes.SkipNode
+
+
+def splice_table_rows(app, exception: Exception | None) -> None:
+    """build-finished handler: put the rows written beside each page into it, streamed. Runs
+    after a failed build too, for the pages that were written; a page written by an
+    earlier build that stopped before this handler still holds its marks, and its rows
+    files are still there."""
+    folder = _rows_folder(app.builder)
+    if app.builder.name not in ROWS_BESIDE_PAGE_BUILDERS or not folder.is_dir():
+        return
+    pages: dict[str, dict[int, Path]] = {}
+    for path in folder.iterdir():
+        quoted, index, _suffix = path.name.rsplit(".", 2)
+        pages.setdefault(unquote(quoted), {})[int(index)] = path
+    for docname, tables in sorted(pages.items()):
+        page = Path(app.builder.get_outfilename(docname))
+        if page.is_file():
+            _splice(page, tables)
+        for path in tables.values():
+            path.unlink()
+
+
+def _splice(page: Path, tables: dict[int, Path]) -> None:
+    pieces = _ROWS_MARK.split(page.read_bytes())
+    if len(pieces) == 1:
+        return  # written by an earlier build, rows in place: these files are left over
+    missing = sorted(int(number) for number in pieces[1::2] if int(number) not in tables)
+    if missing:
+        raise ExtensionError(f"{page}: the rows of its table(s) {missing} are missing; build again with -E")
+    temporary = page.with_name(f".{page.name}.tmp")
+    with temporary.open("wb") as out:
+        out.write(pieces[0])
+        for number, after in zip(pieces[1::2], pieces[2::2]):
+            with tables[int(number)].open("rb") as rows:
+                shutil.copyfileobj(rows, out, 1024 * 1024)
+            out.write(after)
+    os.replace(temporary, page)
 
 
 def docutils_table(headers: list[str], rows: list[list[nodes.Node]], classes: tuple[str, ...] = ()) -> nodes.table:
