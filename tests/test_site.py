@@ -722,7 +722,7 @@ def test_the_collector_leaves_out_what_lives_through_the_build_while_pages_are_w
 
 
 def rows_folder(app) -> Path:
-    return Path(app.doctreedir) / "portbook-rows"
+    return Path(app.outdir) / ".portbook-rows"
 
 
 @site("streamed")
@@ -751,7 +751,7 @@ def test_table_rows_are_written_beside_their_page_and_put_into_it_when_the_build
         assert sum(map(len, page(app, f"roles/{role.id}.html").flow_tables())) == len(role_lines(model, role.id))
     for written in Path(app.outdir).rglob("*.html"):
         assert "portbook-rows" not in written.read_text(encoding="utf-8"), written
-    assert not any(rows_folder(app).iterdir())
+    assert not rows_folder(app).exists()
 
 
 @site("unspliced")
@@ -765,6 +765,7 @@ def test_a_page_whose_rows_never_went_in_gets_them_at_the_next_build(app_params,
     whole = reference.read_bytes()
     start = whole.index(b"<tbody>\n", whole.index(b"portbook-table")) + len(b"<tbody>\n")
     end = whole.index(b"</tbody>", start)
+    rows_folder(app).mkdir()
     (rows_folder(app) / "reference.0.html").write_bytes(whole[start:end])
     reference.write_bytes(whole[:start] + b"<!--portbook-rows 0-->" + whole[end:])
 
@@ -775,4 +776,32 @@ def test_a_page_whose_rows_never_went_in_gets_them_at_the_next_build(app_params,
     assert again.statuscode == 0, again.warning.getvalue()
     assert "reference" not in written  # not written again: the rows went into the page as it was
     assert reference.read_bytes() == whole
-    assert not any(rows_folder(again).iterdir())
+    assert not rows_folder(again).exists()
+
+
+@site("lostrows")
+def test_a_page_that_lost_its_rows_is_written_again_and_a_stray_file_is_left_alone(app_params, make_app):
+    """A page holding a mark whose rows file is gone cannot be finished: it is removed with
+    a warning at the page, and the next build writes it whole. A file in the rows folder
+    that is no rows file (an editor's, the system's) is left where it is."""
+    args, kwargs, srcdir = prepare(app_params)
+    app = build(make_app, args, kwargs)
+    reference = Path(app.outdir) / "reference.html"
+    whole = reference.read_bytes()
+    start = whole.index(b"<tbody>\n", whole.index(b"portbook-table")) + len(b"<tbody>\n")
+    end = whole.index(b"</tbody>", start)
+    rows_folder(app).mkdir()
+    (rows_folder(app) / "reference.0.html").write_bytes(whole[start:end])
+    (rows_folder(app) / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    reference.write_bytes(whole[:start] + b"<!--portbook-rows 0--><!--portbook-rows 1-->" + whole[end:])
+
+    again = build(make_app, args, kwargs)
+    assert again.statuscode == 0
+    assert "reference" in again.warning.getvalue() and "lost the rows" in again.warning.getvalue()
+    assert not reference.exists()
+    assert sorted(path.name for path in rows_folder(again).iterdir()) == [".DS_Store"]
+
+    third = build(make_app, args, kwargs)
+    # (A third app in one process also hears Sphinx's own "already registered" notices.)
+    assert third.statuscode == 0 and "portbook" not in third.warning.getvalue(), third.warning.getvalue()
+    assert reference.read_bytes() == whole

@@ -13,6 +13,7 @@ A row is a flow, and on role pages the directed line of that flow
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 import html
 import os
@@ -24,11 +25,13 @@ from typing import Callable, Iterator
 from urllib.parse import quote, unquote
 
 from docutils import nodes
-from sphinx.errors import ExtensionError
+from sphinx.util import logging
 
 from ..model import Flow, Model
 from ..views import REFERENCE_PAGE, RequestLine, flow_anchor, role_page
 from .data import model_of
+
+logger = logging.getLogger(__name__)
 
 Row = tuple[Flow, RequestLine | None]  # a flow, and its directed line on a role page
 
@@ -197,27 +200,30 @@ def html_rows(model: Model, node: port_table, builder, docname: str):
         yield f'<tr{anchor} data-flow="{escape(flow.id)}">{cells}</tr>\n'
 
 
-# HTML builders that write each page to a file of its own, final once written. Their
-# tables' rows are written, as they are made, to a file beside the page (under the
-# builder's doctree folder, which is never published), and the page holds a mark in their
-# place until build-finished puts them in (splice_table_rows). A page's HTML otherwise
-# passes whole through several copies on its way to disk (the translator's body, the
-# writer's parts, the template's output): for the reference page of 100k flows, 78 MB,
-# that was 500 MB at once. Other HTML builders (singlehtml, epub, which pack their pages
-# before build-finished) get the rows in the page.
+# HTML builders that write each page to a file of its own, final once written. With them,
+# and UTF-8 pages (the default; an encoding with a byte-order mark or wider units does not
+# split cleanly into bytes), a table's rows are written as they are made to a file in the
+# output folder's ROWS_FOLDER (a dot folder, which publishing leaves behind), and the page
+# holds a mark in their place until build-finished streams them in (splice_table_rows).
+# A page's HTML otherwise passes whole through several copies on its way to disk (the
+# translator's body, the writer's parts, the template's output): for the reference page of
+# 100k flows, 78 MB, that was 500 MB at once. Other HTML builders (singlehtml, epub, which
+# pack their pages before build-finished) get the rows in the page.
 ROWS_BESIDE_PAGE_BUILDERS = frozenset({"html", "dirhtml"})
-ROWS_FOLDER = "portbook-rows"
+ROWS_FOLDER = ".portbook-rows"
 ROWS_MARK = "<!--portbook-rows {}-->"
 _ROWS_MARK = re.compile(rb"<!--portbook-rows (\d+)-->")
+_ROWS_FILE = re.compile(r"(.+)\.(\d+)\.html")  # <quoted docname>.<table number>.html
+_SPLICING = "splicing.tmp"  # the page being spliced, in ROWS_FOLDER (never a rows file's name)
+
+
+def rows_beside_page(builder) -> bool:
+    return (builder.name in ROWS_BESIDE_PAGE_BUILDERS
+            and codecs.lookup(builder.config.html_output_encoding).name == "utf-8")
 
 
 def _rows_folder(builder) -> Path:
-    return Path(builder.doctreedir) / ROWS_FOLDER
-
-
-def _rows_file(builder, docname: str, index: int) -> Path:
-    """The rows of the page's table number `index` (in document order)."""
-    return _rows_folder(builder) / f"{quote(docname, safe='')}.{index}.html"
+    return Path(builder.outdir) / ROWS_FOLDER
 
 
 def visit_port_table_html(self, node: port_table) -> None:
@@ -229,12 +235,12 @@ def visit_port_table_html(self, node: port_table) -> None:
     head = "".join(f'<th class="head">{escape(COLUMNS[name].header)}</th>' for name in node["columns"])
     self.body.append(f'<div class="table-wrapper docutils container"><table class="docutils align-default portbook-table">\n<thead><tr>{head}</tr></thead>\n<tbody>\n')
     rows = html_rows(model, node, builder, docname)
-    if builder.name in ROWS_BESIDE_PAGE_BUILDERS:
+    if rows_beside_page(builder):
         index = next(number for number, table in enumerate(self.document.findall(port_table)) if table is node)
-        path = _rows_file(builder, docname, index)
+        path = _rows_folder(builder) / f"{quote(docname, safe='')}.{index}.html"
         path.parent.mkdir(parents=True, exist_ok=True)
         # As Sphinx writes the page itself, so that the spliced page is what it would have written.
-        with path.open("w", encoding=builder.config.html_output_encoding, errors="xmlcharrefreplace") as stream:
+        with path.open("w", encoding="utf-8", errors="xmlcharrefreplace") as stream:
             stream.writelines(rows)
         self.body.append(ROWS_MARK.format(index))
     else:
@@ -244,33 +250,41 @@ def visit_port_table_html(self, node: port_table) -> None:
 
 
 def splice_table_rows(app, exception: Exception | None) -> None:
-    """build-finished handler: put the rows written beside each page into it, streamed. Runs
-    after a failed build too, for the pages that were written; a page written by an
-    earlier build that stopped before this handler still holds its marks, and its rows
-    files are still there."""
-    folder = _rows_folder(app.builder)
-    if app.builder.name not in ROWS_BESIDE_PAGE_BUILDERS or not folder.is_dir():
+    """build-finished handler: stream the rows written beside each page into it. Runs after
+    a failed build too, for the pages that were written. A page written by a build that
+    stopped before this handler still holds its marks, and its rows files are still there:
+    Sphinx takes the page for up to date, and this handler puts its rows in."""
+    builder = app.builder
+    folder = _rows_folder(builder)
+    if not rows_beside_page(builder) or not folder.is_dir():
         return
     pages: dict[str, dict[int, Path]] = {}
     for path in folder.iterdir():
-        quoted, index, _suffix = path.name.rsplit(".", 2)
-        pages.setdefault(unquote(quoted), {})[int(index)] = path
+        found = _ROWS_FILE.fullmatch(path.name)
+        if found and path.is_file():
+            pages.setdefault(unquote(found[1]), {})[int(found[2])] = path
     for docname, tables in sorted(pages.items()):
-        page = Path(app.builder.get_outfilename(docname))
-        if page.is_file():
-            _splice(page, tables)
+        page = Path(builder.get_output_path(docname))
+        if page.is_file() and not _splice(page, tables, folder / _SPLICING):
+            # Removed, so that the next build writes it again.
+            page.unlink()
+            logger.warning("portbook: the page had lost the rows of a table and is removed; the next build "
+                           "writes it again", location=docname)
         for path in tables.values():
             path.unlink()
+    (folder / _SPLICING).unlink(missing_ok=True)
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
-def _splice(page: Path, tables: dict[int, Path]) -> None:
+def _splice(page: Path, tables: dict[int, Path], temporary: Path) -> bool:
+    """Put the rows of `tables` (table number -> rows file) in place of the page's marks;
+    False, leaving the page as it is, when a mark's rows are missing."""
     pieces = _ROWS_MARK.split(page.read_bytes())
     if len(pieces) == 1:
-        return  # written by an earlier build, rows in place: these files are left over
-    missing = sorted(int(number) for number in pieces[1::2] if int(number) not in tables)
-    if missing:
-        raise ExtensionError(f"{page}: the rows of its table(s) {missing} are missing; build again with -E")
-    temporary = page.with_name(f".{page.name}.tmp")
+        return True  # rows already in place: these files outlived a build stopped just after
+    if any(int(number) not in tables for number in pieces[1::2]):
+        return False
     with temporary.open("wb") as out:
         out.write(pieces[0])
         for number, after in zip(pieces[1::2], pieces[2::2]):
@@ -278,6 +292,7 @@ def _splice(page: Path, tables: dict[int, Path]) -> None:
                 shutil.copyfileobj(rows, out, 1024 * 1024)
             out.write(after)
     os.replace(temporary, page)
+    return True
 
 
 def docutils_table(headers: list[str], rows: list[list[nodes.Node]], classes: tuple[str, ...] = ()) -> nodes.table:
