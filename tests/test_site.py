@@ -725,6 +725,20 @@ def rows_folder(app) -> Path:
     return Path(app.outdir) / ".portbook-rows"
 
 
+def leave_reference_unspliced(app, marks: bytes) -> bytes:
+    """Put the reference page in the state a build stopped between writing it and its end
+    leaves: `marks` where its table's rows were, and those rows in its rows file. Returns
+    the page as the build wrote it whole."""
+    reference = Path(app.outdir) / "reference.html"
+    whole = reference.read_bytes()
+    start = whole.index(b"<tbody>\n", whole.index(b"portbook-table")) + len(b"<tbody>\n")
+    end = whole.index(b"</tbody>", start)
+    rows_folder(app).mkdir()
+    (rows_folder(app) / "reference.0.html").write_bytes(whole[start:end])
+    reference.write_bytes(whole[:start] + marks + whole[end:])
+    return whole
+
+
 @site("streamed")
 def test_table_rows_are_written_beside_their_page_and_put_into_it_when_the_build_ends(app_params, make_app):
     """A table's rows go to a file of their own as the page is written, not through the
@@ -762,12 +776,7 @@ def test_a_page_whose_rows_never_went_in_gets_them_at_the_next_build(app_params,
     args, kwargs, srcdir = prepare(app_params)
     app = build(make_app, args, kwargs)
     reference = Path(app.outdir) / "reference.html"
-    whole = reference.read_bytes()
-    start = whole.index(b"<tbody>\n", whole.index(b"portbook-table")) + len(b"<tbody>\n")
-    end = whole.index(b"</tbody>", start)
-    rows_folder(app).mkdir()
-    (rows_folder(app) / "reference.0.html").write_bytes(whole[start:end])
-    reference.write_bytes(whole[:start] + b"<!--portbook-rows 0-->" + whole[end:])
+    whole = leave_reference_unspliced(app, b"<!--portbook-rows 0-->")
 
     again = make_app(*args, **kwargs)
     written = []
@@ -787,13 +796,8 @@ def test_a_page_that_lost_its_rows_is_written_again_and_a_stray_file_is_left_alo
     args, kwargs, srcdir = prepare(app_params)
     app = build(make_app, args, kwargs)
     reference = Path(app.outdir) / "reference.html"
-    whole = reference.read_bytes()
-    start = whole.index(b"<tbody>\n", whole.index(b"portbook-table")) + len(b"<tbody>\n")
-    end = whole.index(b"</tbody>", start)
-    rows_folder(app).mkdir()
-    (rows_folder(app) / "reference.0.html").write_bytes(whole[start:end])
+    whole = leave_reference_unspliced(app, b"<!--portbook-rows 0--><!--portbook-rows 1-->")  # no rows file for 1
     (rows_folder(app) / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
-    reference.write_bytes(whole[:start] + b"<!--portbook-rows 0--><!--portbook-rows 1-->" + whole[end:])
 
     again = build(make_app, args, kwargs)
     assert again.statuscode == 0
