@@ -29,6 +29,7 @@ from sphinx.util import logging
 from sphinx.util.osutil import relative_uri
 
 from ..model import Model
+from ..output_files import replace_file
 from .data import model_of
 from .reads import reader
 from .table import dataset_doc, role_doc
@@ -65,19 +66,6 @@ def same_bytes(one: Path, other: Path) -> bool:
         return False
 
 
-def write_if_changed(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file beside it, unless it holds them already."""
-    try:
-        if path.read_bytes() == data:
-            return
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not a source: Sphinx looks for .rst files
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
-
-
 def role_source_text(role_id: str) -> str:
     return f"{GENERATED_MARK}\n.. role-page:: {role_id}\n"
 
@@ -112,7 +100,7 @@ def write_role_sources(app: Sphinx, model: Model) -> None:
         if path.is_file() and not is_generated(path):
             logger.info("portbook: %s is written by hand; it is the page of its role or dataset", path)
             continue
-        write_if_changed(path, text.encode("utf-8"))
+        replace_file(path, text.encode("utf-8"))
     for folder in (srcdir / DATASET_FOLDER, srcdir / ROLE_FOLDER):  # the inner folder first
         if folder.is_dir():
             for path in folder.glob("*" + SOURCE_SUFFIX):
