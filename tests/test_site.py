@@ -768,6 +768,29 @@ def test_table_rows_are_written_beside_their_page_and_put_into_it_when_the_build
     assert not rows_folder(app).exists()
 
 
+@pytest.mark.parametrize("builder, reference, streamed", [
+    pytest.param("dirhtml", "reference/index.html", True, marks=site("rows-dirhtml", "dirhtml")),
+    pytest.param("singlehtml", "index.html", False, marks=site("rows-singlehtml", "singlehtml")),
+])
+def test_every_html_builder_gets_every_row_and_no_mark(builder, reference, streamed, app_params, make_app):
+    """dirhtml streams the rows as html does, into its own page paths; singlehtml, which
+    joins the pages into one before the build ends, gets them inline."""
+    args, kwargs, srcdir = prepare(app_params)
+    app = make_app(*args, **kwargs)
+    rows_files = []
+    app.connect("build-finished", lambda app, exception: rows_files.extend(
+        rows_folder(app).iterdir() if rows_folder(app).is_dir() else ()), priority=100)
+    app.build()
+    assert app.builder.name == builder
+    assert bool(rows_files) == streamed, rows_files
+    assert app.statuscode == 0 and "WARNING" not in app.warning.getvalue(), app.warning.getvalue()
+    model = model_of(srcdir / "_data")
+    shown = [r["flow"] for r in page(app, reference).rows if r["flow"]]
+    assert all(f.id in shown for f in model.flows)
+    assert not any("portbook-rows" in written.read_text(encoding="utf-8") for written in Path(app.outdir).rglob("*.html"))
+    assert not rows_folder(app).exists()
+
+
 @site("unspliced")
 def test_a_page_whose_rows_never_went_in_gets_them_at_the_next_build(app_params, make_app):
     """A build stopped after writing a page and before its end leaves the page with the
