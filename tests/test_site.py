@@ -832,3 +832,17 @@ def test_a_page_that_lost_its_rows_is_written_again_and_a_stray_file_is_left_alo
     # (A third app in one process also hears Sphinx's own "already registered" notices.)
     assert third.statuscode == 0 and "portbook" not in third.warning.getvalue(), third.warning.getvalue()
     assert reference.read_bytes() == whole
+
+
+@pytest.mark.parametrize("count", [0, 1, 25_001])
+def test_the_port_ranges_script_written_in_slices_is_one_json_text(count):
+    """The script is made a slice of records at a time; it is the text one json.dumps of
+    every record gives, "<" escaped, whatever the slices' edges."""
+    import json
+
+    from generator.site.search import port_ranges_script
+
+    records = [[number, number + 1, "tcp", f"roles/r{number % 7}", "inbound-r", "</script><b>", f"flow-{number}", True]
+               for number in range(count)]
+    expected = "var PORTBOOK_PORT_RANGES = " + json.dumps(records, ensure_ascii=True, separators=(",", ":")).replace("<", "\\u003c") + ";\n"
+    assert "".join(port_ranges_script(iter(records))) == expected

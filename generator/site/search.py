@@ -19,8 +19,11 @@ holding it to Sphinx's results (once each, whether Sphinx found them or not).
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import os
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from docutils import nodes
 from sphinx import addnodes
@@ -30,6 +33,7 @@ from sphinx.search.en import SearchEnglish
 from ..model import Flow
 from ..views import INBOUND, OUTBOUND, flow_anchor, role_lines
 from .data import model_of
+from .pages import same_bytes
 from .table import REFERENCE_DOC, role_doc
 
 # Written into the HTML output's _static folder at build-finished.
@@ -75,13 +79,12 @@ def way_anchor(way: str, role_id: str) -> str:
     return nodes.make_id(f"{way}-{role_id}")
 
 
-def range_records(app: Sphinx) -> list[list]:
+def range_records(app: Sphinx) -> Iterator[list]:
     """[first, last, transport, docname, anchor, page title, where on the page, on a role
     page] for every port and range each page shows, role pages first."""
     model = model_of(app.config)
     reference_title = app.env.titles[REFERENCE_DOC].astext() if REFERENCE_DOC in app.env.titles else REFERENCE_DOC
     labels = {flow.id: flow.label for flow in model.flows if flow.ports is not None}
-    records = []
     for role in model.roles:
         docname = role_doc(role.id)
         anchors = {way: way_anchor(way, role.id) for way in (INBOUND, OUTBOUND)}  # per role, not per line
@@ -91,16 +94,33 @@ def range_records(app: Sphinx) -> list[list]:
             if ports is None or (key := (labels[line.flow.id], line.direction)) in seen:
                 continue
             seen.add(key)
-            records.append([ports.first, ports.last, line.flow.transport, docname,
-                            anchors[line.direction], role.name, line.direction, True])
+            yield [ports.first, ports.last, line.flow.transport, docname, anchors[line.direction], role.name,
+                   line.direction, True]
     first_of_label = set()
     for flow in model.flows:
         # The reference row of the first flow on each port label, as its index entry points at.
         if flow.ports is not None and labels[flow.id] not in first_of_label:
             first_of_label.add(labels[flow.id])
-            records.append([flow.ports.first, flow.ports.last, flow.transport, REFERENCE_DOC,
-                            flow_anchor(flow.id), reference_title, flow.id, False])
-    return records
+            yield [flow.ports.first, flow.ports.last, flow.transport, REFERENCE_DOC, flow_anchor(flow.id),
+                   reference_title, flow.id, False]
+
+
+# Records per json.dumps call: at 100k flows the script is 22 MB, and made as one string
+# (with its escaped and prefixed copies, and the file's text read to compare) it was held
+# four or five times at once.
+RANGES_SLICE = 10_000
+
+
+def port_ranges_script(records: Iterable[list]) -> Iterator[str]:
+    """The script, a slice of records at a time: the same text as one json.dumps of them all."""
+    yield "var PORTBOOK_PORT_RANGES = ["
+    records = iter(records)
+    separator = ""
+    while piece := list(itertools.islice(records, RANGES_SLICE)):
+        # "<" as \u003c keeps a "</script>" in a role name from closing anything.
+        yield separator + json.dumps(piece, ensure_ascii=True, separators=(",", ":"))[1:-1].replace("<", "\\u003c")
+        separator = ","
+    yield "];\n"
 
 
 def write_port_ranges(app: Sphinx, exception: Exception | None) -> None:
@@ -108,14 +128,15 @@ def write_port_ranges(app: Sphinx, exception: Exception | None) -> None:
     A script, not JSON, so that the search works from file:// too."""
     if exception is not None or app.builder.format != "html":
         return
-    text = json.dumps(range_records(app), ensure_ascii=True, separators=(",", ":"))
-    # "<" as \u003c keeps a "</script>" in a role name from closing anything.
-    script = "var PORTBOOK_PORT_RANGES = " + text.replace("<", "\\u003c") + ";\n"
     folder = Path(app.outdir) / "_static"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / PORT_RANGES_FILE
-    if not path.is_file() or path.read_text(encoding="utf-8") != script:
-        path.write_text(script, encoding="utf-8")
+    path, written = folder / PORT_RANGES_FILE, folder / f".{PORT_RANGES_FILE}.tmp"
+    with written.open("w", encoding="utf-8") as stream:
+        stream.writelines(port_ranges_script(range_records(app)))
+    if same_bytes(written, path):
+        written.unlink()
+    else:
+        os.replace(written, path)
 
 
 def search_page_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
