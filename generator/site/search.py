@@ -130,6 +130,10 @@ def write_port_ranges(app: Sphinx, exception: Exception | None) -> None:
         return
     folder = Path(app.outdir) / "_static"
     folder.mkdir(parents=True, exist_ok=True)
+    # Streamed through a temporary of a fixed name rather than output_files.replace_file,
+    # whose name is new each time: a build killed while writing it leaves this one in a
+    # published folder, and the next build, which publishes only once this handler has run,
+    # takes it over.
     path, written = folder / PORT_RANGES_FILE, folder / f".{PORT_RANGES_FILE}.tmp"
     with written.open("w", encoding="utf-8") as stream:
         stream.writelines(port_ranges_script(range_records(app)))
